@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/creditgate/creditgate/internal/config"
+	"github.com/creditgate/creditgate/internal/deadletter"
+	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/extract"
+	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/redisclient"
+	"github.com/creditgate/creditgate/internal/server"
+)
+
+// app is everything a command needs, built from one Config.
+type app struct {
+	cfg         *config.Config
+	log         *slog.Logger
+	registry    *prometheus.Registry
+	metrics     *metrics.Metrics
+	store       dedup.Store
+	deadLetters deadletter.List
+	pipeline    *pipeline.Pipeline
+	routes      []server.Route
+	byName      map[string]*pipeline.Route
+	redis       io.Closer // the shared Redis client, closed after the stores
+}
+
+// newLogger returns the JSON logger every command uses.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// build wires the stores, the pipeline and the routes. The caller closes the app.
+func build(cfg *config.Config, log *slog.Logger, httpClient forwardClient) (*app, error) {
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), byName: map[string]*pipeline.Route{}}
+	a.metrics = metrics.New(a.registry, Version)
+	if err := a.openStores(); err != nil {
+		return nil, err
+	}
+	a.pipeline = &pipeline.Pipeline{
+		Store: a.store, DeadLetters: a.deadLetters,
+		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
+	}
+	results := make([]string, 0, len(pipeline.AllResults))
+	for _, r := range pipeline.AllResults {
+		results = append(results, string(r))
+	}
+	for _, rc := range cfg.Routes {
+		x, err := extract.New(rc.Extract)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
+		fw, err := forward.New(forward.Options{
+			URL: rc.Forward.URL, Keys: rc.Forward.SigningKeys,
+			Timeout: rc.Forward.Timeout, Attempts: rc.Forward.Attempts, Budget: rc.Forward.Budget,
+			UserAgent: "creditgate/" + Version, Client: httpClient.client(), Logger: log,
+		})
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
+		events := map[string]bool{}
+		for _, e := range rc.Events {
+			events[e] = true
+		}
+		pr := &pipeline.Route{
+			Name: rc.Name, Livemode: rc.Livemode, Events: events,
+			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x, Forwarder: fw,
+		}
+		a.byName[rc.Name] = pr
+		a.routes = append(a.routes, server.Route{
+			Path: rc.Path, Secrets: rc.Stripe.SigningSecrets, Tolerance: rc.Stripe.Tolerance, Pipeline: pr,
+		})
+		a.metrics.InitRoute(rc.Name, results)
+	}
+	a.metrics.ConfigReloadOK.Set(1)
+	a.metrics.ConfigReloadAt.SetToCurrentTime()
+	return a, nil
+}
+
+// forwardClient lets the demo and tests pass their own *http.Client; the zero value
+// means one shared keep-alive client for all routes.
+type forwardClient struct{ c *http.Client }
+
+func (f forwardClient) client() *http.Client {
+	if f.c == nil {
+		f.c = forward.NewHTTPClient()
+	}
+	return f.c
+}
+
+func (a *app) openStores() error {
+	cfg := a.cfg
+	if !cfg.Redis.Enabled() {
+		a.log.Warn("no redis configured: using the in-memory store; run exactly one replica",
+			"dead_letter_file", cfg.DeadLetter.File)
+		a.store = dedup.NewMemory(time.Now)
+		f, err := deadletter.OpenFile(cfg.DeadLetter.File)
+		if err != nil {
+			return fmt.Errorf("open dead-letter file: %w", err)
+		}
+		a.deadLetters = f
+		return nil
+	}
+	r := cfg.Redis
+	opts := redisclient.Options{
+		URL: r.URL, Username: r.Username, Password: r.Password, DB: r.DB,
+		ClusterAddrs: r.ClusterAddrs,
+		TLS: redisclient.TLSOptions{
+			Enabled: r.TLS.Enabled, CAFile: r.TLS.CAFile, ServerName: r.TLS.ServerName,
+			InsecureSkipVerify: r.TLS.InsecureSkipVerify, CertFile: r.TLS.CertFile, KeyFile: r.TLS.KeyFile,
+		},
+		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
+		PoolSize: r.PoolSize,
+	}
+	if s := r.Sentinel; s != nil {
+		opts.Sentinel = &redisclient.SentinelOptions{MasterName: s.MasterName, Addrs: s.Addrs, Username: s.Username, Password: s.Password}
+	}
+	client, err := redisclient.New(opts)
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	a.redis = client
+	a.store = dedup.NewRedis(client, r.KeyPrefix)
+	a.deadLetters = deadletter.NewRedis(client, r.KeyPrefix)
+	return nil
+}
+
+// readiness checks the store and, with Redis, nothing else (the list lives there too).
+func (a *app) checkers() []server.Checker { return []server.Checker{a.store} }
+
+func (a *app) close() {
+	var errs []error
+	if a.deadLetters != nil {
+		errs = append(errs, a.deadLetters.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.log.Warn("closing stores", "error", err)
+	}
+}
+
+// loadConfig loads the file and prints every problem on failure.
+func loadConfig(path string, env Env) (*config.Config, error) {
+	cfg, err := config.Load(path, env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "creditgate: config %s is not valid:\n", path)
+		for _, line := range problemLines(err) {
+			fmt.Fprintf(env.Stderr, "  - %s\n", line)
+		}
+		return nil, ExitError{Code: 1}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,172 @@
+// Package config owns creditgate's configuration file: the documented structs, the
+// defaults (all in one place, defaults.go), strict YAML decoding with ${ENV} expansion
+// and *_file secrets (load.go), and validation that reports every problem at once
+// (validate.go).
+package config
+
+import (
+	"time"
+
+	"github.com/creditgate/creditgate/internal/secret"
+)
+
+// Config is the whole file. See docs/config.md for the reference a user reads.
+type Config struct {
+	// Listen is the address of the webhook listener (Stripe's traffic). Default ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen is the address of /healthz, /readyz and /metrics. It must never be
+	// reachable from the internet. Default ":9090".
+	AdminListen string `yaml:"admin_listen"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// MaxBodyBytes caps a webhook body; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout is how long SIGTERM waits for in-flight webhooks. Default 20s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Redis names the shared store. Empty URL, Sentinel and ClusterAddrs: the in-memory
+	// store (one replica only).
+	Redis Redis `yaml:"redis"`
+	// Dedup sets how long claims and done-markers live.
+	Dedup Dedup `yaml:"dedup"`
+	// DeadLetter configures the dead-letter list of the in-memory store.
+	DeadLetter DeadLetter `yaml:"dead_letter"`
+	// Routes are the webhook endpoints; at least one.
+	Routes []Route `yaml:"routes"`
+}
+
+// Redis selects and configures the Redis deployment. Exactly one of URL, Sentinel and
+// ClusterAddrs may be set.
+type Redis struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS.
+	URL     secret.Secret `yaml:"url"`
+	URLFile string        `yaml:"url_file"`
+	// Username is the ACL user; it overrides the URL's.
+	Username string `yaml:"username"`
+	// Password overrides the URL's; PasswordFile reads it from a file.
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	// DB is the database number (not with Cluster).
+	DB int `yaml:"db"`
+	// Sentinel, when set, finds the master through Redis Sentinel.
+	Sentinel *Sentinel `yaml:"sentinel"`
+	// ClusterAddrs, when set, talks to a Redis Cluster.
+	ClusterAddrs []string `yaml:"cluster_addrs"`
+	// TLS configures TLS for Sentinel and Cluster (rediss:// turns it on for URL).
+	TLS TLS `yaml:"tls"`
+	// KeyPrefix starts every key creditgate writes. Default "creditgate:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// DialTimeout, ReadTimeout and WriteTimeout bound each Redis call. Defaults 2s, 1s, 1s.
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// PoolSize is the connection pool size per node; 0 is go-redis' default.
+	PoolSize int `yaml:"pool_size"`
+}
+
+// Enabled reports whether a Redis deployment is configured.
+func (r Redis) Enabled() bool {
+	return !r.URL.IsZero() || r.Sentinel != nil || len(r.ClusterAddrs) > 0
+}
+
+// Sentinel is a Redis Sentinel deployment.
+type Sentinel struct {
+	MasterName   string        `yaml:"master_name"`
+	Addrs        []string      `yaml:"addrs"`
+	Username     string        `yaml:"username"`
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+}
+
+// TLS configures TLS towards Redis.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Dedup configures the exactly-once keys (DESIGN §4).
+type Dedup struct {
+	// TTL is how long "done" markers are kept. Default 720h (30 days): longer than
+	// Stripe's 3-day retry window and its 30-day event retention.
+	TTL time.Duration `yaml:"ttl"`
+	// Lease is how long a claim stays "processing" if its holder dies. Default 30s. It
+	// must exceed every route's forward.budget, so a live claim never expires under a
+	// running forward.
+	Lease time.Duration `yaml:"lease"`
+}
+
+// DeadLetter configures where the in-memory store parks entries durably.
+type DeadLetter struct {
+	// File is the append-only JSON Lines file used when no Redis is configured.
+	// Default "creditgate-dead-letters.jsonl" in the working directory.
+	File string `yaml:"file"`
+}
+
+// Route is one webhook endpoint: one Stripe webhook endpoint, one backend URL.
+type Route struct {
+	// Name labels metrics and logs and is part of every dedup key. [a-z0-9_-]{1,32}.
+	Name string `yaml:"name"`
+	// Path is the URL path Stripe posts to, e.g. /stripe/webhook. "/" catches every path
+	// that no other route names.
+	Path string `yaml:"path"`
+	// Livemode is the mode the route accepts; events of the other mode get 400.
+	Livemode bool `yaml:"livemode"`
+	// Stripe holds the endpoint's signing secrets.
+	Stripe Stripe `yaml:"stripe"`
+	// Events are the handled event types; others are answered 200 "ignored".
+	Events []string `yaml:"events"`
+	// GrantNoPaymentRequired grants sessions with payment_status=no_payment_required
+	// (100 % coupons, free trials). Default false: they are ignored.
+	GrantNoPaymentRequired bool `yaml:"grant_no_payment_required"`
+	// Extract says where user_id and credits come from.
+	Extract Extract `yaml:"extract"`
+	// Forward is the backend's credit endpoint.
+	Forward Forward `yaml:"forward"`
+}
+
+// Stripe is a route's Stripe side.
+type Stripe struct {
+	// SigningSecrets are the endpoint's whsec_ secrets; every one is tried (rotation).
+	SigningSecrets []secret.Secret `yaml:"signing_secrets"`
+	// SigningSecretsFile has one secret per line (blank lines and # comments skipped);
+	// its secrets are added to SigningSecrets.
+	SigningSecretsFile string `yaml:"signing_secrets_file"`
+	// Tolerance is the largest |now - t| accepted, both directions. Default 300s.
+	Tolerance time.Duration `yaml:"tolerance"`
+	// APIKeyFile holds the Stripe API key (only for sources that call the API).
+	APIKeyFile string        `yaml:"api_key_file"`
+	APIKey     secret.Secret `yaml:"-"`
+}
+
+// Extract lists the sources of user_id and credits, tried in order.
+type Extract struct {
+	// UserID sources: metadata.user_id, client_reference_id, customer_map.
+	// Default [metadata.user_id, client_reference_id, customer_map].
+	UserID []string `yaml:"user_id"`
+	// UserIDFormat is "uuid", "uuid4", "regexp:<expr>" (anchored), or empty for the
+	// default: 1-128 printable characters without spaces.
+	UserIDFormat string `yaml:"user_id_format"`
+	// Credits sources: metadata.credits. Default [metadata.credits].
+	Credits []string `yaml:"credits"`
+	// MaxCredits is the largest grant accepted. Default 1000000.
+	MaxCredits int64 `yaml:"max_credits"`
+}
+
+// Forward is the backend side of a route.
+type Forward struct {
+	// URL is the backend's credit endpoint (http or https).
+	URL string `yaml:"url"`
+	// SigningKeys sign Creditgate-Signature; every key adds a v1 (rotation).
+	SigningKeys     []secret.Secret `yaml:"signing_keys"`
+	SigningKeysFile string          `yaml:"signing_keys_file"`
+	// Timeout bounds one attempt. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Attempts is the number of tries inside Budget. Default 3.
+	Attempts int `yaml:"attempts"`
+	// Budget bounds all attempts and backoff together. Default 8s, so Stripe gets an
+	// answer well inside its own timeout.
+	Budget time.Duration `yaml:"budget"`
+}

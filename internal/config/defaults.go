@@ -1,0 +1,103 @@
+package config
+
+import "time"
+
+// Defaults, in one place. Every zero field of a loaded Config takes the value here.
+const (
+	DefaultListen          = ":8080"
+	DefaultAdminListen     = ":9090"
+	DefaultLogLevel        = "info"
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultShutdownTimeout = 20 * time.Second
+	DefaultKeyPrefix       = "creditgate:"
+	DefaultRedisDial       = 2 * time.Second
+	DefaultRedisRead       = time.Second
+	DefaultRedisWrite      = time.Second
+	DefaultDedupTTL        = 720 * time.Hour
+	DefaultLease           = 30 * time.Second
+	DefaultDeadLetterFile  = "creditgate-dead-letters.jsonl"
+	DefaultTolerance       = 300 * time.Second
+	DefaultMaxCredits      = 1_000_000
+	DefaultForwardTimeout  = 5 * time.Second
+	DefaultForwardAttempts = 3
+	DefaultForwardBudget   = 8 * time.Second
+	DefaultPath            = "/stripe/webhook"
+)
+
+// Default event types of a route.
+var DefaultEvents = []string{
+	"checkout.session.completed",
+	"checkout.session.async_payment_succeeded",
+}
+
+// Default extraction sources.
+var (
+	DefaultUserIDSources  = []string{SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap}
+	DefaultCreditsSources = []string{SourceMetadataCredits}
+)
+
+// Source names (DESIGN §3).
+const (
+	SourceMetadataUserID    = "metadata.user_id"
+	SourceClientReferenceID = "client_reference_id"
+	SourceCustomerMap       = "customer_map"
+	SourceMetadataCredits   = "metadata.credits"
+)
+
+// SupportedEvents are the event types a route may list.
+var SupportedEvents = map[string]bool{
+	"checkout.session.completed":               true,
+	"checkout.session.async_payment_succeeded": true,
+}
+
+// ApplyDefaults fills every zero field.
+func (c *Config) ApplyDefaults() {
+	setStr(&c.Listen, DefaultListen)
+	setStr(&c.AdminListen, DefaultAdminListen)
+	setStr(&c.LogLevel, DefaultLogLevel)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setStr(&c.Redis.KeyPrefix, DefaultKeyPrefix)
+	setDur(&c.Redis.DialTimeout, DefaultRedisDial)
+	setDur(&c.Redis.ReadTimeout, DefaultRedisRead)
+	setDur(&c.Redis.WriteTimeout, DefaultRedisWrite)
+	setDur(&c.Dedup.TTL, DefaultDedupTTL)
+	setDur(&c.Dedup.Lease, DefaultLease)
+	setStr(&c.DeadLetter.File, DefaultDeadLetterFile)
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		setStr(&r.Path, DefaultPath)
+		setDur(&r.Stripe.Tolerance, DefaultTolerance)
+		if len(r.Events) == 0 {
+			r.Events = append([]string(nil), DefaultEvents...)
+		}
+		if len(r.Extract.UserID) == 0 {
+			r.Extract.UserID = append([]string(nil), DefaultUserIDSources...)
+		}
+		if len(r.Extract.Credits) == 0 {
+			r.Extract.Credits = append([]string(nil), DefaultCreditsSources...)
+		}
+		if r.Extract.MaxCredits == 0 {
+			r.Extract.MaxCredits = DefaultMaxCredits
+		}
+		setDur(&r.Forward.Timeout, DefaultForwardTimeout)
+		if r.Forward.Attempts == 0 {
+			r.Forward.Attempts = DefaultForwardAttempts
+		}
+		setDur(&r.Forward.Budget, DefaultForwardBudget)
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setDur(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}

@@ -1,0 +1,276 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/secret"
+)
+
+// Limits enforced by Validate.
+const (
+	MinDedupTTL      = 72 * time.Hour // Stripe retries for up to 3 days
+	MaxForwardBudget = 9 * time.Second
+	LeaseMargin      = 5 * time.Second
+	MaxTolerance     = time.Hour
+	MaxAttempts      = 10
+	MinKeyLength     = 16
+	MaxBodyLimit     = 64 << 20
+)
+
+var routeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// Validate checks the whole config (defaults already applied) and returns every
+// problem joined, or nil. Messages name the field and never quote a secret.
+func (c *Config) Validate() error {
+	v := &problems{}
+	v.addr("listen", c.Listen)
+	v.addr("admin_listen", c.AdminListen)
+	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
+		v.add("admin_listen", "must differ from listen: the admin endpoints never share the webhook port")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > MaxBodyLimit {
+		v.add("max_body_bytes", "must be between 1024 and %d, got %d", MaxBodyLimit, c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout < time.Second {
+		v.add("shutdown_timeout", "must be at least 1s, got %s", c.ShutdownTimeout)
+	}
+	c.validateRedis(v)
+	if c.Dedup.TTL < MinDedupTTL {
+		v.add("dedup.ttl", "must be at least %s (Stripe retries for 3 days), got %s", MinDedupTTL, c.Dedup.TTL)
+	}
+	if c.Dedup.Lease < time.Second {
+		v.add("dedup.lease", "must be at least 1s, got %s", c.Dedup.Lease)
+	}
+	if len(c.Routes) == 0 {
+		v.add("routes", "at least one route is required")
+	}
+	names, paths := map[string]int{}, map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		if j, dup := names[r.Name]; dup && r.Name != "" {
+			v.add(p+".name", "%q is already used by routes[%d]", r.Name, j)
+		}
+		names[r.Name] = i
+		if j, dup := paths[r.Path]; dup {
+			v.add(p+".path", "%q is already used by routes[%d]", r.Path, j)
+		}
+		paths[r.Path] = i
+		c.validateRoute(v, p, r)
+	}
+	return v.err()
+}
+
+func (c *Config) validateRedis(v *problems) {
+	r := c.Redis
+	set := 0
+	for _, on := range []bool{!r.URL.IsZero(), r.Sentinel != nil, len(r.ClusterAddrs) > 0} {
+		if on {
+			set++
+		}
+	}
+	if set > 1 {
+		v.add("redis", "set only one of url, sentinel and cluster_addrs")
+	}
+	if !r.URL.IsZero() {
+		u, err := url.Parse(r.URL.Reveal())
+		switch {
+		case err != nil:
+			v.add("redis.url", "is not a valid URL (value not shown: it may hold a password)")
+		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
+			v.add("redis.url", "scheme must be redis://, rediss:// or unix://, got %q", u.Scheme)
+		case u.Scheme != "unix" && u.Host == "":
+			v.add("redis.url", "has no host")
+		}
+	}
+	if s := r.Sentinel; s != nil {
+		if s.MasterName == "" {
+			v.add("redis.sentinel.master_name", "is required")
+		}
+		if len(s.Addrs) == 0 {
+			v.add("redis.sentinel.addrs", "at least one sentinel address is required")
+		}
+		for i, a := range s.Addrs {
+			v.addr(fmt.Sprintf("redis.sentinel.addrs[%d]", i), a)
+		}
+	}
+	for i, a := range r.ClusterAddrs {
+		v.addr(fmt.Sprintf("redis.cluster_addrs[%d]", i), a)
+	}
+	if len(r.ClusterAddrs) > 0 && r.DB != 0 {
+		v.add("redis.db", "must be 0 with cluster_addrs (Redis Cluster has one database)")
+	}
+	if r.DB < 0 || r.DB > 15 {
+		v.add("redis.db", "must be between 0 and 15, got %d", r.DB)
+	}
+	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, " \t\r\n{}") {
+		v.add("redis.key_prefix", "must be non-empty without spaces or braces, got %q", r.KeyPrefix)
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"dial_timeout", r.DialTimeout}, {"read_timeout", r.ReadTimeout}, {"write_timeout", r.WriteTimeout}} {
+		if t.d <= 0 || t.d > time.Minute {
+			v.add("redis."+t.name, "must be between 1ns and 1m, got %s", t.d)
+		}
+	}
+	if r.PoolSize < 0 {
+		v.add("redis.pool_size", "must not be negative")
+	}
+	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
+		v.add("redis.tls", "cert_file and key_file go together")
+	}
+}
+
+func (c *Config) validateRoute(v *problems, p string, r *Route) {
+	if !routeName.MatchString(r.Name) {
+		v.add(p+".name", "must match %s, got %q", routeName, r.Name)
+	}
+	if !strings.HasPrefix(r.Path, "/") || path.Clean(r.Path) != r.Path {
+		v.add(p+".path", "must be a clean absolute path like /stripe/webhook, got %q", r.Path)
+	}
+	// Stripe side.
+	if len(r.Stripe.SigningSecrets) == 0 {
+		v.add(p+".stripe.signing_secrets", "at least one signing secret (whsec_...) is required, in signing_secrets or signing_secrets_file")
+	}
+	for i, s := range r.Stripe.SigningSecrets {
+		f := fmt.Sprintf("%s.stripe.signing_secrets[%d]", p, i)
+		switch val := s.Reveal(); {
+		case val == "":
+			v.add(f, "is empty (an unset ${VAR}?)")
+		case hasAnyPrefix(val, "sk_", "rk_", "pk_"):
+			v.add(f, "looks like a Stripe API key, not a webhook signing secret (whsec_...); rotate that key, it was written into the config")
+		}
+	}
+	if r.Stripe.Tolerance <= 0 || r.Stripe.Tolerance > MaxTolerance {
+		v.add(p+".stripe.tolerance", "must be between 1s and %s, got %s", MaxTolerance, r.Stripe.Tolerance)
+	}
+	// Events.
+	seen := map[string]bool{}
+	for i, e := range r.Events {
+		f := fmt.Sprintf("%s.events[%d]", p, i)
+		if !SupportedEvents[e] {
+			v.add(f, "%q is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded)", e)
+		}
+		if seen[e] {
+			v.add(f, "%q is listed twice", e)
+		}
+		seen[e] = true
+	}
+	// Extraction.
+	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap)
+	validSources(v, p+".extract.credits", r.Extract.Credits, SourceMetadataCredits)
+	if err := ValidUserIDFormat(r.Extract.UserIDFormat); err != nil {
+		v.add(p+".extract.user_id_format", "%v", err)
+	}
+	if r.Extract.MaxCredits < 1 || r.Extract.MaxCredits > 1<<53 {
+		v.add(p+".extract.max_credits", "must be between 1 and 2^53, got %d", r.Extract.MaxCredits)
+	}
+	// Forwarding.
+	u, err := url.Parse(r.Forward.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		v.add(p+".forward.url", "must be an absolute http:// or https:// URL without credentials, got %q", redactURL(r.Forward.URL))
+	}
+	if len(r.Forward.SigningKeys) == 0 {
+		v.add(p+".forward.signing_keys", "at least one forwarding key is required, in signing_keys or signing_keys_file")
+	}
+	for i, k := range r.Forward.SigningKeys {
+		if len(k.Reveal()) < MinKeyLength {
+			v.add(fmt.Sprintf("%s.forward.signing_keys[%d]", p, i), "must be at least %d characters (use e.g. `openssl rand -hex 32`)", MinKeyLength)
+		}
+	}
+	if r.Forward.Timeout <= 0 {
+		v.add(p+".forward.timeout", "must be positive, got %s", r.Forward.Timeout)
+	}
+	if r.Forward.Attempts < 1 || r.Forward.Attempts > MaxAttempts {
+		v.add(p+".forward.attempts", "must be between 1 and %d, got %d", MaxAttempts, r.Forward.Attempts)
+	}
+	if r.Forward.Budget <= 0 || r.Forward.Budget > MaxForwardBudget {
+		v.add(p+".forward.budget", "must be between 1ns and %s so Stripe gets its answer in time, got %s", MaxForwardBudget, r.Forward.Budget)
+	}
+	if c.Dedup.Lease < r.Forward.Budget+LeaseMargin {
+		v.add("dedup.lease", "(%s) must be at least %s.forward.budget (%s) + %s, so a claim cannot expire while its forward is still running", c.Dedup.Lease, p, r.Forward.Budget, LeaseMargin)
+	}
+}
+
+// ValidUserIDFormat checks a route's extract.user_id_format.
+func ValidUserIDFormat(f string) error {
+	switch {
+	case f == "" || f == "uuid" || f == "uuid4":
+		return nil
+	case strings.HasPrefix(f, "regexp:"):
+		if _, err := regexp.Compile(strings.TrimPrefix(f, "regexp:")); err != nil {
+			return fmt.Errorf("invalid regular expression: %v", err)
+		}
+		return nil
+	}
+	return fmt.Errorf(`must be "uuid", "uuid4", "regexp:<expression>" or empty, got %q`, f)
+}
+
+func validSources(v *problems, field string, got []string, allowed ...string) {
+	seen := map[string]bool{}
+	for i, s := range got {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || s == a
+		}
+		if !ok {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "unknown source %q (known: %s)", s, strings.Join(allowed, ", "))
+		}
+		if seen[s] {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "%q is listed twice", s)
+		}
+		seen[s] = true
+	}
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL drops userinfo from a URL for an error message.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User(secret.Redacted)
+		return u.String()
+	}
+	return s
+}
+
+// problems collects "field: message" errors.
+type problems struct{ list []error }
+
+func (p *problems) add(field, format string, args ...any) {
+	p.list = append(p.list, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) addr(field, addr string) {
+	if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
+		p.add(field, "must be host:port or :port, got %q", addr)
+	}
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+func (p *problems) err() error { return errors.Join(p.list...) }

@@ -1,0 +1,269 @@
+// Package dedupsuite is the behaviour every dedup.Store must show, as one test suite that
+// runs against each implementation (the in-memory store and real Redis).
+package dedupsuite
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+)
+
+// NewStore returns a fresh, empty store for one test, and a function that lets time pass
+// for it: a fake clock moves forward for the in-memory store, Redis just sleeps. The
+// store is cleaned up by the function itself (t.Cleanup).
+type NewStore func(t *testing.T) (s dedup.Store, advance func(time.Duration))
+
+// Short is the lease and ttl the expiry cases use; advancing by Short+Margin must make
+// them run out. Both are small so that the Redis run sleeps little.
+const (
+	Short  = 100 * time.Millisecond
+	Margin = 100 * time.Millisecond
+)
+
+// long is a lease or ttl that never runs out during a test.
+const long = time.Hour
+
+// Run runs the suite; each case gets its own store from newStore and runs in parallel.
+func Run(t *testing.T, newStore NewStore) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, s dedup.Store, advance func(time.Duration))
+	}{
+		{"ClaimAbsentKey", claimAbsentKey},
+		{"ClaimHeldKeyIsInFlight", claimHeldKeyIsInFlight},
+		{"ClaimBySameTokenAgainIsClaimed", claimBySameTokenAgain},
+		{"CompleteMakesDone", completeMakesDone},
+		{"CompleteWithoutClaim", completeWithoutClaim},
+		{"ReleaseByWrongTokenIsNoop", releaseByWrongToken},
+		{"ReleaseDoneOrAbsentIsNoop", releaseDoneOrAbsent},
+		{"ReleaseByHolderFreesKey", releaseByHolder},
+		{"LeaseExpiryFreesKey", leaseExpiry},
+		{"ReclaimRefreshesLease", reclaimRefreshesLease},
+		{"DoneExpiresAfterTTL", doneExpires},
+		{"KeysAreIndependent", keysAreIndependent},
+		{"ConcurrentClaimsOneWinner", concurrentClaims},
+		{"CustomerMap", customerMap},
+		{"CustomerExpiry", customerExpiry},
+		{"InvalidArguments", invalidArguments},
+		{"VerifyConnection", verifyConnection},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, advance := newStore(t)
+			c.run(t, s, advance)
+		})
+	}
+}
+
+func claimAbsentKey(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", long, dedup.Claimed)
+}
+
+func claimHeldKeyIsInFlight(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", long, dedup.Claimed)
+	expectClaim(t, s, "event:main:evt_1", "tok-b", long, dedup.InFlight)
+	expectClaim(t, s, "event:main:evt_1", dedup.NewToken(), long, dedup.InFlight)
+}
+
+func claimBySameTokenAgain(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "purchase:main:cs_1", "tok-a", long, dedup.Claimed)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-a", long, dedup.Claimed)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-b", long, dedup.InFlight)
+}
+
+func completeMakesDone(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "purchase:main:cs_1", "tok-a", long, dedup.Claimed)
+	complete(t, s, "purchase:main:cs_1", long)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-b", long, dedup.Done)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-a", long, dedup.Done) // even for the old holder
+}
+
+func completeWithoutClaim(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	// Unconditional: another token holding the key does not stop the done mark.
+	expectClaim(t, s, "purchase:main:cs_1", "tok-b", long, dedup.Claimed)
+	complete(t, s, "purchase:main:cs_1", long)
+	complete(t, s, "purchase:main:cs_2", long)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-c", long, dedup.Done)
+	expectClaim(t, s, "purchase:main:cs_2", "tok-c", long, dedup.Done)
+}
+
+func releaseByWrongToken(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", long, dedup.Claimed)
+	release(t, s, "event:main:evt_1", "tok-b")
+	expectClaim(t, s, "event:main:evt_1", "tok-c", long, dedup.InFlight)
+}
+
+func releaseDoneOrAbsent(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", long, dedup.Claimed)
+	complete(t, s, "event:main:evt_1", long)
+	release(t, s, "event:main:evt_1", "tok-a")
+	expectClaim(t, s, "event:main:evt_1", "tok-b", long, dedup.Done)
+	release(t, s, "event:main:never", "tok-a")
+	expectClaim(t, s, "event:main:never", "tok-b", long, dedup.Claimed)
+}
+
+func releaseByHolder(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", long, dedup.Claimed)
+	release(t, s, "event:main:evt_1", "tok-a")
+	expectClaim(t, s, "event:main:evt_1", "tok-b", long, dedup.Claimed)
+	release(t, s, "event:main:evt_1", "tok-a") // no longer the holder: no-op
+	expectClaim(t, s, "event:main:evt_1", "tok-c", long, dedup.InFlight)
+}
+
+func leaseExpiry(t *testing.T, s dedup.Store, advance func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", Short, dedup.Claimed)
+	advance(Short + Margin)
+	expectClaim(t, s, "event:main:evt_1", "tok-b", long, dedup.Claimed)
+	release(t, s, "event:main:evt_1", "tok-a") // the expired holder cannot free the new claim
+	expectClaim(t, s, "event:main:evt_1", "tok-c", long, dedup.InFlight)
+}
+
+func reclaimRefreshesLease(t *testing.T, s dedup.Store, advance func(time.Duration)) {
+	expectClaim(t, s, "event:main:evt_1", "tok-a", Short, dedup.Claimed)
+	expectClaim(t, s, "event:main:evt_1", "tok-a", long, dedup.Claimed)
+	advance(Short + Margin)
+	expectClaim(t, s, "event:main:evt_1", "tok-b", long, dedup.InFlight)
+}
+
+func doneExpires(t *testing.T, s dedup.Store, advance func(time.Duration)) {
+	expectClaim(t, s, "purchase:main:cs_1", "tok-a", long, dedup.Claimed)
+	complete(t, s, "purchase:main:cs_1", Short)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-b", long, dedup.Done)
+	advance(Short + Margin)
+	expectClaim(t, s, "purchase:main:cs_1", "tok-b", long, dedup.Claimed)
+}
+
+func keysAreIndependent(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	expectClaim(t, s, "event:main:x", "tok-a", long, dedup.Claimed)
+	expectClaim(t, s, "purchase:main:x", "tok-b", long, dedup.Claimed)
+	expectClaim(t, s, "event:other:x", "tok-c", long, dedup.Claimed)
+	complete(t, s, "purchase:main:x", long)
+	expectClaim(t, s, "event:main:x", "tok-d", long, dedup.InFlight)
+	if _, ok, err := s.Customer(t.Context(), "x"); err != nil || ok {
+		t.Errorf("Customer(x) after dedup keys named x = ok %v, err %v; want unknown", ok, err)
+	}
+}
+
+func concurrentClaims(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	const n = 50
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		states = map[dedup.State]int{}
+		start  = make(chan struct{})
+	)
+	for range n {
+		wg.Go(func() {
+			<-start
+			st, err := s.Claim(t.Context(), "purchase:main:cs_race", dedup.NewToken(), long)
+			if err != nil {
+				t.Errorf("Claim: %v", err)
+			}
+			mu.Lock()
+			states[st]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if states[dedup.Claimed] != 1 || states[dedup.InFlight] != n-1 {
+		t.Errorf("%d concurrent claims gave %v; want exactly one claimed, the rest in_flight", n, states)
+	}
+}
+
+func customerMap(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	ctx := t.Context()
+	expectCustomer(t, s, "cus_1", "", false)
+	if err := s.RememberCustomer(ctx, "cus_1", "user-1", long); err != nil {
+		t.Fatalf("RememberCustomer: %v", err)
+	}
+	expectCustomer(t, s, "cus_1", "user-1", true)
+	expectCustomer(t, s, "cus_2", "", false)
+	if err := s.RememberCustomer(ctx, "cus_1", "user-2", long); err != nil {
+		t.Fatalf("RememberCustomer again: %v", err)
+	}
+	expectCustomer(t, s, "cus_1", "user-2", true)
+}
+
+func customerExpiry(t *testing.T, s dedup.Store, advance func(time.Duration)) {
+	ctx := t.Context()
+	if err := s.RememberCustomer(ctx, "cus_short", "user-1", Short); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RememberCustomer(ctx, "cus_forever", "user-2", 0); err != nil {
+		t.Fatal(err)
+	}
+	advance(Short + Margin)
+	expectCustomer(t, s, "cus_short", "", false)
+	expectCustomer(t, s, "cus_forever", "user-2", true)
+}
+
+func invalidArguments(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	ctx := t.Context()
+	checks := map[string]error{
+		"claim empty key":      second(s.Claim(ctx, "", "tok", long)),
+		"claim empty token":    second(s.Claim(ctx, "k", "", long)),
+		"claim zero lease":     second(s.Claim(ctx, "k", "tok", 0)),
+		"claim negative lease": second(s.Claim(ctx, "k", "tok", -time.Second)),
+		"complete empty key":   s.Complete(ctx, "", long),
+		"complete zero ttl":    s.Complete(ctx, "k", 0),
+		"release empty token":  s.Release(ctx, "k", ""),
+		"remember empty user":  s.RememberCustomer(ctx, "cus_1", "", long),
+		"remember empty cus":   s.RememberCustomer(ctx, "", "u", long),
+	}
+	for name, err := range checks {
+		if !errors.Is(err, dedup.ErrInvalid) || errors.Is(err, dedup.ErrUnavailable) {
+			t.Errorf("%s: err = %v; want ErrInvalid and not ErrUnavailable", name, err)
+		}
+	}
+	// Nothing was written by the rejected calls.
+	expectClaim(t, s, "k", "tok-x", long, dedup.Claimed)
+}
+
+func verifyConnection(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	if err := s.VerifyConnection(t.Context()); err != nil {
+		t.Errorf("VerifyConnection: %v", err)
+	}
+}
+
+func expectClaim(t *testing.T, s dedup.Store, key, token string, lease time.Duration, want dedup.State) {
+	t.Helper()
+	got, err := s.Claim(t.Context(), key, token, lease)
+	if err != nil {
+		t.Fatalf("Claim(%s, %s): %v", key, token, err)
+	}
+	if got != want {
+		t.Fatalf("Claim(%s, %s) = %v, want %v", key, token, got, want)
+	}
+}
+
+func complete(t *testing.T, s dedup.Store, key string, ttl time.Duration) {
+	t.Helper()
+	if err := s.Complete(t.Context(), key, ttl); err != nil {
+		t.Fatalf("Complete(%s): %v", key, err)
+	}
+}
+
+func release(t *testing.T, s dedup.Store, key, token string) {
+	t.Helper()
+	if err := s.Release(t.Context(), key, token); err != nil {
+		t.Fatalf("Release(%s, %s): %v", key, token, err)
+	}
+}
+
+func expectCustomer(t *testing.T, s dedup.Store, customerID, wantUser string, wantOK bool) {
+	t.Helper()
+	got, ok, err := s.Customer(t.Context(), customerID)
+	if err != nil {
+		t.Fatalf("Customer(%s): %v", customerID, err)
+	}
+	if got != wantUser || ok != wantOK {
+		t.Fatalf("Customer(%s) = %q, %v; want %q, %v", customerID, got, ok, wantUser, wantOK)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

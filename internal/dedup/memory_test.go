@@ -1,0 +1,72 @@
+package dedup_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/dedup/dedupsuite"
+)
+
+func TestMemory(t *testing.T) {
+	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
+		clk := &fakeClock{t: time.Date(2026, 11, 27, 19, 6, 22, 0, time.UTC)}
+		m := dedup.NewMemory(clk.Now)
+		t.Cleanup(func() { _ = m.Close() })
+		return m, clk.Advance
+	})
+}
+
+func TestMemoryUnavailable(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	open := dedup.NewMemory(nil)
+	closed := dedup.NewMemory(nil)
+	_ = closed.Close()
+	for name, c := range map[string]struct {
+		s   *dedup.Memory
+		ctx context.Context
+	}{"closed": {closed, context.Background()}, "canceled context": {open, canceled}} {
+		t.Run(name, func(t *testing.T) {
+			for _, err := range everyCall(c.ctx, c.s) {
+				if !errors.Is(err, dedup.ErrUnavailable) {
+					t.Errorf("err = %v, want ErrUnavailable", err)
+				}
+			}
+		})
+	}
+}
+
+// everyCall makes one call of each Store method and returns their errors.
+func everyCall(ctx context.Context, s dedup.Store) []error {
+	_, claimErr := s.Claim(ctx, "event:main:evt_1", "tok", time.Minute)
+	_, _, customerErr := s.Customer(ctx, "cus_1")
+	return []error{
+		claimErr,
+		s.Complete(ctx, "event:main:evt_1", time.Minute),
+		s.Release(ctx, "event:main:evt_1", "tok"),
+		customerErr,
+		s.RememberCustomer(ctx, "cus_1", "user-1", time.Minute),
+		s.VerifyConnection(ctx),
+	}
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}

@@ -1,0 +1,147 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// claimScript is Claim in one round trip: SET NX PX, else look at who holds the key.
+// KEYS[1] key; ARGV[1] "processing:<token>", ARGV[2] lease in ms, ARGV[3] "done".
+// Returns 1 Claimed, 2 Done, 3 InFlight.
+var claimScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if v == ARGV[3] then
+  return 2
+end
+return 3
+`)
+
+// releaseScript deletes KEYS[1] only if it still holds ARGV[1] ("processing:<token>").
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Redis is a Store in Redis, shared by every replica. Every key is prefix+key: dedup
+// keys as the caller shapes them ("event:<route>:<evt_id>", "purchase:<route>:<cs_id>")
+// and customer keys as "customer:<cus_id>". Each command and script touches one key,
+// so it works on Redis Cluster unchanged. Values: "processing:<token>" with the lease as
+// expiry, "done" with the ttl as expiry, and the user id for a customer key.
+//
+// Use NewRedis; the zero value is not usable.
+type Redis struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a store on c that puts prefix in front of every key (creditgate
+// passes redis.key_prefix, "creditgate:" by default; an empty prefix is allowed).
+func NewRedis(c redis.UniversalClient, prefix string) *Redis {
+	return &Redis{c: c, prefix: prefix}
+}
+
+// Claim implements Store with one Lua script.
+func (r *Redis) Claim(ctx context.Context, key, token string, lease time.Duration) (State, error) {
+	if err := checkClaim(key, token, lease); err != nil {
+		return 0, err
+	}
+	n, err := claimScript.Run(ctx, r.c, []string{r.prefix + key}, processingPrefix+token, millis(lease), doneValue).Int()
+	if err != nil {
+		return 0, unavailable("claim", key, err)
+	}
+	switch n {
+	case 1:
+		return Claimed, nil
+	case 2:
+		return Done, nil
+	case 3:
+		return InFlight, nil
+	}
+	return 0, unavailable("claim", key, fmt.Errorf("unexpected script result %d", n))
+}
+
+// Complete implements Store with SET key done PX ttl.
+func (r *Redis) Complete(ctx context.Context, key string, ttl time.Duration) error {
+	if err := checkComplete(key, ttl); err != nil {
+		return err
+	}
+	if err := r.c.Set(ctx, r.prefix+key, doneValue, ttl).Err(); err != nil {
+		return unavailable("complete", key, err)
+	}
+	return nil
+}
+
+// Release implements Store with a compare-and-delete Lua script.
+func (r *Redis) Release(ctx context.Context, key, token string) error {
+	if err := checkKeyToken(key, token); err != nil {
+		return err
+	}
+	if err := releaseScript.Run(ctx, r.c, []string{r.prefix + key}, processingPrefix+token).Err(); err != nil {
+		return unavailable("release", key, err)
+	}
+	return nil
+}
+
+// Customer implements Store.
+func (r *Redis) Customer(ctx context.Context, customerID string) (string, bool, error) {
+	if err := checkCustomerID(customerID); err != nil {
+		return "", false, err
+	}
+	key := customerKey(customerID)
+	v, err := r.c.Get(ctx, r.prefix+key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", false, nil
+	case err != nil:
+		return "", false, unavailable("customer", key, err)
+	}
+	return v, true, nil
+}
+
+// RememberCustomer implements Store.
+func (r *Redis) RememberCustomer(ctx context.Context, customerID, userID string, ttl time.Duration) error {
+	if err := checkRemember(customerID, userID); err != nil {
+		return err
+	}
+	key := customerKey(customerID)
+	if err := r.c.Set(ctx, r.prefix+key, userID, max(ttl, 0)).Err(); err != nil {
+		return unavailable("remember customer", key, err)
+	}
+	return nil
+}
+
+// VerifyConnection implements Store with PING.
+func (r *Redis) VerifyConnection(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: ping: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close does nothing: the client belongs to the caller, who may share it between
+// stores and closes it once.
+func (r *Redis) Close() error { return nil }
+
+func unavailable(op, key string, err error) error {
+	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, key, err)
+}
+
+// millis rounds d up to whole milliseconds, at least 1, for PX.
+func millis(d time.Duration) int64 {
+	return max(1, int64((d+time.Millisecond-1)/time.Millisecond))
+}

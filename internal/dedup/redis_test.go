@@ -1,0 +1,94 @@
+package dedup_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/dedup/dedupsuite"
+	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+)
+
+func TestRedis(t *testing.T) {
+	c := redistest.Client(t)
+	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
+		return dedup.NewRedis(c, redistest.Prefix(t, c)), time.Sleep
+	})
+}
+
+// TestRedisLayout pins what lands in Redis, since operators read it with redis-cli.
+func TestRedisLayout(t *testing.T) {
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	s := dedup.NewRedis(c, prefix)
+	ctx := t.Context()
+
+	if _, err := s.Claim(ctx, "event:main:evt_1", "tok-a", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	expectRaw(t, c.Get(ctx, prefix+"event:main:evt_1").Val(), "processing:tok-a")
+	if ttl := c.PTTL(ctx, prefix+"event:main:evt_1").Val(); ttl <= 29*time.Second || ttl > 30*time.Second {
+		t.Errorf("lease TTL = %v, want about 30s", ttl)
+	}
+	if err := s.Complete(ctx, "event:main:evt_1", 720*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	expectRaw(t, c.Get(ctx, prefix+"event:main:evt_1").Val(), "done")
+	if ttl := c.PTTL(ctx, prefix+"event:main:evt_1").Val(); ttl <= 719*time.Hour {
+		t.Errorf("done TTL = %v, want about 720h", ttl)
+	}
+	if err := s.RememberCustomer(ctx, "cus_1", "user-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	expectRaw(t, c.Get(ctx, prefix+"customer:cus_1").Val(), "user-1")
+	if ttl := c.PTTL(ctx, prefix+"customer:cus_1").Val(); ttl != -1 {
+		t.Errorf("customer TTL = %v, want none (-1)", ttl)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Errorf("Close closed the caller's client: %v", err)
+	}
+}
+
+// TestRedisReplicasShareClaims: two stores on one prefix behave like two replicas.
+func TestRedisReplicasShareClaims(t *testing.T) {
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	a, b := dedup.NewRedis(c, prefix), dedup.NewRedis(c, prefix)
+	other := dedup.NewRedis(c, prefix+"other:")
+	ctx := t.Context()
+	for _, step := range []struct {
+		s    dedup.Store
+		tok  string
+		want dedup.State
+	}{{a, "tok-a", dedup.Claimed}, {b, "tok-b", dedup.InFlight}, {other, "tok-c", dedup.Claimed}} {
+		got, err := step.s.Claim(ctx, "purchase:main:cs_1", step.tok, time.Minute)
+		if err != nil || got != step.want {
+			t.Fatalf("Claim(%s) = %v, %v; want %v", step.tok, got, err, step.want)
+		}
+	}
+}
+
+func TestRedisDown(t *testing.T) {
+	s := dedup.NewRedis(redistest.Unreachable(t), "creditgate:")
+	start := time.Now()
+	for i, err := range everyCall(t.Context(), s) {
+		if !errors.Is(err, dedup.ErrUnavailable) {
+			t.Errorf("call %d: err = %v, want ErrUnavailable", i, err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("six calls to a dead Redis took %v; want a quick failure", d)
+	}
+	t.Logf("six calls failed in %v", time.Since(start))
+}
+
+func expectRaw(t *testing.T, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("stored value = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,16 @@
+package event
+
+import "testing"
+
+// BenchmarkDecode measures Decode on a realistic ~3 KB checkout.session.completed
+// event, the body creditgate decodes on every purchase. Run with -benchmem.
+func BenchmarkDecode(b *testing.B) {
+	raw := readFixture(b, "checkout_session_completed_paid_2024-06-20.json")
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package forward
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Request types, the value of Request.Type.
+const (
+	// TypeGranted adds credits for a paid purchase; Credits is positive.
+	TypeGranted = "credit.granted"
+	// TypeReversed takes credits back after a refund or dispute; Credits is negative.
+	TypeReversed = "credit.reversed"
+)
+
+// maxIDLen bounds Request.ID, which travels as the Idempotency-Key header.
+const maxIDLen = 255
+
+// Request is the JSON body creditgate sends to the backend (DESIGN §5). Fields marshal in
+// the order declared here; OccurredAt always marshals as RFC 3339 in UTC, whole seconds.
+type Request struct {
+	// ID is the idempotency key, sent again as the Idempotency-Key header: the Checkout
+	// Session id (cs_...) for a grant, the Stripe event id (evt_...) for a reversal.
+	ID string `json:"id"`
+	// Type is TypeGranted or TypeReversed.
+	Type string `json:"type"`
+	// UserID is the backend's user id, validated by the extraction stage.
+	UserID string `json:"user_id"`
+	// Credits is the amount to add; negative for a reversal, never zero.
+	Credits int64 `json:"credits"`
+	// Livemode is the Stripe mode of the event.
+	Livemode bool `json:"livemode"`
+	// OccurredAt is when Stripe created the event.
+	OccurredAt time.Time `json:"occurred_at"`
+	// Stripe points back at the Stripe objects, for the backend's records.
+	Stripe StripeRef `json:"stripe"`
+}
+
+// StripeRef names the Stripe objects a Request came from. Empty optional fields are left
+// out of the JSON.
+type StripeRef struct {
+	// EventID is the Stripe event id (evt_...).
+	EventID string `json:"event_id"`
+	// EventType is the Stripe event type, e.g. "checkout.session.completed".
+	EventType string `json:"event_type"`
+	// SessionID is the Checkout Session (cs_...) of the purchase.
+	SessionID string `json:"session_id"`
+	// CustomerID is the Stripe customer (cus_...), when there is one.
+	CustomerID string `json:"customer_id,omitempty"`
+	// PaymentIntentID is the PaymentIntent (pi_...), when there is one.
+	PaymentIntentID string `json:"payment_intent_id,omitempty"`
+	// AmountTotal is the amount in the currency's smallest unit.
+	AmountTotal int64 `json:"amount_total"`
+	// Currency is the lower-case ISO currency code, e.g. "eur".
+	Currency string `json:"currency,omitempty"`
+	// Account is the connected account (acct_...), for Connect events.
+	Account string `json:"account,omitempty"`
+}
+
+// MarshalJSON writes the fields in declaration order with OccurredAt normalized to UTC
+// and truncated to whole seconds, so every copy of a Request (the wire, the dead-letter
+// list, a replay) has the same bytes.
+func (r Request) MarshalJSON() ([]byte, error) {
+	type plain Request // same fields, no MarshalJSON method
+	r.OccurredAt = r.OccurredAt.UTC().Truncate(time.Second)
+	return json.Marshal(plain(r))
+}
+
+// Validate reports the first problem that makes r unsendable: an ID that cannot be an
+// Idempotency-Key header (empty, longer than 255 bytes, not printable ASCII without
+// spaces), an unknown Type, an empty UserID or EventID, or Credits whose sign does not
+// match the Type. Send calls it; the error wraps ErrRejected and ErrInvalid.
+func (r Request) Validate() error {
+	switch {
+	case r.ID == "":
+		return invalid("id is empty")
+	case len(r.ID) > maxIDLen:
+		return invalid("id is longer than %d bytes", maxIDLen)
+	case !headerSafe(r.ID):
+		return invalid("id has characters outside printable ASCII")
+	case r.UserID == "":
+		return invalid("user_id is empty")
+	case r.Stripe.EventID == "":
+		return invalid("stripe.event_id is empty")
+	}
+	switch r.Type {
+	case TypeGranted:
+		if r.Credits <= 0 {
+			return invalid("credits must be positive for %s, got %d", TypeGranted, r.Credits)
+		}
+	case TypeReversed:
+		if r.Credits >= 0 {
+			return invalid("credits must be negative for %s, got %d", TypeReversed, r.Credits)
+		}
+	default:
+		return invalid("unknown type %q", r.Type)
+	}
+	return nil
+}
+
+// headerSafe reports whether s is visible ASCII (0x21..0x7e), safe as a header value.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// invalidError is a Request that was never sent. It is both ErrInvalid and ErrRejected:
+// retrying cannot fix it, so it belongs in the dead-letter list.
+type invalidError struct{ msg string }
+
+func invalid(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *invalidError) Error() string { return ErrInvalid.Error() + ", not sent: " + e.msg }
+
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid || target == ErrRejected }

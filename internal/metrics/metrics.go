@@ -1,0 +1,94 @@
+// Package metrics defines every Prometheus metric creditgate exports (DESIGN §8): the
+// creditgate_ prefix, _total counters, _seconds histograms, and labels bounded to
+// route, result, reason and outcome — never an id. A golden file in testdata keeps the
+// names stable.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors. Build it with New; the zero value is not usable.
+type Metrics struct {
+	Webhooks        *prometheus.CounterVec   // route, result
+	WebhookDuration *prometheus.HistogramVec // route, result
+	Forwards        *prometheus.CounterVec   // route, outcome
+	ForwardDuration *prometheus.HistogramVec // route
+	DeadLettered    *prometheus.CounterVec   // route, reason
+	CreditsGranted  *prometheus.CounterVec   // route
+	StoreErrors     *prometheus.CounterVec   // op
+	ConfigReloadOK  prometheus.Gauge
+	ConfigReloadAt  prometheus.Gauge
+	BuildInfo       *prometheus.GaugeVec // version
+}
+
+// Buckets for answer times: a webhook should take milliseconds; the forward budget is
+// seconds.
+var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New creates the collectors and registers them (and the Go and process collectors)
+// on reg.
+func New(reg prometheus.Registerer, version string) *Metrics {
+	m := &Metrics{
+		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_webhooks_total",
+			Help: "Webhook deliveries answered, by route and result (the status word sent to Stripe).",
+		}, []string{"route", "result"}),
+		WebhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "creditgate_webhook_duration_seconds",
+			Help:    "Time from request to answer, by route and result.",
+			Buckets: durationBuckets,
+		}, []string{"route", "result"}),
+		Forwards: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_forwards_total",
+			Help: "Forwards to the backend, by route and outcome (credited, already_credited, rejected, unavailable).",
+		}, []string{"route", "outcome"}),
+		ForwardDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "creditgate_forward_duration_seconds",
+			Help:    "Time spent forwarding one credit, all attempts included.",
+			Buckets: durationBuckets,
+		}, []string{"route"}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_dead_lettered_total",
+			Help: "Deliveries parked in the dead-letter list, by route and reason.",
+		}, []string{"route", "reason"}),
+		CreditsGranted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_credits_granted_total",
+			Help: "Credits delivered to the backend, by route.",
+		}, []string{"route"}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_store_errors_total",
+			Help: "Deliveries answered 503 because the dedup store or dead-letter list failed, by part.",
+		}, []string{"part"}),
+		ConfigReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "creditgate_config_last_reload_successful",
+			Help: "1 if the last configuration load succeeded.",
+		}),
+		ConfigReloadAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "creditgate_config_last_reload_success_timestamp_seconds",
+			Help: "Time of the last successful configuration load.",
+		}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "creditgate_build_info",
+			Help: "Always 1; the version label says which build runs.",
+		}, []string{"version"}),
+	}
+	reg.MustRegister(m.Webhooks, m.WebhookDuration, m.Forwards, m.ForwardDuration,
+		m.DeadLettered, m.CreditsGranted, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt, m.BuildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.BuildInfo.WithLabelValues(version).Set(1)
+	return m
+}
+
+// InitRoute creates the series of a route with value 0, so dashboards and alerts see
+// them before the first event.
+func (m *Metrics) InitRoute(route string, results []string) {
+	for _, r := range results {
+		m.Webhooks.WithLabelValues(route, r)
+	}
+	for _, o := range []string{"credited", "already_credited", "rejected", "unavailable"} {
+		m.Forwards.WithLabelValues(route, o)
+	}
+	m.CreditsGranted.WithLabelValues(route)
+}

@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/deadletter"
+	"github.com/creditgate/creditgate/internal/dedup"
+)
+
+// claims tracks the keys one delivery holds, so that every exit path of Process
+// either settles them (done, parked) or releases them. settle, deferred, releases
+// whatever is still held: a panic or a forgotten path cannot leave a claim behind
+// beyond its lease.
+type claims struct {
+	p      *Pipeline
+	ctx    context.Context
+	held   []heldKey
+	cctx   context.Context
+	cancel context.CancelFunc
+}
+
+type heldKey struct{ key, token string }
+
+func (c *claims) claim(key string) (dedup.State, error) {
+	token := dedup.NewToken()
+	st, err := c.p.Store.Claim(c.ctx, key, token, c.p.Lease)
+	if err == nil && st == dedup.Claimed {
+		c.held = append(c.held, heldKey{key, token})
+	}
+	return st, err
+}
+
+// cleanupCtx outlives the request: a claim is settled even when Stripe hung up or the
+// server is shutting down.
+func (c *claims) cleanupCtx() context.Context {
+	if c.cctx == nil {
+		c.cctx, c.cancel = context.WithTimeout(context.WithoutCancel(c.ctx), cleanupTimeout)
+	}
+	return c.cctx
+}
+
+// doneAll marks every held key done. A failure is logged, not returned: the backend
+// has the credit, and its Idempotency-Key stops a second one if the key is retried.
+func (c *claims) doneAll() {
+	for _, h := range c.held {
+		if err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL); err != nil {
+			c.p.logger().Error("could not mark key done after delivery", "key", h.key, "error", err)
+		}
+	}
+	c.held = nil
+}
+
+// done settles the event key only (the purchase was not granted: pending, ignored,
+// duplicate), and releases the purchase key if held.
+func (c *claims) done(o Outcome) Outcome {
+	for _, h := range c.held {
+		if len(h.key) > 6 && h.key[:6] == "event:" {
+			if err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL); err != nil {
+				// Not settled: Stripe must retry, so this is no 2xx.
+				c.release()
+				return c.storeFailed(o, err)
+			}
+		}
+	}
+	c.release()
+	return o
+}
+
+// release gives back every held key (transient failure or in-flight elsewhere).
+func (c *claims) release() {
+	for _, h := range c.held {
+		if err := c.p.Store.Release(c.cleanupCtx(), h.key, h.token); err != nil {
+			c.p.logger().Warn("could not release claim; it heals when the lease expires", "key", h.key, "error", err)
+		}
+	}
+	c.held = nil
+}
+
+// settle runs when Process returns: it releases anything still held.
+func (c *claims) settle() {
+	c.release()
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// fail answers a non-2xx so Stripe retries, releasing every claim.
+func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
+	c.release()
+	o.Result, o.Reason, o.Err = r, reason, err
+	if err != nil {
+		o.Detail = err.Error()
+	}
+	return o
+}
+
+func (c *claims) storeFailed(o Outcome, err error) Outcome {
+	o.Result, o.Reason, o.Err, o.Detail = StoreUnavailable, "store", err, err.Error()
+	return o
+}
+
+// park writes the delivery to the dead-letter list, then settles the event key and
+// releases the purchase key (so a replay, or another event for the session, can still
+// credit it once). Only a durable park earns Stripe a 2xx.
+func (c *claims) park(o Outcome, rt *Route, d Delivery, reason, detail string) Outcome {
+	e := deadletter.Entry{
+		ID:        rt.Name + ":" + d.Event.ID,
+		Route:     rt.Name,
+		EventID:   d.Event.ID,
+		EventType: d.Event.Type,
+		Reason:    reason,
+		Detail:    detail,
+		ParkedAt:  c.p.now().UTC().Truncate(time.Millisecond),
+		Payload:   string(d.Raw),
+	}
+	if d.Replay {
+		e.Replays = d.Replays + 1
+	}
+	if err := c.p.DeadLetters.Park(c.cleanupCtx(), e); err != nil {
+		return c.fail(o, StoreUnavailable, "dead_letter", fmt.Errorf("%w: park: %v", dedup.ErrUnavailable, err))
+	}
+	o.Result, o.Reason, o.Detail = DeadLettered, reason, detail
+	return c.done(o)
+}

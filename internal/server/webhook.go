@@ -1,0 +1,183 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/secret"
+	"github.com/creditgate/creditgate/internal/signature"
+)
+
+// Route is one webhook route as the server sees it.
+type Route struct {
+	Path      string
+	Secrets   []secret.Secret // Stripe signing secrets, all tried
+	Tolerance time.Duration
+	Pipeline  *pipeline.Route
+}
+
+// Deps are the webhook handler's dependencies, all passed in.
+type Deps struct {
+	Logger       *slog.Logger
+	Metrics      *metrics.Metrics
+	Pipeline     *pipeline.Pipeline
+	Routes       []Route
+	MaxBodyBytes int64
+	Now          func() time.Time
+}
+
+// Keys of the canonical log line (one per webhook).
+const (
+	LogRoute     = "route"
+	LogEventID   = "event_id"
+	LogEventType = "event_type"
+	LogResult    = "result"
+	LogReason    = "reason"
+	LogStatus    = "status"
+	LogDuration  = "duration_seconds"
+	LogSession   = "session_id"
+	LogCredits   = "credits"
+	LogAttempts  = "forward_attempts"
+	LogDetail    = "detail"
+	LogAPI       = "api_version"
+)
+
+// handleWebhook verifies, decodes and processes one delivery (DESIGN §1) and answers
+// with the Outcome's status (pipeline.Result.Status, the one mapping).
+func handleWebhook(d Deps, rt *Route) http.Handler {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		o, apiVersion := process(d, rt, now, w, r)
+		d.finish(w, r, rt.Pipeline.Name, o, apiVersion, start)
+	})
+}
+
+func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *http.Request) (pipeline.Outcome, string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + r.Method}, ""
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return pipeline.Outcome{Result: pipeline.TooLarge, Reason: "body", Detail: "body larger than max_body_bytes"}, ""
+		}
+		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "read", Detail: "reading body: " + err.Error()}, ""
+	}
+	headers := r.Header.Values(signature.StripeHeader)
+	if len(headers) > 1 {
+		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: "header", Detail: "more than one Stripe-Signature header"}, ""
+	}
+	var header string
+	if len(headers) == 1 {
+		header = headers[0]
+	}
+	if err := signature.Verify(body, header, rt.Secrets, rt.Tolerance, now()); err != nil {
+		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: signatureReason(err), Detail: err.Error()}, ""
+	}
+	ev, err := event.Decode(body)
+	if err != nil {
+		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "decode", Detail: err.Error()}, ""
+	}
+	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev}), ev.APIVersion
+}
+
+func signatureReason(err error) string {
+	switch {
+	case errors.Is(err, signature.ErrNotSigned):
+		return "not_signed"
+	case errors.Is(err, signature.ErrInvalidHeader):
+		return "invalid_header"
+	case errors.Is(err, signature.ErrTooOld):
+		return "too_old"
+	case errors.Is(err, signature.ErrTooNew):
+		return "too_new"
+	}
+	return "no_valid_signature"
+}
+
+// finish answers Stripe, counts the outcome and writes the canonical log line.
+func (d Deps) finish(w http.ResponseWriter, r *http.Request, route string, o pipeline.Outcome, apiVersion string, start time.Time) {
+	code := o.Result.Status()
+	writeJSON(w, code, answer{Status: string(o.Result), EventID: o.EventID})
+	elapsed := time.Since(start)
+	res := string(o.Result)
+	d.Metrics.Webhooks.WithLabelValues(route, res).Inc()
+	d.Metrics.WebhookDuration.WithLabelValues(route, res).Observe(elapsed.Seconds())
+	switch o.Result {
+	case pipeline.Forwarded:
+		d.Metrics.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
+		outcome := "credited"
+		if o.Reason == "already_credited" {
+			outcome = "already_credited"
+		}
+		d.Metrics.Forwards.WithLabelValues(route, outcome).Inc()
+	case pipeline.DeadLettered:
+		d.Metrics.DeadLettered.WithLabelValues(route, o.Reason).Inc()
+		if o.Reason == "backend_rejected" {
+			d.Metrics.Forwards.WithLabelValues(route, "rejected").Inc()
+		}
+	case pipeline.BackendUnavailable:
+		d.Metrics.Forwards.WithLabelValues(route, "unavailable").Inc()
+	case pipeline.StoreUnavailable:
+		d.Metrics.StoreErrors.WithLabelValues(o.Reason).Inc()
+	}
+	attrs := []slog.Attr{
+		slog.String(LogRoute, route),
+		slog.String(LogEventID, o.EventID),
+		slog.String(LogEventType, o.EventType),
+		slog.String(LogResult, res),
+		slog.Int(LogStatus, code),
+		slog.Float64(LogDuration, elapsed.Seconds()),
+	}
+	if o.Reason != "" {
+		attrs = append(attrs, slog.String(LogReason, o.Reason))
+	}
+	if o.SessionID != "" {
+		attrs = append(attrs, slog.String(LogSession, o.SessionID))
+	}
+	if o.Credits != 0 {
+		attrs = append(attrs, slog.Int64(LogCredits, o.Credits))
+	}
+	if o.Attempts != 0 {
+		attrs = append(attrs, slog.Int(LogAttempts, o.Attempts))
+	}
+	if apiVersion != "" {
+		attrs = append(attrs, slog.String(LogAPI, apiVersion))
+	}
+	if o.Detail != "" {
+		attrs = append(attrs, slog.String(LogDetail, o.Detail))
+	}
+	d.Logger.LogAttrs(r.Context(), level(o.Result), "webhook", attrs...)
+}
+
+// level follows the outcome: what needs a human is an error, what Stripe will retry
+// is a warning, the rest is info.
+func level(r pipeline.Result) slog.Level {
+	switch r {
+	case pipeline.DeadLettered, pipeline.StoreUnavailable:
+		return slog.LevelError
+	case pipeline.BackendUnavailable, pipeline.InvalidSignature, pipeline.LivemodeMismatch,
+		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+func (d Deps) logNoRoute(r *http.Request, res pipeline.Result) {
+	d.Metrics.Webhooks.WithLabelValues("", string(res)).Inc()
+	d.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook",
+		slog.String(LogRoute, ""), slog.String(LogResult, string(res)), slog.Int(LogStatus, res.Status()),
+		slog.String(LogDetail, "no route for this path"))
+}
