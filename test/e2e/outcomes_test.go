@@ -60,7 +60,10 @@ func TestEveryOutcome(t *testing.T) {
 			payload: paid, wantCode: 503, wantStatus: "backend_unavailable"},
 		{name: "backend 408", setup: func(b *backend) { b.answer = func(int) int { return 408 } },
 			payload: paid, wantCode: 503, wantStatus: "backend_unavailable"},
-		{name: "backend timeout", setup: func(b *backend) { b.delay = 1500 * time.Millisecond },
+		{name: "backend timeout", setup: func(b *backend) {
+			b.delay = 1500 * time.Millisecond
+			b.answer = func(int) int { return 500 } // answers only after creditgate gave up
+		},
 			payload: paid, wantCode: 503, wantStatus: "backend_unavailable"},
 		{name: "no Stripe-Signature", payload: paid, send: func(p *proxy, pl []byte) answer { return p.post("/stripe/webhook", pl, nil) },
 			wantCode: 400, wantStatus: "invalid_signature"},
