@@ -57,6 +57,7 @@ func build(cfg *config.Config, log *slog.Logger, httpClient forwardClient) (*app
 	for _, r := range pipeline.AllResults {
 		results = append(results, string(r))
 	}
+	shared := httpClient.client() // one keep-alive pool for every route
 	for _, rc := range cfg.Routes {
 		x, err := extract.New(rc.Extract)
 		if err != nil {
@@ -66,7 +67,7 @@ func build(cfg *config.Config, log *slog.Logger, httpClient forwardClient) (*app
 		fw, err := forward.New(forward.Options{
 			URL: rc.Forward.URL, Keys: rc.Forward.SigningKeys,
 			Timeout: rc.Forward.Timeout, Attempts: rc.Forward.Attempts, Budget: rc.Forward.Budget,
-			UserAgent: "creditgate/" + Version, Client: httpClient.client(), Logger: log,
+			UserAgent: "creditgate/" + Version, Client: shared, Logger: log,
 		})
 		if err != nil {
 			a.close()
@@ -97,7 +98,7 @@ type forwardClient struct{ c *http.Client }
 
 func (f forwardClient) client() *http.Client {
 	if f.c == nil {
-		f.c = forward.NewHTTPClient()
+		return forward.NewHTTPClient()
 	}
 	return f.c
 }
