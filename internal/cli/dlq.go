@@ -25,6 +25,17 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 		return errUsage
 	}
 	sub := args[0]
+	switch sub {
+	case "list", "show", "replay", "drop":
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.Stderr, dlqUsage)
+		return nil
+	default:
+		// Before loading the config: a typo is a usage error, not a store to open.
+		fmt.Fprintf(env.Stderr, "creditgate dlq: unknown subcommand %q\n", sub)
+		fmt.Fprintln(env.Stderr, dlqUsage)
+		return errUsage
+	}
 	fs := newFlags("dlq "+sub, env)
 	path := fs.String("config", config.DefaultFile, "config file")
 	all := fs.Bool("all", false, "replay: every entry")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	"github.com/creditgate/creditgate/internal/config"
+	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
 )
 
@@ -81,7 +83,19 @@ func runCheckConfig(_ context.Context, env Env, args []string) error {
 	return nil
 }
 
-// problemLines flattens joined errors into one line each.
+// stripeSecretLike matches values shaped like Stripe secrets: webhook signing secrets
+// and secret or restricted API keys.
+var stripeSecretLike = regexp.MustCompile(`\b(whsec|sk_live|sk_test|rk_live|rk_test)_[0-9A-Za-z_]+`)
+
+// redactProblem hides Stripe-shaped secrets in a problem line. Config problems quote
+// the values of ordinary fields (listen, log_level, events, forward.url, ...), and a
+// secret that landed in one of them, say through the wrong ${VAR}, must not end up in
+// a terminal or a CI log.
+func redactProblem(line string) string {
+	return stripeSecretLike.ReplaceAllString(line, "${1}_"+secret.Redacted)
+}
+
+// problemLines flattens joined errors into one line each, Stripe secrets redacted.
 func problemLines(err error) []string {
 	var out []string
 	var walk func(error)
@@ -92,7 +106,7 @@ func problemLines(err error) []string {
 			}
 			return
 		}
-		out = append(out, strings.ReplaceAll(e.Error(), "\n", " "))
+		out = append(out, redactProblem(strings.ReplaceAll(e.Error(), "\n", " ")))
 	}
 	walk(err)
 	return out

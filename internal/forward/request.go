@@ -61,7 +61,12 @@ type StripeRef struct {
 // MarshalJSON writes the fields in declaration order with OccurredAt normalized to UTC
 // and truncated to whole seconds, so every copy of a Request (the wire, the dead-letter
 // list, a replay) has the same bytes.
-func (r Request) MarshalJSON() ([]byte, error) {
+func (r Request) MarshalJSON() ([]byte, error) { return r.marshal() }
+
+// marshal is MarshalJSON's work. Send calls it directly: json.Marshal(r) would take
+// the same bytes and then validate and copy them once more, as it does with the
+// output of every MarshalJSON method.
+func (r Request) marshal() ([]byte, error) {
 	type plain Request // same fields, no MarshalJSON method
 	r.OccurredAt = r.OccurredAt.UTC().Truncate(time.Second)
 	return json.Marshal(plain(r))

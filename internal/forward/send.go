@@ -3,7 +3,6 @@ package forward
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +64,7 @@ func (c *Client) Send(ctx context.Context, r Request) (Result, error) {
 	if err := r.Validate(); err != nil {
 		return done(err)
 	}
-	body, err := json.Marshal(r)
+	body, err := r.marshal() // the bytes of json.Marshal(r), made once
 	if err != nil { // cannot happen for this type; stay safe if it ever changes
 		return done(invalid("marshal: %v", err))
 	}

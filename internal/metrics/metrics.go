@@ -17,11 +17,23 @@ type Metrics struct {
 	ForwardDuration *prometheus.HistogramVec // route
 	DeadLettered    *prometheus.CounterVec   // route, reason
 	CreditsGranted  *prometheus.CounterVec   // route
-	StoreErrors     *prometheus.CounterVec   // op
+	StoreErrors     *prometheus.CounterVec   // part
 	ConfigReloadOK  prometheus.Gauge
 	ConfigReloadAt  prometheus.Gauge
 	BuildInfo       *prometheus.GaugeVec // version
 }
+
+// DeadLetterReasons are the reason labels of creditgate_dead_lettered_total: every
+// reason the pipeline parks an event with (extraction failures, a backend rejection,
+// a session the pipeline cannot credit). InitRoute creates them at 0.
+var DeadLetterReasons = []string{
+	"no_user_id", "bad_user_id", "no_credits", "bad_credits",
+	"backend_rejected", "unknown_payment_status", "no_session_id",
+}
+
+// StoreParts are the part labels of creditgate_store_errors_total: the dedup store
+// and the dead-letter list. New creates them at 0.
+var StoreParts = []string{"store", "dead_letter"}
 
 // Buckets for answer times: a webhook should take milliseconds; the forward budget is
 // seconds.
@@ -78,6 +90,9 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		m.DeadLettered, m.CreditsGranted, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version).Set(1)
+	for _, p := range StoreParts {
+		m.StoreErrors.WithLabelValues(p)
+	}
 	return m
 }
 
@@ -89,6 +104,9 @@ func (m *Metrics) InitRoute(route string, results []string) {
 	}
 	for _, o := range []string{"credited", "already_credited", "rejected", "unavailable"} {
 		m.Forwards.WithLabelValues(route, o)
+	}
+	for _, r := range DeadLetterReasons {
+		m.DeadLettered.WithLabelValues(route, r)
 	}
 	m.CreditsGranted.WithLabelValues(route)
 }

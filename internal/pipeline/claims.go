@@ -29,6 +29,12 @@ func (c *claims) claim(key string) (dedup.State, error) {
 	if err == nil && st == dedup.Claimed {
 		c.held = append(c.held, heldKey{key, token})
 	}
+	if err != nil {
+		// The claim may have landed before the answer was lost (a timeout): give it
+		// back now rather than leave the key in flight until the lease runs out. The
+		// release is token-guarded, so it can only remove our own claim.
+		_ = c.p.Store.Release(c.cleanupCtx(), key, token)
+	}
 	return st, err
 }
 
@@ -45,8 +51,13 @@ func (c *claims) cleanupCtx() context.Context {
 // has the credit, and its Idempotency-Key stops a second one if the key is retried.
 func (c *claims) doneAll() {
 	for _, h := range c.held {
-		if err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL); err != nil {
-			c.p.logger().Error("could not mark key done after delivery", "key", h.key, "error", err)
+		err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
+		if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
+			err = c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
+		}
+		if err != nil {
+			c.p.logger().Error("could not mark key done after delivery; the backend's Idempotency-Key guards a repeat",
+				"key", h.key, "error", err)
 		}
 	}
 	c.held = nil

@@ -17,7 +17,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	js, _ := json.Marshal(struct{ S Secret }{s})
 	outputs := map[string]string{
 		"%v":   fmt.Sprintf("%v", s),
-		"%s":   fmt.Sprintf("%s", s),
+		"%10s": fmt.Sprintf("%10s", s),
 		"%+v":  fmt.Sprintf("%+v", struct{ S Secret }{s}),
 		"%#v":  fmt.Sprintf("%#v", s),
 		"%q":   fmt.Sprintf("%q", s),

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
@@ -22,13 +23,14 @@ func NewWebhookHandler(d Deps) http.Handler {
 		byPath[rt.Path] = h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		h, ok := byPath[r.URL.Path]
 		if !ok {
 			h = fallback
 		}
 		if h == nil {
-			d.logNoRoute(r, pipeline.NotFound)
-			writeJSON(w, http.StatusNotFound, answer{Status: string(pipeline.NotFound)})
+			// The same canonical line as a routed request, with route "".
+			d.finish(w, r, "", pipeline.Outcome{Result: pipeline.NotFound, Detail: "no route for this path"}, "", start)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -169,15 +169,9 @@ func level(r pipeline.Result) slog.Level {
 	case pipeline.DeadLettered, pipeline.StoreUnavailable:
 		return slog.LevelError
 	case pipeline.BackendUnavailable, pipeline.InvalidSignature, pipeline.LivemodeMismatch,
-		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight:
+		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight,
+		pipeline.NotFound, pipeline.MethodNotAllowed:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
-}
-
-func (d Deps) logNoRoute(r *http.Request, res pipeline.Result) {
-	d.Metrics.Webhooks.WithLabelValues("", string(res)).Inc()
-	d.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook",
-		slog.String(LogRoute, ""), slog.String(LogResult, string(res)), slog.Int(LogStatus, res.Status()),
-		slog.String(LogDetail, "no route for this path"))
 }

@@ -1,0 +1,106 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/cli"
+)
+
+// syncBuffer is a bytes.Buffer that a running command and the test can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env returns a getenv over vars; everything else is unset (never the process env).
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// run runs one creditgate command like main does and returns its exit code and output.
+func run(t *testing.T, getenv func(string) string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return runCtx(t.Context(), getenv, args...)
+}
+
+func runCtx(ctx context.Context, getenv func(string) string, args ...string) (code int, stdout, stderr string) {
+	if getenv == nil {
+		getenv = env(nil)
+	}
+	var out, errOut bytes.Buffer
+	code = cli.Main(ctx, append([]string{"creditgate"}, args...), getenv, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// freeAddr returns a 127.0.0.1 address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitHealthy polls /healthz until it answers 200; serveDone reports an early exit.
+func waitHealthy(t *testing.T, admin string, serveDone <-chan error, logs *syncBuffer) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-serveDone:
+			t.Fatalf("serve exited during start: %v\n%s", err, logs.String())
+		default:
+		}
+		resp, err := c.Get("http://" + admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("serve not healthy after 15s\n%s", logs.String())
+}
+
+// lines splits output into lines without the trailing empty one.
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
