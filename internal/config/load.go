@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -42,7 +43,8 @@ func Parse(raw []byte, dir string, getenv func(string) string) (*Config, error) 
 		return nil, errors.New("config is empty")
 	}
 	var problems []error
-	expandNode(&root, getenv, &problems)
+	x := &expander{getenv: getenv, values: map[string]string{}}
+	x.node(&root, &problems)
 	expanded, err := yaml.Marshal(&root)
 	if err != nil {
 		return nil, fmt.Errorf("config: re-encode after expansion: %w", err)
@@ -65,39 +67,69 @@ func Parse(raw []byte, dir string, getenv func(string) string) (*Config, error) 
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+		return nil, x.redact(errors.Join(problems...))
 	}
 	return cfg, nil
 }
 
-// expandNode replaces ${NAME} and ${NAME:-default} in every scalar value (never in keys,
-// never re-parsed as YAML, so a variable cannot inject structure). "$${" is a literal
-// "${". An unset variable expands to "" like in a shell; required values are caught by
-// Validate.
-func expandNode(n *yaml.Node, getenv func(string) string, problems *[]error) {
+// expander replaces ${NAME} and ${NAME:-default} in every scalar value (never in
+// keys, never re-parsed as YAML, so a variable cannot inject structure). "$${" is a
+// literal "${". An unset variable expands to "" like in a shell; required values are
+// caught by Validate. It remembers what each variable expanded to, so that no problem
+// message ever quotes a value that came from the environment: a secret in the wrong
+// field (REDIS_URL in listen:) must not end up in a log.
+type expander struct {
+	getenv func(string) string
+	values map[string]string // expanded value → the ${...} it came from
+}
+
+func (x *expander) node(n *yaml.Node, problems *[]error) {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:
 		for _, c := range n.Content {
-			expandNode(c, getenv, problems)
+			x.node(c, problems)
 		}
 	case yaml.MappingNode:
 		for i := 1; i < len(n.Content); i += 2 {
-			expandNode(n.Content[i], getenv, problems)
+			x.node(n.Content[i], problems)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "${") {
 			return
 		}
-		v, err := expand(n.Value, getenv)
+		orig := n.Value
+		v, err := expand(orig, x.getenv)
 		if err != nil {
 			*problems = append(*problems, fmt.Errorf("line %d: %w", n.Line, err))
 			return
+		}
+		if v != orig && v != "" {
+			x.values[v] = orig
 		}
 		n.Value = v
 		// Let the decoder resolve the expanded text as if it had been written there,
 		// so `max_credits: ${MAX}` is still an integer; quoting stays a string.
 		n.Tag = ""
 	}
+}
+
+// redact rewrites every problem so that an expanded value appears as the ${...}
+// expression that produced it.
+func (x *expander) redact(err error) error {
+	if len(x.values) == 0 {
+		return err
+	}
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		for v, expr := range x.values {
+			line = strings.ReplaceAll(line, strconv.Quote(v), expr)
+			if len(v) >= 4 {
+				line = strings.ReplaceAll(line, v, expr)
+			}
+		}
+		out = append(out, errors.New(line))
+	}
+	return errors.Join(out...)
 }
 
 func expand(s string, getenv func(string) string) (string, error) {
