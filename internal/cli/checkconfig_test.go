@@ -151,11 +151,11 @@ routes:
 	code, stdout, stderr := run(t, vars, "check-config", "--config", path)
 	want := []string{
 		"creditgate: config " + path + " is not valid:",
-		`  - listen: must be host:port or :port, got "whsec_REDACTED"`,
-		`  - log_level: must be debug, info, warn or error, got "sk_live_REDACTED"`,
-		`  - routes[0].events[0]: "whsec_REDACTED" is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded)`,
-		`  - routes[0].extract.user_id_format: must be "uuid", "uuid4", "regexp:<expression>" or empty, got "sk_test_REDACTED"`,
-		`  - routes[0].forward.url: must be an absolute http:// or https:// URL without credentials, got "whsec_REDACTED"`,
+		`  - listen: must be host:port or :port, got a 32-character value (not shown: it may be a secret)`,
+		`  - log_level: must be debug, info, warn or error, got a 34-character value (not shown: it may be a secret)`,
+		`  - routes[0].events[0]: a 32-character value (not shown: it may be a secret) is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded)`,
+		`  - routes[0].extract.user_id_format: must be "uuid", "uuid4", "regexp:<expression>" or empty, got a 28-character value (not shown: it may be a secret)`,
+		`  - routes[0].forward.url: must be an absolute http:// or https:// URL without credentials, got a 32-character value (not shown: it may be a secret)`,
 	}
 	if code != 1 || stdout != "" || strings.Join(lines(stderr), "\n") != strings.Join(want, "\n") {
 		t.Errorf("check-config = %d, stdout %q, stderr\n%s\nwant 1 and\n%s", code, stdout, stderr, strings.Join(want, "\n"))

@@ -39,7 +39,7 @@ func (c *Config) Validate() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		v.add("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+		v.add("log_level", "must be debug, info, warn or error, got %s", show(c.LogLevel))
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > MaxBodyLimit {
 		v.add("max_body_bytes", "must be between 1024 and %d, got %d", MaxBodyLimit, c.MaxBodyBytes)
@@ -62,11 +62,11 @@ func (c *Config) Validate() error {
 		r := &c.Routes[i]
 		p := fmt.Sprintf("routes[%d]", i)
 		if j, dup := names[r.Name]; dup && r.Name != "" {
-			v.add(p+".name", "%q is already used by routes[%d]", r.Name, j)
+			v.add(p+".name", "%s is already used by routes[%d]", show(r.Name), j)
 		}
 		names[r.Name] = i
 		if j, dup := paths[r.Path]; dup {
-			v.add(p+".path", "%q is already used by routes[%d]", r.Path, j)
+			v.add(p+".path", "%s is already used by routes[%d]", show(r.Path), j)
 		}
 		paths[r.Path] = i
 		c.validateRoute(v, p, r)
@@ -91,7 +91,7 @@ func (c *Config) validateRedis(v *problems) {
 		case err != nil:
 			v.add("redis.url", "is not a valid URL (value not shown: it may hold a password)")
 		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
-			v.add("redis.url", "scheme must be redis://, rediss:// or unix://, got %q", u.Scheme)
+			v.add("redis.url", "scheme must be redis://, rediss:// or unix://, got %s", show(u.Scheme))
 		case u.Scheme != "unix" && u.Host == "":
 			v.add("redis.url", "has no host")
 		}
@@ -117,7 +117,7 @@ func (c *Config) validateRedis(v *problems) {
 		v.add("redis.db", "must be between 0 and 15, got %d", r.DB)
 	}
 	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, " \t\r\n{}") {
-		v.add("redis.key_prefix", "must be non-empty without spaces or braces, got %q", r.KeyPrefix)
+		v.add("redis.key_prefix", "must be non-empty without spaces or braces, got %s", show(r.KeyPrefix))
 	}
 	for _, t := range []struct {
 		name string
@@ -137,10 +137,10 @@ func (c *Config) validateRedis(v *problems) {
 
 func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	if !routeName.MatchString(r.Name) {
-		v.add(p+".name", "must match %s, got %q", routeName, r.Name)
+		v.add(p+".name", "must match %s, got %s", routeName, show(r.Name))
 	}
 	if !strings.HasPrefix(r.Path, "/") || path.Clean(r.Path) != r.Path {
-		v.add(p+".path", "must be a clean absolute path like /stripe/webhook, got %q", r.Path)
+		v.add(p+".path", "must be a clean absolute path like /stripe/webhook, got %s", show(r.Path))
 	}
 	// Stripe side.
 	if len(r.Stripe.SigningSecrets) == 0 {
@@ -163,10 +163,10 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	for i, e := range r.Events {
 		f := fmt.Sprintf("%s.events[%d]", p, i)
 		if !SupportedEvents[e] {
-			v.add(f, "%q is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded)", e)
+			v.add(f, "%s is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded)", showEvent(e))
 		}
 		if seen[e] {
-			v.add(f, "%q is listed twice", e)
+			v.add(f, "%s is listed twice", showEvent(e))
 		}
 		seen[e] = true
 	}
@@ -182,7 +182,7 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	// Forwarding.
 	u, err := url.Parse(r.Forward.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		v.add(p+".forward.url", "must be an absolute http:// or https:// URL without credentials, got %q", redactURL(r.Forward.URL))
+		v.add(p+".forward.url", "must be an absolute http:// or https:// URL without credentials, got %s", show(r.Forward.URL))
 	}
 	if len(r.Forward.SigningKeys) == 0 {
 		v.add(p+".forward.signing_keys", "at least one forwarding key is required, in signing_keys or signing_keys_file")
@@ -217,7 +217,7 @@ func ValidUserIDFormat(f string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf(`must be "uuid", "uuid4", "regexp:<expression>" or empty, got %q`, f)
+	return fmt.Errorf(`must be "uuid", "uuid4", "regexp:<expression>" or empty, got %s`, show(f))
 }
 
 func validSources(v *problems, field string, got []string, allowed ...string) {
@@ -228,10 +228,10 @@ func validSources(v *problems, field string, got []string, allowed ...string) {
 			ok = ok || s == a
 		}
 		if !ok {
-			v.add(fmt.Sprintf("%s[%d]", field, i), "unknown source %q (known: %s)", s, strings.Join(allowed, ", "))
+			v.add(fmt.Sprintf("%s[%d]", field, i), "unknown source %s (known: %s)", show(s), strings.Join(allowed, ", "))
 		}
 		if seen[s] {
-			v.add(fmt.Sprintf("%s[%d]", field, i), "%q is listed twice", s)
+			v.add(fmt.Sprintf("%s[%d]", field, i), "%s is listed twice", show(s))
 		}
 		seen[s] = true
 	}
@@ -246,13 +246,40 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 	return false
 }
 
-// redactURL drops userinfo from a URL for an error message.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = url.User(secret.Redacted)
-		return u.String()
+// MaxShown is the longest value a problem message quotes. Longer values are described,
+// not shown: a secret put into the wrong field (a key in path:, a password in listen:)
+// is long, and check-config output ends up in CI logs.
+const MaxShown = 24
+
+// show quotes a configured value for a problem message without ever printing a
+// secret: URLs lose their user info and query, long values are not shown at all.
+func show(v string) string {
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+		if u.User != nil {
+			u.User = url.User(secret.Redacted)
+		}
+		if u.RawQuery != "" {
+			u.RawQuery = secret.Redacted
+		}
+		u.Fragment = ""
+		if s := u.String(); len(s) <= 2*MaxShown+len(secret.Redacted) {
+			return strconv.Quote(s)
+		}
 	}
-	return s
+	if len(v) > MaxShown {
+		return fmt.Sprintf("a %d-character value (not shown: it may be a secret)", len(v))
+	}
+	return strconv.Quote(v)
+}
+
+var eventType = regexp.MustCompile(`^[a-z_.]{1,64}$`)
+
+// showEvent quotes something shaped like an event type (no secret is), else show.
+func showEvent(e string) string {
+	if eventType.MatchString(e) {
+		return strconv.Quote(e)
+	}
+	return show(e)
 }
 
 // problems collects "field: message" errors.
@@ -264,7 +291,7 @@ func (p *problems) add(field, format string, args ...any) {
 
 func (p *problems) addr(field, addr string) {
 	if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
-		p.add(field, "must be host:port or :port, got %q", addr)
+		p.add(field, "must be host:port or :port, got %s", show(addr))
 	}
 }
 

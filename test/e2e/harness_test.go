@@ -410,3 +410,5 @@ func (p *proxy) runCLI(args ...string) (string, error) {
 	err := cli.Run(context.Background(), append([]string{"creditgate"}, args...), getenv, strings.NewReader(""), &out, &errOut)
 	return out.String() + errOut.String(), err
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
