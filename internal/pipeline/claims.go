@@ -100,12 +100,21 @@ func (c *claims) settle() {
 // fail answers a non-2xx so Stripe retries, releasing every claim.
 func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
 	c.release()
+	if c.ctx.Err() != nil {
+		// The caller is gone (Stripe hung up, or the shutdown grace ran out): the
+		// store or the backend did nothing wrong, so the answer says so and no alert
+		// about Redis or the backend fires. Stripe still sees a non-2xx and retries.
+		reason = ReasonCancelled
+	}
 	o.Result, o.Reason, o.Err = r, reason, err
 	if err != nil {
 		o.Detail = err.Error()
 	}
 	return o
 }
+
+// ReasonCancelled marks a failure caused by the request's own cancellation.
+const ReasonCancelled = "cancelled"
 
 func (c *claims) storeFailed(o Outcome, err error) Outcome {
 	o.Result, o.Reason, o.Err, o.Detail = StoreUnavailable, "store", err, err.Error()

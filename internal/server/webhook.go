@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -129,9 +130,13 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, route string, o pip
 			d.Metrics.Forwards.WithLabelValues(route, "rejected").Inc()
 		}
 	case pipeline.BackendUnavailable:
-		d.Metrics.Forwards.WithLabelValues(route, "unavailable").Inc()
+		if o.Reason != pipeline.ReasonCancelled {
+			d.Metrics.Forwards.WithLabelValues(route, "unavailable").Inc()
+		}
 	case pipeline.StoreUnavailable:
-		d.Metrics.StoreErrors.WithLabelValues(o.Reason).Inc()
+		if o.Reason != pipeline.ReasonCancelled {
+			d.Metrics.StoreErrors.WithLabelValues(o.Reason).Inc()
+		}
 	}
 	attrs := []slog.Attr{
 		slog.String(LogRoute, route),
@@ -159,7 +164,11 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, route string, o pip
 	if o.Detail != "" {
 		attrs = append(attrs, slog.String(LogDetail, o.Detail))
 	}
-	d.Logger.LogAttrs(r.Context(), level(o.Result), "webhook", attrs...)
+	lvl := level(o.Result)
+	if o.Reason == pipeline.ReasonCancelled {
+		lvl = slog.LevelWarn // the caller left; nothing is broken
+	}
+	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), lvl, "webhook", attrs...)
 }
 
 // level follows the outcome: what needs a human is an error, what Stripe will retry
