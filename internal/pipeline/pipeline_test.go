@@ -560,8 +560,10 @@ func TestProcessCancelledDuringForward(t *testing.T) {
 	e.wantKeys(paidEvent, paidSession, held, held)
 	cancel()
 	o := <-out
-	if o.Result != pipeline.BackendUnavailable || o.Reason != "backend" {
-		t.Fatalf("Process = %s/%q (%s), want backend_unavailable/backend", o.Result, o.Reason, o.Detail)
+	// Still a non-2xx (Stripe retries), but labelled as the caller's cancellation, not
+	// as a backend outage.
+	if o.Result != pipeline.BackendUnavailable || o.Reason != pipeline.ReasonCancelled {
+		t.Fatalf("Process = %s/%q (%s), want backend_unavailable/cancelled", o.Result, o.Reason, o.Detail)
 	}
 	if !errors.Is(o.Err, context.Canceled) {
 		t.Errorf("Err = %v, want it to wrap context.Canceled", o.Err)
@@ -580,8 +582,8 @@ func TestProcessCancelledBeforeClaim(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := e.p.Process(ctx, e.rt, delivery(t, paidFile))
-	if o.Result != pipeline.StoreUnavailable || o.Reason != "store" {
-		t.Fatalf("Process = %s/%q, want store_unavailable/store", o.Result, o.Reason)
+	if o.Result != pipeline.StoreUnavailable || o.Reason != pipeline.ReasonCancelled {
+		t.Fatalf("Process = %s/%q, want store_unavailable/cancelled", o.Result, o.Reason)
 	}
 	e.wantKeys(paidEvent, paidSession, free, free)
 	if n := len(e.be.sent()); n != 0 {
