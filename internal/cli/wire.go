@@ -15,10 +15,12 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/metrics"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/server"
+	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
 // app is everything a command needs, built from one Config.
@@ -28,11 +30,13 @@ type app struct {
 	registry    *prometheus.Registry
 	metrics     *metrics.Metrics
 	store       dedup.Store
+	records     ledger.Store
 	deadLetters deadletter.List
 	pipeline    *pipeline.Pipeline
 	routes      []server.Route
 	byName      map[string]*pipeline.Route
-	redis       io.Closer // the shared Redis client, closed after the stores
+	apis        map[string]*stripeapi.Client // by route name, for routes with an API key
+	redis       io.Closer                    // the shared Redis client, closed after the stores
 }
 
 // newLogger returns the JSON logger every command uses.
@@ -44,13 +48,29 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
 func build(cfg *config.Config, log *slog.Logger, httpClient forwardClient) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), byName: map[string]*pipeline.Route{}}
+	return buildWith(cfg, log, httpClient, stripeClient{})
+}
+
+// stripeClient lets tests pass the HTTP client of the Stripe API; the zero value
+// means a client bounded by the route's stripe.api_timeout.
+type stripeClient struct{ c *http.Client }
+
+func (s stripeClient) client(timeout time.Duration) *http.Client {
+	if s.c != nil {
+		return s.c
+	}
+	return &http.Client{Timeout: timeout}
+}
+
+// buildWith is build with the Stripe API's HTTP client chosen.
+func buildWith(cfg *config.Config, log *slog.Logger, httpClient forwardClient, stripeHTTP stripeClient) (*app, error) {
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), byName: map[string]*pipeline.Route{}, apis: map[string]*stripeapi.Client{}}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
 		return nil, err
 	}
 	a.pipeline = &pipeline.Pipeline{
-		Store: a.store, DeadLetters: a.deadLetters,
+		Store: a.store, DeadLetters: a.deadLetters, Records: a.records,
 		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
 	}
 	results := make([]string, 0, len(pipeline.AllResults))
@@ -80,6 +100,21 @@ func build(cfg *config.Config, log *slog.Logger, httpClient forwardClient) (*app
 		pr := &pipeline.Route{
 			Name: rc.Name, Livemode: rc.Livemode, Events: events,
 			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x, Forwarder: fw,
+			Connect: rc.Connect, Budget: rc.Forward.Budget,
+		}
+		if len(rc.ConnectAccounts) > 0 {
+			pr.ConnectAccounts = map[string]bool{}
+			for _, acct := range rc.ConnectAccounts {
+				pr.ConnectAccounts[acct] = true
+			}
+		}
+		if !rc.Stripe.APIKey.IsZero() {
+			api := stripeapi.New(stripeapi.Options{
+				Key: rc.Stripe.APIKey, BaseURL: rc.Stripe.APIBaseURL, Timeout: rc.Stripe.APITimeout,
+				HTTPClient: stripeHTTP.client(rc.Stripe.APITimeout), Logger: log,
+			})
+			a.apis[rc.Name] = api
+			pr.API = api
 		}
 		a.byName[rc.Name] = pr
 		a.routes = append(a.routes, server.Route{
@@ -109,6 +144,7 @@ func (a *app) openStores() error {
 		a.log.Warn("no redis configured: using the in-memory store; run exactly one replica",
 			"dead_letter_file", cfg.DeadLetter.File)
 		a.store = dedup.NewMemory(time.Now)
+		a.records = ledger.NewMemory(time.Now)
 		f, err := deadletter.OpenFile(cfg.DeadLetter.File)
 		if err != nil {
 			return fmt.Errorf("open dead-letter file: %w", err)
@@ -136,6 +172,7 @@ func (a *app) openStores() error {
 	}
 	a.redis = client
 	a.store = dedup.NewRedis(client, r.KeyPrefix)
+	a.records = ledger.NewRedis(client, r.KeyPrefix)
 	a.deadLetters = deadletter.NewRedis(client, r.KeyPrefix)
 	return nil
 }

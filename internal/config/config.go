@@ -116,8 +116,16 @@ type Route struct {
 	Livemode bool `yaml:"livemode"`
 	// Stripe holds the endpoint's signing secrets.
 	Stripe Stripe `yaml:"stripe"`
-	// Events are the handled event types; others are answered 200 "ignored".
+	// Events are the handled event types; others are answered 200 "ignored". Listing
+	// charge.refunded or charge.dispute.* turns reversals on for the route.
 	Events []string `yaml:"events"`
+	// Connect makes the route a Connect endpoint: every event must name the connected
+	// account (event.account), which is copied into the forwarded request, and a live
+	// route answers the test events Stripe also sends it 200 "ignored".
+	Connect bool `yaml:"connect"`
+	// ConnectAccounts, when not empty, are the only connected accounts (acct_...) the
+	// route credits; events of other accounts are answered 200 "ignored".
+	ConnectAccounts []string `yaml:"connect_accounts"`
 	// GrantNoPaymentRequired grants sessions with payment_status=no_payment_required
 	// (100 % coupons, free trials). Default false: they are ignored.
 	GrantNoPaymentRequired bool `yaml:"grant_no_payment_required"`
@@ -136,21 +144,50 @@ type Stripe struct {
 	SigningSecretsFile string `yaml:"signing_secrets_file"`
 	// Tolerance is the largest |now - t| accepted, both directions. Default 300s.
 	Tolerance time.Duration `yaml:"tolerance"`
-	// APIKeyFile holds the Stripe API key (only for sources that call the API).
+	// APIKeyFile holds the Stripe API key (sk_... or a restricted rk_...), needed by the
+	// sources that call the API (price_table, price_metadata, customer.metadata.user_id,
+	// subscription.metadata.user_id), by invoice.paid and by `creditgate reconcile`.
 	APIKeyFile string        `yaml:"api_key_file"`
 	APIKey     secret.Secret `yaml:"-"`
+	// APITimeout bounds one Stripe API request (its retry included). Default 3s. All
+	// API calls of a delivery also come out of forward.budget, which bounds the whole
+	// answer when the API is used.
+	APITimeout time.Duration `yaml:"api_timeout"`
+	// APIBaseURL is the Stripe API's address. Default https://api.stripe.com; tests
+	// point it at stripe-mock.
+	APIBaseURL string `yaml:"api_base_url"`
+}
+
+// UsesAPI reports whether the route needs the Stripe API key.
+func (r *Route) UsesAPI() bool {
+	for _, s := range append(append([]string(nil), r.Extract.UserID...), r.Extract.Credits...) {
+		if APISources[s] {
+			return true
+		}
+	}
+	for _, e := range r.Events {
+		if e == EventInvoicePaid {
+			return true
+		}
+	}
+	return false
 }
 
 // Extract lists the sources of user_id and credits, tried in order.
 type Extract struct {
-	// UserID sources: metadata.user_id, client_reference_id, customer_map.
+	// UserID sources: metadata.user_id, client_reference_id, customer_map,
+	// subscription.metadata.user_id, customer.metadata.user_id.
 	// Default [metadata.user_id, client_reference_id, customer_map].
 	UserID []string `yaml:"user_id"`
 	// UserIDFormat is "uuid", "uuid4", "regexp:<expr>" (anchored), or empty for the
 	// default: 1-128 printable characters without spaces.
 	UserIDFormat string `yaml:"user_id_format"`
-	// Credits sources: metadata.credits. Default [metadata.credits].
+	// Credits sources: metadata.credits, price_table, price_metadata.
+	// Default [metadata.credits].
 	Credits []string `yaml:"credits"`
+	// PriceTable maps a Stripe price id to the credits one unit of it gives; used by
+	// the price_table source (credits = sum of quantity x value over the line items).
+	PriceTable map[string]int64 `yaml:"price_table"`
 	// MaxCredits is the largest grant accepted. Default 1000000.
 	MaxCredits int64 `yaml:"max_credits"`
 }

@@ -87,7 +87,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		`routes[0].name: must match`,
 		`routes[0].path: must be a clean absolute path`,
 		`routes[0].stripe.signing_secrets[0]: looks like a Stripe API key`,
-		`routes[0].events[0]: "invoice.paid" is not a supported event type`,
+		`routes[0].events[0]: "customer.subscription.created" is not a supported event type`,
 		`routes[0].events[2]: "checkout.session.completed" is listed twice`,
 		`routes[0].extract.user_id[1]: unknown source "email"`,
 		`routes[0].extract.user_id_format: invalid regular expression`,

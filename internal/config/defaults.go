@@ -22,6 +22,8 @@ const (
 	DefaultForwardAttempts = 3
 	DefaultForwardBudget   = 8 * time.Second
 	DefaultPath            = "/stripe/webhook"
+	DefaultAPITimeout      = 3 * time.Second
+	DefaultAPIBaseURL      = "https://api.stripe.com"
 )
 
 // Default event types of a route.
@@ -38,16 +40,50 @@ var (
 
 // Source names (DESIGN §3).
 const (
-	SourceMetadataUserID    = "metadata.user_id"
-	SourceClientReferenceID = "client_reference_id"
-	SourceCustomerMap       = "customer_map"
-	SourceMetadataCredits   = "metadata.credits"
+	SourceMetadataUserID     = "metadata.user_id"
+	SourceClientReferenceID  = "client_reference_id"
+	SourceCustomerMap        = "customer_map"
+	SourceSubscriptionUserID = "subscription.metadata.user_id"
+	SourceCustomerUserID     = "customer.metadata.user_id"
+	SourceMetadataCredits    = "metadata.credits"
+	SourcePriceTable         = "price_table"
+	SourcePriceMetadata      = "price_metadata"
+)
+
+// APISources are the sources that call the Stripe API.
+var APISources = map[string]bool{
+	SourceSubscriptionUserID: true,
+	SourceCustomerUserID:     true,
+	SourcePriceTable:         true,
+	SourcePriceMetadata:      true,
+}
+
+// Event types a route may list.
+const (
+	EventSessionCompleted      = "checkout.session.completed"
+	EventAsyncPaymentSucceeded = "checkout.session.async_payment_succeeded"
+	EventInvoicePaid           = "invoice.paid"
+	EventChargeRefunded        = "charge.refunded"
+	EventDisputeCreated        = "charge.dispute.created"
+	EventDisputeClosed         = "charge.dispute.closed"
 )
 
 // SupportedEvents are the event types a route may list.
 var SupportedEvents = map[string]bool{
-	"checkout.session.completed":               true,
-	"checkout.session.async_payment_succeeded": true,
+	EventSessionCompleted:      true,
+	EventAsyncPaymentSucceeded: true,
+	EventInvoicePaid:           true,
+	EventChargeRefunded:        true,
+	EventDisputeCreated:        true,
+	EventDisputeClosed:         true,
+}
+
+// ReversalEvents are the event types that take credits back (or give them back after a
+// won dispute). Listing one turns reversals on for a route.
+var ReversalEvents = map[string]bool{
+	EventChargeRefunded: true,
+	EventDisputeCreated: true,
+	EventDisputeClosed:  true,
 }
 
 // ApplyDefaults fills every zero field.
@@ -70,6 +106,8 @@ func (c *Config) ApplyDefaults() {
 		r := &c.Routes[i]
 		setStr(&r.Path, DefaultPath)
 		setDur(&r.Stripe.Tolerance, DefaultTolerance)
+		setDur(&r.Stripe.APITimeout, DefaultAPITimeout)
+		setStr(&r.Stripe.APIBaseURL, DefaultAPIBaseURL)
 		if len(r.Events) == 0 {
 			r.Events = append([]string(nil), DefaultEvents...)
 		}

@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +165,7 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	for i, e := range r.Events {
 		f := fmt.Sprintf("%s.events[%d]", p, i)
 		if !SupportedEvents[e] {
-			v.add(f, "%s is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded)", showEvent(e))
+			v.add(f, "%s is not a supported event type (supported: %s)", showEvent(e), strings.Join(supportedList(), ", "))
 		}
 		if seen[e] {
 			v.add(f, "%s is listed twice", showEvent(e))
@@ -171,8 +173,9 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 		seen[e] = true
 	}
 	// Extraction.
-	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap)
-	validSources(v, p+".extract.credits", r.Extract.Credits, SourceMetadataCredits)
+	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap, SourceSubscriptionUserID, SourceCustomerUserID)
+	validSources(v, p+".extract.credits", r.Extract.Credits, SourceMetadataCredits, SourcePriceTable, SourcePriceMetadata)
+	c.validateAPI(v, p, r)
 	if err := ValidUserIDFormat(r.Extract.UserIDFormat); err != nil {
 		v.add(p+".extract.user_id_format", "%v", err)
 	}
@@ -301,3 +304,56 @@ func validPort(s string) bool {
 }
 
 func (p *problems) err() error { return errors.Join(p.list...) }
+
+// supportedList is SupportedEvents in the order of the reference, for a message.
+func supportedList() []string {
+	return []string{EventSessionCompleted, EventAsyncPaymentSucceeded, EventInvoicePaid,
+		EventChargeRefunded, EventDisputeCreated, EventDisputeClosed}
+}
+
+var connectAccount = regexp.MustCompile(`^acct_[A-Za-z0-9]{1,64}$`)
+
+// validateAPI checks the Stripe API settings, the price table and Connect.
+func (c *Config) validateAPI(v *problems, p string, r *Route) {
+	usesTable := slices.Contains(r.Extract.Credits, SourcePriceTable)
+	switch {
+	case usesTable && len(r.Extract.PriceTable) == 0:
+		v.add(p+".extract.price_table", "is empty, but extract.credits lists price_table")
+	case !usesTable && len(r.Extract.PriceTable) > 0:
+		v.add(p+".extract.price_table", "is set, but extract.credits does not list price_table, so it would never be used")
+	}
+	for _, price := range slices.Sorted(maps.Keys(r.Extract.PriceTable)) {
+		n := r.Extract.PriceTable[price]
+		if !priceID.MatchString(price) {
+			v.add(p+".extract.price_table", "key %s is not a Stripe price id (price_... or plan_...)", show(price))
+		}
+		if n < 1 || n > r.Extract.MaxCredits {
+			v.add(p+".extract.price_table", "%s gives %d credits, want 1 to extract.max_credits (%d)", show(price), n, r.Extract.MaxCredits)
+		}
+	}
+	key := r.Stripe.APIKey.Reveal()
+	switch {
+	case r.UsesAPI() && key == "":
+		v.add(p+".stripe.api_key_file", "is required: the route's sources or invoice.paid read the Stripe API")
+	case key != "" && !hasAnyPrefix(key, "sk_", "rk_"):
+		v.add(p+".stripe.api_key_file", "must hold a secret (sk_...) or restricted (rk_...) Stripe API key")
+	case key != "" && r.Livemode != strings.Contains(key, "_live_"):
+		v.add(p+".stripe.api_key_file", "holds a %s-mode key, but the route has livemode: %t", map[bool]string{true: "live", false: "test"}[strings.Contains(key, "_live_")], r.Livemode)
+	}
+	if r.Stripe.APITimeout < 100*time.Millisecond || r.Stripe.APITimeout > MaxForwardBudget {
+		v.add(p+".stripe.api_timeout", "must be between 100ms and %s, got %s", MaxForwardBudget, r.Stripe.APITimeout)
+	}
+	if u, err := url.Parse(r.Stripe.APIBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") {
+		v.add(p+".stripe.api_base_url", "must be an http:// or https:// origin without path or credentials, got %s", show(r.Stripe.APIBaseURL))
+	}
+	if !r.Connect && len(r.ConnectAccounts) > 0 {
+		v.add(p+".connect_accounts", "is set, but the route is not a Connect route (connect: true)")
+	}
+	for i, a := range r.ConnectAccounts {
+		if !connectAccount.MatchString(a) {
+			v.add(fmt.Sprintf("%s.connect_accounts[%d]", p, i), "must be a connected account id (acct_...), got %s", show(a))
+		}
+	}
+}
+
+var priceID = regexp.MustCompile(`^(price|plan)_[A-Za-z0-9_]{1,200}$`)

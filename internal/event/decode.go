@@ -34,6 +34,9 @@ type wireObject struct {
 	AmountTotal       int64                `json:"amount_total"`
 	Currency          string               `json:"currency"`
 	Metadata          map[string]metaValue `json:"metadata"`
+	Amount            int64                `json:"amount"`
+	AmountRefunded    int64                `json:"amount_refunded"`
+	Refunded          bool                 `json:"refunded"`
 }
 
 // Decode reads the view of the Stripe event in raw, the exact request body.
@@ -46,7 +49,8 @@ type wireObject struct {
 // the zero value, unknown fields are ignored, and api_version is taken as it is.
 // A field Decode reads that has the wrong JSON type (e.g. amount_total as a string)
 // makes the body malformed: Stripe never sends one, so it points at a forgery or a
-// bug, and the error names the field. Numbers (created, amount_total) must be JSON
+// bug, and the error names the field. Numbers (created, amount_total, amount,
+// amount_refunded) must be JSON
 // integers that fit an int64: 1.0 and 1e3 are malformed.
 //
 // Keys match as in encoding/json: exactly or, failing that, case-insensitively, and
@@ -55,8 +59,11 @@ type wireObject struct {
 // Every error wraps ErrMalformed.
 func Decode(raw []byte) (View, error) {
 	var w wireEvent
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return View{}, describe(raw, err)
+	if !decodeFast(raw, &w) { // the common case in one pass; see decodeFast
+		w = wireEvent{}
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return View{}, describe(raw, err)
+		}
 	}
 	if t := bytes.TrimLeft(raw, " \t\r\n"); t[0] != '{' {
 		return View{}, malformed("top level: got JSON null, want object") // the only non-object Unmarshal accepts
@@ -84,6 +91,9 @@ func Decode(raw []byte) (View, error) {
 			AmountTotal:       o.AmountTotal,
 			Currency:          o.Currency,
 			Metadata:          stringValues(o.Metadata),
+			Amount:            o.Amount,
+			AmountRefunded:    o.AmountRefunded,
+			Refunded:          o.Refunded,
 		},
 	}, nil
 }

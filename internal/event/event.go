@@ -74,6 +74,12 @@ type Object struct {
 	AmountTotal int64
 	// Currency is the lowercase ISO currency code, e.g. "eur".
 	Currency string
+	// Amount is a charge's or dispute's amount in the currency's smallest unit.
+	Amount int64
+	// AmountRefunded is a charge's amount_refunded: cumulative, every refund so far.
+	AmountRefunded int64
+	// Refunded reports a charge refunded in full.
+	Refunded bool
 	// Metadata holds the object's metadata. Only string values are kept: Stripe
 	// metadata values are always strings, so a null, number, boolean, array or object
 	// value is dropped rather than guessed at. Nil when there is no string value.

@@ -369,7 +369,8 @@ var (
 	eventNames  = []string{"id", "object", "type", "api_version", "created", "livemode", "account", "data"}
 	dataNames   = []string{"object"}
 	objectNames = []string{"id", "object", "client_reference_id", "customer", "payment_intent",
-		"payment_status", "status", "mode", "amount_total", "currency", "metadata"}
+		"payment_status", "status", "mode", "amount_total", "currency", "metadata",
+		"amount", "amount_refunded", "refunded"}
 )
 
 func (s *scanner) event(w *wireEvent) member {
@@ -461,15 +462,21 @@ func (s *scanner) dataObject(o *wireObject) member {
 			return s.int64(&o.AmountTotal)
 		case 9:
 			return s.str(&o.Currency)
-		default: // 10, metadata
+		case 10:
 			return s.metadata(&o.Metadata)
+		case 11:
+			return s.int64(&o.Amount)
+		case 12:
+			return s.int64(&o.AmountRefunded)
+		default: // 13, refunded
+			return s.bool(&o.Refunded)
 		}
 	}
 }
 
 // metadata reads the metadata map: string values are kept, every other value is
-// validated and dropped (metaValue's rule). Keys are taken as they are if they have no
-// escapes and are valid UTF-8.
+// validated and dropped (metaValue's rule). Keys with escapes or non-ASCII bytes
+// abandon the fast path (see key).
 func (s *scanner) metadata(dst *map[string]metaValue) bool {
 	if s.peek() == 'n' {
 		*dst = nil
@@ -481,10 +488,7 @@ func (s *scanner) metadata(dst *map[string]metaValue) bool {
 	m := make(map[string]metaValue, 4)
 	*dst = m
 	return s.object(func(s *scanner, key []byte) bool {
-		k, ok := plainKey(key)
-		if !ok {
-			return false
-		}
+		k := string(key) // printable ASCII without escapes: its own Go value
 		if s.peek() != '"' {
 			m[k] = metaValue{}
 			return s.skip()
@@ -493,10 +497,4 @@ func (s *scanner) metadata(dst *map[string]metaValue) bool {
 		m[k] = metaValue{s: v, ok: true}
 		return ok
 	})
-}
-
-// plainKey is a map key as encoding/json gives it, for keys without escapes (key
-// already refuses them) and with valid UTF-8 (it refuses non-ASCII altogether).
-func plainKey(key []byte) (string, bool) {
-	return string(key), true
 }

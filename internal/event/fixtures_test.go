@@ -143,7 +143,7 @@ func TestDecodeFixtures(t *testing.T) {
 			ID: "evt_1G3OjV6bv7omJJMXAK2MPyhY", Type: "payment_intent.succeeded",
 			APIVersion: "2024-06-20", Created: 1725002399,
 			Object: Object{ID: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Object: "payment_intent",
-				Status: "succeeded", Currency: "eur"},
+				Status: "succeeded", Currency: "eur", Amount: 999},
 		},
 	}, {
 		file: "charge_refunded.json",
@@ -151,7 +151,8 @@ func TestDecodeFixtures(t *testing.T) {
 			ID: "evt_1zeUlxJKXhi7EsrKCF3GFRIu", Type: "charge.refunded",
 			APIVersion: "2024-06-20", Created: 1725607200,
 			Object: Object{ID: "ch_3d7WHnKb2SDH2ADZaNFq9O5p", Object: "charge",
-				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "succeeded", Currency: "eur"},
+				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "succeeded", Currency: "eur",
+				Amount: 999, AmountRefunded: 999, Refunded: true},
 		},
 	}, {
 		file: "charge_refunded_partial.json",
@@ -160,7 +161,7 @@ func TestDecodeFixtures(t *testing.T) {
 			APIVersion: "2025-03-31.basil", Created: 1746098400,
 			Object: Object{ID: "ch_3SF1kSw8we7EfjbYqVOSXYxe", Object: "charge",
 				Customer: "cus_D0zt9BcyQoAbxN", PaymentIntent: "pi_3NmROH6GE6HlNDWCZ7c904cY",
-				Status: "succeeded", Currency: "eur"},
+				Status: "succeeded", Currency: "eur", Amount: 5000, AmountRefunded: 2500},
 		},
 	}}
 

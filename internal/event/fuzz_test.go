@@ -66,6 +66,9 @@ func encode(t *testing.T, v View) []byte {
 		Mode              string            `json:"mode"`
 		AmountTotal       int64             `json:"amount_total"`
 		Currency          string            `json:"currency"`
+		Amount            int64             `json:"amount"`
+		AmountRefunded    int64             `json:"amount_refunded"`
+		Refunded          bool              `json:"refunded"`
 		Metadata          map[string]string `json:"metadata"`
 	}
 	type data struct {

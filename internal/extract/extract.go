@@ -18,6 +18,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
 // Permanent extraction failures. Reason gives each a bounded metric label.
@@ -26,6 +27,9 @@ var (
 	ErrBadUserID  = errors.New("user id does not match the route's format")
 	ErrNoCredits  = errors.New("no credits in any configured source")
 	ErrBadCredits = errors.New("credits is not an integer in range")
+	// ErrUnknownPrice: a line item's price is not in the route's price_table (or has
+	// no credits metadata) while others are: creditgate never guesses a part.
+	ErrUnknownPrice = errors.New("a line item's price gives no credits")
 )
 
 // MaxUserIDLength bounds a user id whatever the format.
@@ -44,11 +48,25 @@ type Grant struct {
 	CreditsSource string
 }
 
+// Lookup is what the API-backed sources read, bound to one event's object (see
+// package stripeapi). Implementations cache, so a source tried twice costs one call.
+type Lookup interface {
+	// Lines are the object's line items (a session's or an invoice's).
+	Lines(ctx context.Context) ([]stripeapi.Line, error)
+	// SubscriptionMetadata is the metadata of the invoice's subscription; nil when
+	// the object has none.
+	SubscriptionMetadata(ctx context.Context) (map[string]string, error)
+	// CustomerMetadata is the metadata of the object's customer; nil when none.
+	CustomerMetadata(ctx context.Context) (map[string]string, error)
+}
+
 // Extractor applies one route's extraction config. Build it with New; it is safe for
 // concurrent use.
 type Extractor struct {
 	userSources   []string
 	creditSources []string
+	priceTable    map[string]int64
+	maxCredits    int64
 	validate      *validator.Validate
 	userTag       string
 	creditsTag    string
@@ -60,6 +78,8 @@ func New(c config.Extract) (*Extractor, error) {
 	x := &Extractor{
 		userSources:   c.UserID,
 		creditSources: c.Credits,
+		priceTable:    c.PriceTable,
+		maxCredits:    c.MaxCredits,
 		validate:      v,
 		creditsTag:    fmt.Sprintf("min=1,max=%d", c.MaxCredits),
 	}
@@ -89,26 +109,39 @@ func New(c config.Extract) (*Extractor, error) {
 }
 
 // Extract returns the grant of a checkout session, or an error wrapping one of the
-// Err* sentinels (permanent) or the store's error (transient).
+// Err* sentinels (permanent) or the store's error (transient). It reads no API:
+// the API-backed sources yield nothing; see ExtractWith.
 func (x *Extractor) Extract(ctx context.Context, obj event.Object, customers Customers) (Grant, error) {
+	return x.ExtractWith(ctx, obj, customers, nil)
+}
+
+// ExtractWith is Extract with the API-backed sources reading api (nil: they yield
+// nothing). An API error is returned wrapped: stripeapi.Reason tells a permanent one
+// (dead-letter) from a transient one (retry).
+func (x *Extractor) ExtractWith(ctx context.Context, obj event.Object, customers Customers, api Lookup) (Grant, error) {
 	var g Grant
-	for _, src := range x.userSources {
-		id, err := userFrom(ctx, src, obj, customers)
-		if err != nil {
-			return g, err
-		}
-		if id != "" {
-			g.UserID, g.UserSource = id, src
-			break
-		}
+	var err error
+	g.UserID, g.UserSource, err = x.User(ctx, obj, customers, api)
+	if err != nil {
+		return g, err
 	}
-	if g.UserSource == "" {
-		return g, fmt.Errorf("%w (tried %s)", ErrNoUserID, strings.Join(x.userSources, ", "))
-	}
-	if err := x.validate.Var(g.UserID, x.userTag); err != nil {
-		return g, fmt.Errorf("%w: %s from %s (%d bytes) is not a valid user id", ErrBadUserID, printable(g.UserID), g.UserSource, len(g.UserID))
-	}
+	unknown := ""
 	for _, src := range x.creditSources {
+		if src == config.SourcePriceTable || src == config.SourcePriceMetadata {
+			n, ok, err := x.creditsFromLines(ctx, src, api)
+			switch {
+			case errors.Is(err, ErrUnknownPrice) && !ok:
+				unknown = err.Error() // none matched: try the next source, remember why
+				continue
+			case err != nil:
+				g.CreditsSource = src
+				return g, err
+			case !ok:
+				continue
+			}
+			g.CreditsSource, g.Credits = src, n
+			return g, nil
+		}
 		raw, ok := creditsFrom(src, obj)
 		if !ok {
 			continue
@@ -124,11 +157,121 @@ func (x *Extractor) Extract(ctx context.Context, obj event.Object, customers Cus
 		g.Credits = n
 		return g, nil
 	}
+	if unknown != "" {
+		return g, fmt.Errorf("%w (tried %s; %s)", ErrUnknownPrice, strings.Join(x.creditSources, ", "), unknown)
+	}
 	return g, fmt.Errorf("%w (tried %s)", ErrNoCredits, strings.Join(x.creditSources, ", "))
 }
 
-func userFrom(ctx context.Context, src string, obj event.Object, customers Customers) (string, error) {
+// User finds and validates the user id alone (the user sources of ExtractWith).
+func (x *Extractor) User(ctx context.Context, obj event.Object, customers Customers, api Lookup) (id, source string, err error) {
+	for _, src := range x.userSources {
+		v, err := userFrom(ctx, src, obj, customers, api)
+		if err != nil {
+			return "", src, err
+		}
+		if v != "" {
+			id, source = v, src
+			break
+		}
+	}
+	if source == "" {
+		return "", "", fmt.Errorf("%w (tried %s)", ErrNoUserID, strings.Join(x.userSources, ", "))
+	}
+	if err := x.validate.Var(id, x.userTag); err != nil {
+		return id, source, fmt.Errorf("%w: %s from %s (%d bytes) is not a valid user id", ErrBadUserID, printable(id), source, len(id))
+	}
+	return id, source, nil
+}
+
+// creditsFromLines is price_table or price_metadata: the sum over the line items
+// (prorations skipped) of quantity times the price's credits. It yields a value (ok)
+// only if every line's price gives credits; if none does, it yields nothing with an
+// ErrUnknownPrice that says why; if only some do, that is an ErrUnknownPrice error.
+func (x *Extractor) creditsFromLines(ctx context.Context, src string, api Lookup) (int64, bool, error) {
+	if api == nil {
+		return 0, false, nil
+	}
+	lines, err := api.Lines(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	var total int64
+	known, counted := 0, 0
+	var missing []string
+	for _, l := range lines {
+		if l.Proration {
+			continue
+		}
+		counted++
+		per, ok, err := x.perUnit(src, l)
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok {
+			missing = append(missing, printable(l.PriceID))
+			continue
+		}
+		known++
+		if l.Quantity < 0 || (l.Quantity > 0 && per > (x.maxCredits-total)/l.Quantity) {
+			return 0, false, fmt.Errorf("%w: %s: line items add up to more than max_credits (%d)", ErrBadCredits, src, x.maxCredits)
+		}
+		total += per * l.Quantity
+	}
+	switch {
+	case counted == 0:
+		return 0, false, nil
+	case known == 0:
+		return 0, false, fmt.Errorf("%w: %s has no credits for %s", ErrUnknownPrice, src, strings.Join(missing, ", "))
+	case len(missing) > 0:
+		return 0, false, fmt.Errorf("%w: %s has credits for %d of %d line items, none for %s", ErrUnknownPrice, src, known, counted, strings.Join(missing, ", "))
+	case total < 1:
+		return 0, false, fmt.Errorf("%w: %s: line items give %d credits, allowed %s", ErrBadCredits, src, total, strings.ReplaceAll(x.creditsTag, ",", " "))
+	}
+	return total, true, nil
+}
+
+// perUnit is the credits one unit of l's price gives under src.
+func (x *Extractor) perUnit(src string, l stripeapi.Line) (int64, bool, error) {
+	if src == config.SourcePriceTable {
+		n, ok := x.priceTable[l.PriceID]
+		return n, ok && l.PriceID != "", nil
+	}
+	for _, m := range []struct {
+		where string
+		md    map[string]string
+	}{{"price " + l.PriceID, l.PriceMetadata}, {"product " + l.ProductID, l.ProductMetadata}} {
+		raw, ok := m.md["credits"]
+		if !ok {
+			continue
+		}
+		n, ok := parseCredits(raw)
+		if !ok || n > x.maxCredits {
+			return 0, false, fmt.Errorf("%w: metadata.credits of %s is %s, want a plain positive integer up to %d", ErrBadCredits, printable(m.where), printable(raw), x.maxCredits)
+		}
+		return n, true, nil
+	}
+	return 0, false, nil
+}
+
+func userFrom(ctx context.Context, src string, obj event.Object, customers Customers, api Lookup) (string, error) {
 	switch src {
+	case config.SourceSubscriptionUserID, config.SourceCustomerUserID:
+		if api == nil {
+			return "", nil
+		}
+		get := api.SubscriptionMetadata
+		if src == config.SourceCustomerUserID {
+			if obj.Customer == "" {
+				return "", nil
+			}
+			get = api.CustomerMetadata
+		}
+		md, err := get(ctx)
+		if err != nil {
+			return "", err
+		}
+		return md["user_id"], nil
 	case config.SourceMetadataUserID:
 		return obj.Metadata["user_id"], nil
 	case config.SourceClientReferenceID:
@@ -182,8 +325,10 @@ func Reason(err error) string {
 		return "no_credits"
 	case errors.Is(err, ErrBadCredits):
 		return "bad_credits"
+	case errors.Is(err, ErrUnknownPrice):
+		return "unknown_price"
 	}
-	return ""
+	return stripeapi.Reason(err)
 }
 
 // defaultUserID: 1-128 printable characters, no spaces, valid UTF-8.

@@ -64,7 +64,8 @@ func (c *Client) Send(ctx context.Context, r Request) (Result, error) {
 	if err := r.Validate(); err != nil {
 		return done(err)
 	}
-	body, err := r.marshal() // the bytes of json.Marshal(r), made once
+	// The bytes of json.Marshal(r), made once (see Request.marshal).
+	body, err := r.marshal()
 	if err != nil { // cannot happen for this type; stay safe if it ever changes
 		return done(invalid("marshal: %v", err))
 	}

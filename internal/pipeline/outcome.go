@@ -66,5 +66,9 @@ type Outcome struct {
 	SessionID string
 	Credits   int64
 	Attempts  int // forward attempts made
-	Err       error
+	// Reversed is the credits a reversal took back (positive); Credits stays 0 then.
+	Reversed int64
+	Err      error
+
+	route string // the route's name, for the keys Process builds
 }

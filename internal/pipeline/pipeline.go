@@ -11,18 +11,32 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
-// Event types the pipeline grants on.
+// Event types the pipeline handles.
 const (
-	TypeSessionCompleted      = "checkout.session.completed"
-	TypeAsyncPaymentSucceeded = "checkout.session.async_payment_succeeded"
+	TypeSessionCompleted      = config.EventSessionCompleted
+	TypeAsyncPaymentSucceeded = config.EventAsyncPaymentSucceeded
+	TypeInvoicePaid           = config.EventInvoicePaid
+	TypeChargeRefunded        = config.EventChargeRefunded
+	TypeDisputeCreated        = config.EventDisputeCreated
+	TypeDisputeClosed         = config.EventDisputeClosed
 )
+
+// API is the part of the Stripe API the pipeline reads (stripeapi.Client).
+type API interface {
+	SessionLines(ctx context.Context, account, sessionID string) ([]stripeapi.Line, error)
+	Invoice(ctx context.Context, account, invoiceID string) (stripeapi.Invoice, error)
+	CustomerMetadata(ctx context.Context, account, customerID string) (map[string]string, error)
+}
 
 // Forwarder delivers a credit to the backend (forward.Client in production).
 type Forwarder interface {
@@ -37,13 +51,30 @@ type Route struct {
 	GrantNoPaymentRequired bool
 	Extractor              *extract.Extractor
 	Forwarder              Forwarder
+	// Connect: every event must name its connected account; a live route ignores the
+	// test events Stripe also sends a live Connect endpoint.
+	Connect bool
+	// ConnectAccounts, when not nil, are the only accounts credited.
+	ConnectAccounts map[string]bool
+	// API reads the Stripe API; nil when the route has no API key.
+	API API
+	// Budget bounds the Stripe API calls and the forward together (forward.budget);
+	// zero means no bound beyond the forwarder's own.
+	Budget time.Duration
+}
+
+// reversals reports whether the route takes credits back.
+func (rt *Route) reversals() bool {
+	return rt.Events[TypeChargeRefunded] || rt.Events[TypeDisputeCreated] || rt.Events[TypeDisputeClosed]
 }
 
 // Pipeline processes deliveries for every route. All fields are required except Now
-// (time.Now) and Logger (discarded).
+// (time.Now), Logger (discarded) and Records (no purchase records: reversals park
+// every event as unknown_purchase).
 type Pipeline struct {
 	Store       dedup.Store
 	DeadLetters deadletter.List
+	Records     ledger.Store
 	TTL         time.Duration // done-marker lifetime (dedup.ttl)
 	Lease       time.Duration // claim lease (dedup.lease)
 	Now         func() time.Time
@@ -68,8 +99,13 @@ const cleanupTimeout = 2 * time.Second
 // leaves no claim behind: every exit either settles (done / parked) or releases.
 func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	ev := d.Event
-	o := Outcome{EventID: ev.ID, EventType: ev.Type, SessionID: ev.Object.ID}
+	o := Outcome{EventID: ev.ID, EventType: ev.Type, SessionID: ev.Object.ID, route: rt.Name}
 	if ev.Livemode != rt.Livemode {
+		if rt.Connect && rt.Livemode && !ev.Livemode {
+			// A live Connect endpoint also receives its accounts' test events.
+			o.Result, o.Reason, o.Detail = Ignored, "test_event", "test-mode event on a live Connect route"
+			return o
+		}
 		o.Result, o.Reason = LivemodeMismatch, "livemode"
 		o.Detail = fmt.Sprintf("event livemode=%t but route %q accepts livemode=%t", ev.Livemode, rt.Name, rt.Livemode)
 		return o
@@ -94,8 +130,34 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 			return o
 		}
 	}
+	if rt.Connect {
+		switch {
+		case ev.Account == "":
+			return c.park(o, rt, d, "no_account", "event on a Connect route names no connected account")
+		case rt.ConnectAccounts != nil && !rt.ConnectAccounts[ev.Account]:
+			o.Result, o.Reason, o.Detail = Ignored, "account_not_allowed", fmt.Sprintf("account %s is not in connect_accounts", clip(ev.Account))
+			return c.done(o)
+		}
+	}
+	// The Stripe API calls and the forward share the answer budget.
+	if rt.API != nil && rt.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.Budget)
+		defer cancel()
+	}
 
-	// Payment-status gating (DESIGN §3).
+	switch ev.Type {
+	case TypeInvoicePaid:
+		return p.grantInvoice(ctx, &c, o, rt, d)
+	case TypeChargeRefunded, TypeDisputeCreated, TypeDisputeClosed:
+		return p.reverse(ctx, &c, o, rt, d)
+	}
+	return p.grantSession(ctx, &c, o, rt, d)
+}
+
+// grantSession credits a Checkout Session (DESIGN §3).
+func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
+	ev := d.Event
 	obj := ev.Object
 	if ev.Type == TypeSessionCompleted {
 		switch obj.PaymentStatus {
@@ -115,58 +177,195 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	if obj.ID == "" {
 		return c.park(o, rt, d, "no_session_id", "data.object has no id")
 	}
-
-	switch st, err := c.claim("purchase:" + rt.Name + ":" + obj.ID); {
-	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err)
-	case st == dedup.Done:
-		o.Result, o.Reason, o.Detail = Duplicate, "purchase", "session "+obj.ID+" was already credited"
-		return c.done(o)
-	case st == dedup.InFlight:
-		return c.fail(o, InFlight, "purchase", errors.New("session "+obj.ID+" is being credited by another request"))
+	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer,
+		lines: func(ctx context.Context) ([]stripeapi.Line, error) {
+			return rt.API.SessionLines(ctx, ev.Account, obj.ID)
+		}}
+	if obj.Mode == "subscription" && rt.Events[TypeInvoicePaid] {
+		// The subscription's invoices carry its credits (invoice.paid, also for the
+		// first period); the session only teaches the customer map who the buyer is.
+		return p.learnCustomer(ctx, c, o, rt, obj, lookup)
 	}
+	return p.grant(ctx, c, o, rt, d, purchase{
+		id: obj.ID, obj: obj, lookup: lookup,
+		ref: forward.StripeRef{SessionID: obj.ID, CustomerID: obj.Customer, PaymentIntentID: obj.PaymentIntent,
+			AmountTotal: obj.AmountTotal, Currency: obj.Currency},
+	})
+}
 
-	g, err := rt.Extractor.Extract(ctx, obj, p.Store)
+// grantInvoice credits a paid invoice of a subscription: the lines come from the API.
+func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
+	ev := d.Event
+	obj := ev.Object
+	if obj.ID == "" {
+		return c.park(o, rt, d, "no_invoice_id", "data.object has no id")
+	}
+	if rt.API == nil {
+		return c.park(o, rt, d, "no_api_key", "invoice.paid needs the Stripe API (stripe.api_key_file)")
+	}
+	if o, settled := p.claimPurchase(c, o, obj.ID); settled {
+		return o
+	}
+	inv, err := rt.API.Invoice(ctx, ev.Account, obj.ID)
+	if err != nil {
+		return p.apiFailed(c, o, rt, d, err)
+	}
+	if inv.AmountPaid == 0 && !rt.GrantNoPaymentRequired {
+		o.Result, o.Reason, o.Detail = Ignored, "no_payment_required", "invoice paid nothing (a trial or a 100 % coupon) and the route does not grant free purchases (grant_no_payment_required)"
+		return c.done(o)
+	}
+	if obj.Customer == "" {
+		obj.Customer = inv.Customer
+	}
+	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer, subscription: inv.SubscriptionMetadata,
+		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
+	return p.grant(ctx, c, o, rt, d, purchase{
+		id: obj.ID, obj: obj, lookup: lookup, claimed: true,
+		ref: forward.StripeRef{CustomerID: obj.Customer, PaymentIntentID: inv.PaymentIntent,
+			AmountTotal: inv.AmountPaid, Currency: inv.Currency},
+	})
+}
+
+// purchase is what grant needs to credit one session or invoice.
+type purchase struct {
+	id      string // the purchase key and idempotency key: cs_... or in_...
+	obj     event.Object
+	lookup  *lookup
+	ref     forward.StripeRef
+	claimed bool // the purchase key is held already
+}
+
+// claimPurchase takes the purchase key; settled is true when o is final.
+func (p *Pipeline) claimPurchase(c *claims, o Outcome, id string) (Outcome, bool) {
+	switch st, err := c.claim("purchase:" + o.route + ":" + id); {
+	case err != nil:
+		return c.fail(o, StoreUnavailable, "store", err), true
+	case st == dedup.Done:
+		o.Result, o.Reason, o.Detail = Duplicate, "purchase", "purchase "+id+" was already credited"
+		return c.done(o), true
+	case st == dedup.InFlight:
+		return c.fail(o, InFlight, "purchase", errors.New("purchase "+id+" is being credited by another request")), true
+	}
+	return o, false
+}
+
+// grant claims the purchase, extracts, forwards, records and settles.
+func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, pu purchase) Outcome {
+	ev := d.Event
+	if !pu.claimed {
+		if o, settled := p.claimPurchase(c, o, pu.id); settled {
+			return o
+		}
+	}
+	var api extract.Lookup
+	if rt.API != nil {
+		api = pu.lookup
+	}
+	g, err := rt.Extractor.ExtractWith(ctx, pu.obj, p.Store, api)
 	if err != nil {
 		if reason := extract.Reason(err); reason != "" {
 			return c.park(o, rt, d, reason, err.Error())
+		}
+		if errors.Is(err, stripeapi.ErrUnavailable) {
+			return c.fail(o, BackendUnavailable, "stripe_api", err)
 		}
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	o.Credits = g.Credits
 
+	ref := pu.ref
+	ref.EventID, ref.EventType, ref.Account = ev.ID, ev.Type, ev.Account
 	res, err := rt.Forwarder.Send(ctx, forward.Request{
-		ID:         obj.ID,
+		ID:         pu.id,
 		Type:       forward.TypeGranted,
 		UserID:     g.UserID,
 		Credits:    g.Credits,
 		Livemode:   ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),
-		Stripe: forward.StripeRef{
-			EventID: ev.ID, EventType: ev.Type, SessionID: obj.ID,
-			CustomerID: obj.Customer, PaymentIntentID: obj.PaymentIntent,
-			AmountTotal: obj.AmountTotal, Currency: obj.Currency, Account: ev.Account,
-		},
+		Stripe:     ref,
 	})
 	o.Attempts = res.Attempts
 	switch {
 	case err == nil:
-		o.Result, o.Detail = Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
-		if res.AlreadyCredited {
-			o.Reason = "already_credited"
-		}
-		c.doneAll()
-		if obj.Customer != "" && g.UserSource != "customer_map" {
-			if err := p.Store.RememberCustomer(c.cleanupCtx(), obj.Customer, g.UserID, p.TTL); err != nil {
-				p.logger().Warn("could not remember customer", "route", rt.Name, "event_id", ev.ID, "error", err)
-			}
-		}
-		return o
 	case errors.Is(err, forward.ErrRejected):
 		return c.park(o, rt, d, "backend_rejected", err.Error())
 	default:
 		return c.fail(o, BackendUnavailable, "backend", err)
 	}
+	o.Result, o.Detail = Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
+	if res.AlreadyCredited {
+		o.Reason = "already_credited"
+	}
+	if err := p.record(c, rt, pu, ev, g); err != nil {
+		// The backend has the credit, but a refund could not find it: let Stripe
+		// redeliver; the backend answers 409 and the record is written then.
+		return c.fail(o, StoreUnavailable, "store", err)
+	}
+	c.doneAll()
+	if cus := pu.obj.Customer; cus != "" && g.UserSource != config.SourceCustomerMap {
+		if err := p.Store.RememberCustomer(c.cleanupCtx(), cus, g.UserID, p.TTL); err != nil {
+			p.logger().Warn("could not remember customer", "route", rt.Name, "event_id", ev.ID, "error", err)
+		}
+	}
+	return o
+}
+
+// record writes the purchase record a later refund or dispute will look for. Only a
+// route that takes credits back fails on it; others log and go on.
+func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g extract.Grant) error {
+	pi := pu.ref.PaymentIntentID
+	if p.Records == nil || pi == "" {
+		return nil
+	}
+	r := ledger.Record{
+		PurchaseID: pu.id, SessionID: pu.ref.SessionID, UserID: g.UserID, Credits: g.Credits,
+		Amount: pu.ref.AmountTotal, Currency: pu.ref.Currency, CustomerID: pu.obj.Customer,
+		Account: ev.Account, Livemode: ev.Livemode,
+	}
+	_, err := p.Records.Create(c.cleanupCtx(), ledger.Key(rt.Name, pi), r, p.TTL)
+	if err != nil && !rt.reversals() {
+		p.logger().Warn("could not write the purchase record; a refund of it will not be found", "route", rt.Name, "event_id", ev.ID, "error", err)
+		return nil
+	}
+	return err
+}
+
+// learnCustomer handles a subscription-mode session on a route that grants on
+// invoice.paid: it remembers the customer's user id, when one is found, and grants
+// nothing.
+func (p *Pipeline) learnCustomer(ctx context.Context, c *claims, o Outcome, rt *Route, obj event.Object, lk *lookup) Outcome {
+	o.Result, o.Reason = Ignored, "subscription_session"
+	o.Detail = "subscription checkout: credits come with invoice.paid"
+	if obj.Customer == "" {
+		return c.done(o)
+	}
+	var api extract.Lookup
+	if rt.API != nil {
+		api = lk
+	}
+	user, src, err := rt.Extractor.User(ctx, obj, p.Store, api)
+	switch {
+	case err == nil && src != config.SourceCustomerMap:
+		if err := p.Store.RememberCustomer(c.cleanupCtx(), obj.Customer, user, p.TTL); err != nil {
+			return c.fail(o, StoreUnavailable, "store", err)
+		}
+		o.Detail += "; customer " + obj.Customer + " remembered"
+	case err != nil && extract.Reason(err) == "":
+		if errors.Is(err, stripeapi.ErrUnavailable) {
+			return c.fail(o, BackendUnavailable, "stripe_api", err)
+		}
+		return c.fail(o, StoreUnavailable, "store", err)
+	}
+	return c.done(o)
+}
+
+// apiFailed maps a Stripe API error: permanent ones are parked with their reason
+// (stripe_auth, ...), transient ones answer 503 so Stripe redelivers.
+func (p *Pipeline) apiFailed(c *claims, o Outcome, rt *Route, d Delivery, err error) Outcome {
+	if reason := stripeapi.Reason(err); reason != "" {
+		return c.park(o, rt, d, reason, err.Error())
+	}
+	return c.fail(o, BackendUnavailable, "stripe_api", err)
 }
 
 func (p *Pipeline) logger() *slog.Logger {

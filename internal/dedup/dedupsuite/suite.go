@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CustomerExpiry", customerExpiry},
 		{"InvalidArguments", invalidArguments},
 		{"VerifyConnection", verifyConnection},
+		{"SettleMarksDoneAndRemembers", settle},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,6 +174,42 @@ func concurrentClaims(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	if states[dedup.Claimed] != 1 || states[dedup.InFlight] != n-1 {
 		t.Errorf("%d concurrent claims gave %v; want exactly one claimed, the rest in_flight", n, states)
 	}
+}
+
+// settle applies to stores that implement dedup.Settler: one Settlement has the
+// effect of Complete on every key and RememberCustomer.
+func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	st, ok := s.(dedup.Settler)
+	if !ok {
+		t.Skip("the store does not implement dedup.Settler")
+	}
+	ctx := t.Context()
+	expectClaim(t, s, "event:main:evt_settle", "tok-1", long, dedup.Claimed)
+	expectClaim(t, s, "purchase:main:cs_settle", "tok-1", long, dedup.Claimed)
+	if err := st.Settle(ctx, dedup.Settlement{
+		Keys: []string{"event:main:evt_settle", "purchase:main:cs_settle", "never-claimed"}, TTL: long,
+		CustomerID: "cus_settle", UserID: "user-1",
+	}); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	for _, k := range []string{"event:main:evt_settle", "purchase:main:cs_settle", "never-claimed"} {
+		expectClaim(t, s, k, "tok-2", long, dedup.Done)
+	}
+	expectCustomer(t, s, "cus_settle", "user-1", true)
+	if err := st.Settle(ctx, dedup.Settlement{Keys: []string{"k"}, TTL: long}); err != nil {
+		t.Fatalf("Settle without a customer: %v", err)
+	}
+	expectClaim(t, s, "k", "tok-2", long, dedup.Done)
+	for _, bad := range []dedup.Settlement{
+		{Keys: []string{""}, TTL: long},
+		{Keys: []string{"k2"}},
+		{Keys: []string{"k3"}, TTL: long, CustomerID: "cus_x"},
+	} {
+		if err := st.Settle(ctx, bad); !errors.Is(err, dedup.ErrInvalid) {
+			t.Errorf("Settle(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	expectClaim(t, s, "k3", "tok-3", long, dedup.Claimed) // an invalid settlement writes nothing
 }
 
 func customerMap(t *testing.T, s dedup.Store, _ func(time.Duration)) {

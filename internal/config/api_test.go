@@ -1,0 +1,134 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAPIAndConnectKeys checks the keys of the Stripe API sources, reversals and
+// Connect: each case is one route and the problems it must (or must not) produce.
+func TestAPIAndConnectKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, v string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	testKey, liveKey, pubKey := write("test-key", "sk_test_abc"), write("live-key", "rk_live_abc"), write("pub-key", "pk_test_abc")
+	tests := []struct {
+		name  string
+		route string
+		want  []string // problems that must appear; none means the config is valid
+	}{
+		{"price_table with key", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
+    extract: {credits: [price_table, metadata.credits], price_table: {price_1PgcA0: 100, plan_gold: 5}}`, nil},
+		{"price_table without key", `
+    stripe: {signing_secrets: [whsec_x]}
+    extract: {credits: [price_table], price_table: {price_1: 100}}`,
+			[]string{"routes[0].stripe.api_key_file: is required"}},
+		{"price_table empty", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
+    extract: {credits: [price_table]}`,
+			[]string{"routes[0].extract.price_table: is empty, but extract.credits lists price_table"}},
+		{"price_table unused", `
+    stripe: {signing_secrets: [whsec_x]}
+    extract: {price_table: {price_1: 100}}`,
+			[]string{"would never be used"}},
+		{"price_table bad entries", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
+    extract: {credits: [price_table], max_credits: 1000, price_table: {prod_1: 5, price_2: 0, price_3: 1001}}`,
+			[]string{`key "prod_1" is not a Stripe price id`, `"price_2" gives 0 credits`, `"price_3" gives 1001 credits`}},
+		{"invoice.paid needs the API", `
+    stripe: {signing_secrets: [whsec_x]}
+    events: [invoice.paid]`,
+			[]string{"routes[0].stripe.api_key_file: is required"}},
+		{"publishable key refused", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + pubKey + `}
+    extract: {credits: [price_metadata]}`,
+			[]string{"must hold a secret (sk_...) or restricted (rk_...) Stripe API key"}},
+		{"live key on a test route", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + liveKey + `}
+    extract: {credits: [price_metadata]}`,
+			[]string{"holds a live-mode key, but the route has livemode: false"}},
+		{"api_timeout and base url", `
+    stripe: {signing_secrets: [whsec_x], api_timeout: 10ms, api_base_url: "ftp://x/y"}`,
+			[]string{"routes[0].stripe.api_timeout: must be between 100ms", "routes[0].stripe.api_base_url: must be an http"}},
+		{"reversals and new user sources", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
+    events: [checkout.session.completed, invoice.paid, charge.refunded, charge.dispute.created, charge.dispute.closed]
+    extract: {user_id: [subscription.metadata.user_id, customer.metadata.user_id, customer_map], credits: [price_metadata]}`, nil},
+		{"connect with allow-list", `
+    stripe: {signing_secrets: [whsec_x]}
+    connect: true
+    connect_accounts: [acct_1bYhhkDlE8OUkVJV]`, nil},
+		{"allow-list without connect, bad account", `
+    stripe: {signing_secrets: [whsec_x]}
+    connect_accounts: [cus_1]`,
+			[]string{"routes[0].connect_accounts: is set, but the route is not a Connect route", "routes[0].connect_accounts[0]: must be a connected account id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := `
+routes:
+  - name: main
+    forward: {url: "http://b/c", signing_keys: ["0123456789abcdef"]}` + tt.route + "\n"
+			_, err := Parse([]byte(raw), dir, env(nil))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected problems:\n%v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no problem, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestAPIDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+routes:
+  - name: main
+    stripe: {signing_secrets: [whsec_x]}
+    forward: {url: "http://b/c", signing_keys: ["0123456789abcdef"]}
+`), "", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Routes[0]
+	if r.Stripe.APITimeout != DefaultAPITimeout || r.Stripe.APIBaseURL != "https://api.stripe.com" || r.Connect || r.UsesAPI() {
+		t.Errorf("defaults: %+v connect %t usesAPI %t", r.Stripe, r.Connect, r.UsesAPI())
+	}
+}
+
+func TestStripeAPIExampleLoads(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile("../../examples/config-stripe-api.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "stripe-api-key"), []byte("rk_test_example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(raw, dir, env(map[string]string{
+		"STRIPE_WEBHOOK_SECRET": "whsec_a", "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_b",
+		"CREDITGATE_FORWARD_KEY": "0123456789abcdef0123456789abcdef",
+	}))
+	if err != nil {
+		t.Fatalf("example: %v", err)
+	}
+	if r := cfg.Routes[0]; !r.UsesAPI() || r.Extract.PriceTable["price_1PgcA0B7WZ01zgkWcredit500"] != 500 || !cfg.Routes[1].Connect {
+		t.Errorf("routes: %+v", cfg.Routes)
+	}
+}

@@ -1,0 +1,197 @@
+// Package ledger keeps creditgate's purchase records: for every grant that was paid
+// through a PaymentIntent, who got how many credits for how much money, and how much
+// of it refunds and disputes have taken back since. Reversals (charge.refunded,
+// charge.dispute.*) find their purchase here, by route and payment_intent.
+//
+// Records live in the dedup store's Redis (key <prefix>record:<route>:<pi_id>, JSON)
+// or in memory, with the dedup ttl. Writes are single-key SETs, so Redis Cluster
+// works. Concurrent reversals of one purchase are serialized by the caller (a dedup
+// claim on reversal:<route>:<pi_id>); a record is created with SET NX so a grant that
+// is credited twice (a lost done-marker) never resets the reversal progress.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+)
+
+// Record is one credited purchase and its reversals. Invariant, kept by the
+// pipeline: 0 <= Refunded + Disputed <= Credits.
+type Record struct {
+	// PurchaseID is the grant's idempotency key: the Checkout Session (cs_...) or the
+	// Invoice (in_...).
+	PurchaseID string `json:"purchase_id"`
+	// SessionID is the Checkout Session, when the grant came from one.
+	SessionID  string `json:"session_id,omitempty"`
+	UserID     string `json:"user_id"`
+	Credits    int64  `json:"credits"`
+	Amount     int64  `json:"amount"` // what was paid, in the currency's smallest unit
+	Currency   string `json:"currency,omitempty"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Account    string `json:"account,omitempty"`
+	Livemode   bool   `json:"livemode"`
+	// Refunded is the credits refunds have taken back so far.
+	Refunded int64 `json:"refunded"`
+	// Disputed is the credits an open or lost dispute has taken back.
+	Disputed int64 `json:"disputed"`
+	// Pending names the reversal event whose request may have reached the backend
+	// but whose result is not recorded yet. Until that event settles (Stripe
+	// redelivers it, or reconcile runs it), other reversals of the purchase wait.
+	Pending string `json:"pending,omitempty"`
+}
+
+// Left is what can still be taken back.
+func (r Record) Left() int64 { return r.Credits - r.Refunded - r.Disputed }
+
+// Store keeps records. Implementations are safe for concurrent use; every failure to
+// reach the store wraps dedup.ErrUnavailable.
+type Store interface {
+	// Create stores r under key for ttl unless a record is there already; created
+	// reports which.
+	Create(ctx context.Context, key string, r Record, ttl time.Duration) (created bool, err error)
+	// Get returns the record under key; ok is false when there is none.
+	Get(ctx context.Context, key string) (r Record, ok bool, err error)
+	// Put replaces the record under key, for ttl.
+	Put(ctx context.Context, key string, r Record, ttl time.Duration) error
+}
+
+// Key is the record key of a purchase paid by paymentIntent on route.
+func Key(route, paymentIntent string) string { return route + ":" + paymentIntent }
+
+const keyPrefix = "record:"
+
+// Redis is a Store in Redis.
+type Redis struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a Store on c; prefix is redis.key_prefix.
+func NewRedis(c redis.UniversalClient, prefix string) *Redis { return &Redis{c: c, prefix: prefix} }
+
+// Create implements Store with SET NX PX.
+func (s *Redis) Create(ctx context.Context, key string, r Record, ttl time.Duration) (bool, error) {
+	b, err := encode(key, r, ttl)
+	if err != nil {
+		return false, err
+	}
+	ok, err := s.c.SetNX(ctx, s.prefix+keyPrefix+key, b, ttl).Result()
+	if err != nil {
+		return false, unavailable("create record", key, err)
+	}
+	return ok, nil
+}
+
+// Get implements Store.
+func (s *Redis) Get(ctx context.Context, key string) (Record, bool, error) {
+	b, err := s.c.Get(ctx, s.prefix+keyPrefix+key).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Record{}, false, nil
+	case err != nil:
+		return Record{}, false, unavailable("get record", key, err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, false, fmt.Errorf("record %s is corrupt: %w", key, err)
+	}
+	return r, true, nil
+}
+
+// Put implements Store.
+func (s *Redis) Put(ctx context.Context, key string, r Record, ttl time.Duration) error {
+	b, err := encode(key, r, ttl)
+	if err != nil {
+		return err
+	}
+	if err := s.c.Set(ctx, s.prefix+keyPrefix+key, b, ttl).Err(); err != nil {
+		return unavailable("put record", key, err)
+	}
+	return nil
+}
+
+// Memory is a Store in memory, for the in-memory store (one replica).
+type Memory struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]memRecord
+}
+
+type memRecord struct {
+	b       []byte
+	expires time.Time
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty Memory store; now is the clock (nil: time.Now).
+func NewMemory(now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{now: now, m: map[string]memRecord{}}
+}
+
+// Create implements Store.
+func (s *Memory) Create(_ context.Context, key string, r Record, ttl time.Duration) (bool, error) {
+	b, err := encode(key, r, ttl)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[key]; ok && s.now().Before(cur.expires) {
+		return false, nil
+	}
+	s.m[key] = memRecord{b: b, expires: s.now().Add(ttl)}
+	return true, nil
+}
+
+// Get implements Store.
+func (s *Memory) Get(_ context.Context, key string) (Record, bool, error) {
+	s.mu.Lock()
+	cur, ok := s.m[key]
+	s.mu.Unlock()
+	if !ok || !s.now().Before(cur.expires) {
+		return Record{}, false, nil
+	}
+	var r Record
+	err := json.Unmarshal(cur.b, &r)
+	return r, err == nil, err
+}
+
+// Put implements Store.
+func (s *Memory) Put(_ context.Context, key string, r Record, ttl time.Duration) error {
+	b, err := encode(key, r, ttl)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = memRecord{b: b, expires: s.now().Add(ttl)}
+	return nil
+}
+
+func encode(key string, r Record, ttl time.Duration) ([]byte, error) {
+	switch {
+	case key == "":
+		return nil, fmt.Errorf("%w: empty record key", dedup.ErrInvalid)
+	case ttl <= 0:
+		return nil, fmt.Errorf("%w: ttl %v is not positive", dedup.ErrInvalid, ttl)
+	}
+	return json.Marshal(r)
+}
+
+func unavailable(op, key string, err error) error {
+	return fmt.Errorf("%w: %s %s: %w", dedup.ErrUnavailable, op, key, err)
+}

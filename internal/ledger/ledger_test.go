@@ -1,0 +1,79 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+)
+
+// TestStores runs one behaviour list against the in-memory store and real Redis.
+func TestStores(t *testing.T) {
+	stores := []struct {
+		name string
+		new  func(t *testing.T) ledger.Store
+	}{
+		{"memory", func(*testing.T) ledger.Store { return ledger.NewMemory(nil) }},
+		{"redis", func(t *testing.T) ledger.Store {
+			c := redistest.Client(t)
+			return ledger.NewRedis(c, redistest.Prefix(t, c))
+		}},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := s.new(t)
+			key := ledger.Key("main", "pi_1")
+			if _, ok, err := st.Get(ctx, key); ok || err != nil {
+				t.Fatalf("Get on empty: %t %v", ok, err)
+			}
+			r := ledger.Record{PurchaseID: "cs_1", UserID: "u", Credits: 100, Amount: 999}
+			if created, err := st.Create(ctx, key, r, time.Hour); !created || err != nil {
+				t.Fatalf("Create: %t %v", created, err)
+			}
+			r.Refunded, r.Pending = 25, "evt_1"
+			if err := st.Put(ctx, key, r, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			// A second Create (a grant credited twice) never resets the progress.
+			if created, err := st.Create(ctx, key, ledger.Record{PurchaseID: "cs_1", Credits: 100}, time.Hour); created || err != nil {
+				t.Fatalf("second Create: %t %v", created, err)
+			}
+			got, ok, err := st.Get(ctx, key)
+			if !ok || err != nil || got != r || got.Left() != 75 {
+				t.Fatalf("Get = %+v %t %v, want %+v", got, ok, err, r)
+			}
+			for _, bad := range []struct {
+				key string
+				ttl time.Duration
+			}{{"", time.Hour}, {key, 0}} {
+				if err := st.Put(ctx, bad.key, r, bad.ttl); !errors.Is(err, dedup.ErrInvalid) {
+					t.Errorf("Put(%q, %s) = %v, want ErrInvalid", bad.key, bad.ttl, err)
+				}
+			}
+		})
+	}
+	t.Run("memory expiry", func(t *testing.T) {
+		now := time.Unix(1000, 0)
+		m := ledger.NewMemory(func() time.Time { return now })
+		ctx := context.Background()
+		_, _ = m.Create(ctx, "k", ledger.Record{Credits: 1}, time.Minute)
+		now = now.Add(time.Minute)
+		if _, ok, _ := m.Get(ctx, "k"); ok {
+			t.Error("record outlived its ttl")
+		}
+		if created, _ := m.Create(ctx, "k", ledger.Record{Credits: 2}, time.Minute); !created {
+			t.Error("Create after expiry did not create")
+		}
+	})
+	t.Run("redis unreachable", func(t *testing.T) {
+		st := ledger.NewRedis(redistest.Unreachable(t), "x:")
+		if _, _, err := st.Get(context.Background(), "k"); !errors.Is(err, dedup.ErrUnavailable) {
+			t.Errorf("Get = %v, want ErrUnavailable", err)
+		}
+	})
+}

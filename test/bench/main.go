@@ -1,0 +1,458 @@
+// Command bench is creditgate's load harness (docs/benchmarks.md).
+//
+//	go run ./test/bench                      # full run: ~1 minute
+//	go run ./test/bench -smoke               # a few seconds, for CI
+//	go run ./test/bench -profile /tmp/prof   # also write CPU and allocation profiles
+//
+// It builds the real creditgate binary (static, stripped) and starts it with a
+// generated config against the Redis at -redis (its own key prefix, deleted at the
+// end), a sink backend that verifies every forwarded Creditgate-Signature, and a
+// ceiling server: a minimal hand-written Go server doing the same work without
+// creditgate's structure (see ceiling.go). It then drives both at the same fixed
+// concurrency with distinct, freshly signed ~3 KB checkout.session.completed events,
+// drives creditgate once more at half of its own maximum rate (open loop), and prints
+// one table: req/s, latency percentiles, answers by status, CPU seconds per 1,000
+// events (of the server and of Redis), RSS idle and peak, ready time, binary size, and
+// creditgate / ceiling as a ratio.
+//
+// It exits non-zero when any answer is not 2xx, the sink saw a bad signature or a
+// double credit, or a forwarded count does not match what the sink credited. The
+// performance targets are printed as PASS/MISS but do not fail the run unless -strict
+// is given: they depend on the machine.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "ceiling" {
+		if err := benchRunCeiling(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// benchOptions are the flags.
+type benchOptions struct {
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	events      int
+	openWorkers int
+	rounds      int
+	redisAddr   string
+	profile     string
+	strict      bool
+	keep        bool
+	other       string
+	plainBuild  bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o benchOptions
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each server's first phase")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "requests in flight in the maximum-rate phases")
+	fs.IntVar(&o.events, "events", 80000, "distinct events generated per maximum-rate phase (the phase ends early if they run out)")
+	fs.IntVar(&o.openWorkers, "open-workers", 64, "most requests in flight in the half-rate (open-loop) phase")
+	fs.IntVar(&o.rounds, "rounds", 1, "ceiling/creditgate maximum-rate pairs to run (the ratio is reported per round)")
+	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (a private key prefix is used and deleted)")
+	fs.StringVar(&o.profile, "profile", "", "folder for CPU and allocation profiles of creditgate and the ceiling")
+	fs.BoolVar(&o.strict, "strict", false, "fail when a performance target is missed")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (config, logs, binaries)")
+	fs.StringVar(&o.other, "other", "", "comma-separated module roots of other creditgate checkouts to run as \"creditgate-<folder>\" in the same rounds, for A/B comparisons")
+	fs.BoolVar(&o.plainBuild, "plain-build", false, "build with plain `go build` (reuses the build cache; the binary is not the stripped static one)")
+	smoke := fs.Bool("smoke", false, "a few seconds in all, for CI: -duration 1s -warmup 300ms -concurrency 8 -events 3000 -plain-build")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *smoke {
+		o.duration, o.warmup, o.concurrency, o.events, o.openWorkers = time.Second, 300*time.Millisecond, 8, 3000, 16
+		o.plainBuild = true
+	}
+	if o.duration <= 0 || o.duration > 10*time.Minute || o.concurrency < 1 || o.concurrency > 1024 ||
+		o.events < 100 || o.events > 1_000_000 || o.rounds < 1 || o.rounds > 10 || o.openWorkers < 1 {
+		return errors.New("flags out of range: 0 < duration <= 10m, 1 <= concurrency <= 1024, 100 <= events <= 1e6, 1 <= rounds <= 10")
+	}
+	b := &bench{o: o, out: stdout, errOut: stderr}
+	defer b.cleanup()
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	return b.run(ctx)
+}
+
+// bench is one harness run.
+type bench struct {
+	o      benchOptions
+	out    io.Writer
+	errOut io.Writer
+
+	dir        string
+	root       string
+	binary     string // the creditgate that runs
+	binSize    int64  // static, stripped cmd/creditgate
+	rdb        *redis.Client
+	redisPID   int
+	prefix     string
+	secret     string
+	key        string
+	sink       *benchSink
+	ceiling    *benchServer
+	cg         *benchServer
+	others     []*benchServer // -other
+	run0       string
+	phases     []*benchPhase
+	exitErr    []error
+	hasRedisP  bool
+	loadBefore string
+}
+
+func benchRandom(n int) string {
+	return strings.ToLower(rand.Text()[:n])
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.errOut, "bench: "+format+"\n", args...)
+}
+
+func (b *bench) setup(ctx context.Context) error {
+	var err error
+	if b.root, err = benchModuleRoot(ctx); err != nil {
+		return err
+	}
+	if b.dir, err = os.MkdirTemp("", "creditgate-bench-"); err != nil {
+		return err
+	}
+	b.run0 = benchRandom(8)
+	b.prefix = "cgbench:" + b.run0 + ":"
+	b.secret = "whsec_bench_" + benchRandom(24)
+	b.key = "fwd_bench_" + benchRandom(24)
+
+	b.rdb = redis.NewClient(&redis.Options{Addr: b.o.redisAddr, DialTimeout: time.Second})
+	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s: %w (start redis-server)", b.o.redisAddr, err)
+	}
+	if info, err := b.rdb.InfoMap(ctx, "server").Result(); err == nil {
+		if _, err := fmt.Sscan(info["Server"]["process_id"], &b.redisPID); err == nil {
+			_, err := benchCPU(b.redisPID)
+			b.hasRedisP = err == nil // Redis on this machine and its /proc readable
+		}
+	}
+
+	b.logf("building creditgate in %s", b.dir)
+	plain := filepath.Join(b.dir, "creditgate")
+	if err := benchGoBuild(ctx, b.root, "./cmd/creditgate", plain, b.o.plainBuild); err != nil {
+		return err
+	}
+	st, err := os.Stat(plain)
+	if err != nil {
+		return err
+	}
+	b.binSize, b.binary = st.Size(), plain
+	if b.o.profile != "" {
+		if err := os.MkdirAll(b.o.profile, 0o755); err != nil {
+			return err
+		}
+		b.binary = filepath.Join(b.dir, "creditgate-profiled")
+		if err := benchGoBuild(ctx, b.root, "./test/bench/profiled", b.binary, b.o.plainBuild); err != nil {
+			return err
+		}
+	}
+
+	otherBinaries := map[string]string{} // name → binary
+	var otherNames []string
+	for dir := range strings.SplitSeq(b.o.other, ",") {
+		if dir == "" {
+			continue
+		}
+		name := "creditgate-" + filepath.Base(filepath.Clean(dir))
+		bin := filepath.Join(b.dir, name)
+		b.logf("building %s from %s", name, dir)
+		if err := benchGoBuild(ctx, dir, "./cmd/creditgate", bin, b.o.plainBuild); err != nil {
+			return err
+		}
+		otherBinaries[name] = bin
+		otherNames = append(otherNames, name)
+	}
+
+	if b.sink, err = benchStartSink(b.key); err != nil {
+		return err
+	}
+	if err := b.startCeiling(); err != nil {
+		return err
+	}
+	if b.cg, err = b.startCreditgate("creditgate", b.binary, "CREDITGATE_BENCH_CPUPROFILE"); err != nil {
+		return err
+	}
+	for _, name := range otherNames {
+		o, err := b.startCreditgate(name, otherBinaries[name], "")
+		if err != nil {
+			return err
+		}
+		b.others = append(b.others, o)
+	}
+	return nil
+}
+
+func (b *bench) startCeiling() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	addr, err := benchFreeAddr()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "ceiling", "-listen", addr, "-redis", b.o.redisAddr, "-prefix", b.prefix+"ceiling:", "-sink", b.sink.url)
+	cmd.Env = append(os.Environ(), "BENCH_STRIPE_SECRET="+b.secret, "BENCH_FORWARD_KEY="+b.key)
+	if b.o.profile != "" {
+		cmd.Env = append(cmd.Env, "BENCH_CPUPROFILE="+filepath.Join(b.o.profile, "ceiling.cpu.pprof"))
+	}
+	b.ceiling, err = benchStart("ceiling", cmd, "http://"+addr+"/stripe/webhook", "http://"+addr+"/readyz")
+	return err
+}
+
+// benchConfig is the creditgate config of the run: one route, Redis, production
+// defaults otherwise (log_level info: one JSON line per webhook, to a file).
+const benchConfig = `listen: %q
+admin_listen: %q
+log_level: info
+redis:
+  url: "redis://%s/0"
+  key_prefix: %q
+routes:
+  - name: bench
+    path: /stripe/webhook
+    livemode: false
+    stripe:
+      signing_secrets_file: stripe-secrets
+    extract:
+      user_id_format: uuid
+    forward:
+      url: %q
+      signing_keys_file: forward-keys
+`
+
+func (b *bench) startCreditgate(name, binary, profileEnv string) (*benchServer, error) {
+	listen, err := benchFreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := benchFreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.dir, name+"-run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	files := map[string]string{
+		cfg:                                  fmt.Sprintf(benchConfig, listen, admin, b.o.redisAddr, b.prefix+name+":", b.sink.url),
+		filepath.Join(dir, "stripe-secrets"): b.secret + "\n",
+		filepath.Join(dir, "forward-keys"):   b.key + "\n",
+	}
+	for path, content := range files {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.Command(binary, "serve", "--config", cfg)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	if b.o.profile != "" && profileEnv != "" {
+		cmd.Env = append(cmd.Env, profileEnv+"="+filepath.Join(b.o.profile, name+".cpu.pprof"))
+	}
+	s, err := benchStart(name, cmd, "http://"+listen+"/stripe/webhook", "http://"+admin+"/readyz")
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second) // idle: after start, before any load
+	s.idleRSS, _, err = benchMem(s.pid())
+	return s, err
+}
+
+// benchPhase is one measured phase.
+type benchPhase struct {
+	server    *benchServer
+	name      string // "max" or "half"
+	round     int
+	load      *benchLoad
+	rate      float64 // target rate of an open-loop phase
+	cpu       time.Duration
+	redisCPU  time.Duration
+	selfCPU   time.Duration
+	peakRSS   int64
+	sink      benchSinkStats
+	generated int
+}
+
+func (b *bench) phase(ctx context.Context, s *benchServer, name string, round int, n int, drive func([]benchEvent) *benchLoad) (*benchPhase, error) {
+	tag := fmt.Sprintf("%s%s%s%d", b.run0, s.name[len(s.name)-2:], name, round)
+	events := benchGenerate(n, tag, b.secret)
+	_ = b.sink.take()
+	p := &benchPhase{server: s, name: name, round: round, generated: n}
+	cpu0, err := benchCPU(s.pid())
+	if err != nil {
+		return nil, err
+	}
+	var r0 time.Duration
+	if b.hasRedisP {
+		r0, _ = benchCPU(b.redisPID)
+	}
+	self0 := benchSelfCPU()
+	p.load = drive(events)
+	cpu1, err := benchCPU(s.pid())
+	if err != nil {
+		return nil, fmt.Errorf("%s died: %v\n%s", s.name, err, s.log.lastLines(20))
+	}
+	p.cpu, p.selfCPU = cpu1-cpu0, benchSelfCPU()-self0
+	if b.hasRedisP {
+		r1, _ := benchCPU(b.redisPID)
+		p.redisCPU = r1 - r0
+	}
+	_, p.peakRSS, _ = benchMem(s.pid())
+	p.sink = b.sink.take()
+	b.verify(p)
+	return p, ctx.Err()
+}
+
+func (b *bench) run(ctx context.Context) error {
+	o := b.o
+	b.loadBefore = benchLoadAvg()
+	warm := func(s *benchServer) error {
+		if o.warmup <= 0 {
+			return nil
+		}
+		n := min(o.events, max(200, int(o.warmup.Seconds()*8000)))
+		_, err := b.phase(ctx, s, "warm", 0, n, func(ev []benchEvent) *benchLoad {
+			return benchClosedLoop(ctx, s.url, ev, o.concurrency, o.warmup)
+		})
+		return err
+	}
+	if err := warm(b.ceiling); err != nil {
+		return err
+	}
+	servers := []*benchServer{b.ceiling, b.cg}
+	servers = append(servers, b.others...)
+	for _, s := range servers[1:] {
+		if err := warm(s); err != nil {
+			return err
+		}
+	}
+	var cgMax *benchPhase
+	for round := 1; round <= o.rounds; round++ {
+		for _, s := range servers {
+			b.logf("round %d: %s at concurrency %d for %s", round, s.name, o.concurrency, o.duration)
+			p, err := b.phase(ctx, s, "max", round, o.events, func(ev []benchEvent) *benchLoad {
+				return benchClosedLoop(ctx, s.url, ev, o.concurrency, o.duration)
+			})
+			if err != nil {
+				return err
+			}
+			b.phases = append(b.phases, p)
+			if s == b.cg {
+				cgMax = p
+			}
+		}
+	}
+	rate := cgMax.load.rate() / 2
+	b.logf("creditgate at half its maximum rate: %.0f/s, open loop, for %s", rate, o.duration)
+	n := int(rate*o.duration.Seconds()) + 1
+	p, err := b.phase(ctx, b.cg, "half", 0, n, func(ev []benchEvent) *benchLoad {
+		return benchOpenLoop(ctx, b.cg.url, ev, rate, o.openWorkers, o.duration)
+	})
+	if err != nil {
+		return err
+	}
+	p.rate = rate
+	b.phases = append(b.phases, p)
+
+	// Stop the servers before reporting, so that profiles are written.
+	for _, s := range servers {
+		s.stop()
+	}
+	b.report()
+	if b.o.profile != "" {
+		fmt.Fprintf(b.out, "\nProfiles: go tool pprof -top %s/creditgate.cpu.pprof (and ceiling.cpu.pprof, *.allocs)\n", b.o.profile)
+	}
+	return errors.Join(b.exitErr...)
+}
+
+func (b *bench) cleanup() {
+	for _, s := range append([]*benchServer{b.cg, b.ceiling}, b.others...) {
+		if s != nil {
+			s.stop()
+		}
+	}
+	if b.sink != nil {
+		b.sink.close()
+	}
+	if b.rdb != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		n, err := benchCleanRedis(ctx, b.rdb, b.prefix)
+		cancel()
+		if err != nil {
+			b.logf("cleaning Redis keys %s*: %v", b.prefix, err)
+		} else {
+			b.logf("deleted %d Redis keys under %s", n, b.prefix)
+		}
+		_ = b.rdb.Close()
+	}
+	if b.dir != "" {
+		if b.o.keep {
+			b.logf("work folder kept: %s", b.dir)
+		} else {
+			_ = os.RemoveAll(b.dir)
+		}
+	}
+}
+
+// benchCleanRedis deletes the run's keys (SCAN and UNLINK, never a flush).
+func benchCleanRedis(ctx context.Context, c *redis.Client, prefix string) (int, error) {
+	total := 0
+	var cursor uint64
+	for range 100_000 { // bounded: 1000 keys per step
+		keys, next, err := c.Scan(ctx, cursor, prefix+"*", 1000).Result()
+		if err != nil {
+			return total, err
+		}
+		if len(keys) > 0 {
+			if err := c.Unlink(ctx, keys...).Err(); err != nil {
+				return total, err
+			}
+			total += len(keys)
+		}
+		if cursor = next; cursor == 0 {
+			return total, nil
+		}
+	}
+	return total, errors.New("too many keys")
+}
