@@ -44,6 +44,7 @@ const (
 	LogDuration  = "duration_seconds"
 	LogSession   = "session_id"
 	LogCredits   = "credits"
+	LogReversed  = "credits_reversed"
 	LogAttempts  = "forward_attempts"
 	LogDetail    = "detail"
 	LogAPI       = "api_version"
@@ -130,7 +131,9 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, route string, o pip
 			d.Metrics.Forwards.WithLabelValues(route, "rejected").Inc()
 		}
 	case pipeline.BackendUnavailable:
-		if o.Reason != pipeline.ReasonCancelled {
+		// Only the backend's own failures count as forwards; a Stripe API outage
+		// (reason stripe_api) or a caller that left (cancelled) never reached it.
+		if o.Reason == "backend" {
 			d.Metrics.Forwards.WithLabelValues(route, "unavailable").Inc()
 		}
 	case pipeline.StoreUnavailable:
@@ -154,6 +157,9 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, route string, o pip
 	}
 	if o.Credits != 0 {
 		attrs = append(attrs, slog.Int64(LogCredits, o.Credits))
+	}
+	if o.Reversed != 0 {
+		attrs = append(attrs, slog.Int64(LogReversed, o.Reversed))
 	}
 	if o.Attempts != 0 {
 		attrs = append(attrs, slog.Int(LogAttempts, o.Attempts))
