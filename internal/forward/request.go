@@ -46,6 +46,8 @@ type StripeRef struct {
 	EventType string `json:"event_type"`
 	// SessionID is the Checkout Session (cs_...) of the purchase.
 	SessionID string `json:"session_id"`
+	// InvoiceID is the invoice (in_...) of a subscription period; SessionID is then "".
+	InvoiceID string `json:"invoice_id,omitempty"`
 	// CustomerID is the Stripe customer (cus_...), when there is one.
 	CustomerID string `json:"customer_id,omitempty"`
 	// PaymentIntentID is the PaymentIntent (pi_...), when there is one.

@@ -109,7 +109,7 @@ func TestInvoicePaid(t *testing.T) {
 		t.Fatalf("%+v credited %v", o, e.be.credited)
 	}
 	req := e.be.sent()[0]
-	if req.UserID != subUser || req.Stripe.PaymentIntentID != "pi_inv" || req.Stripe.AmountTotal != 1999 || req.Stripe.CustomerID != "cus_sub" {
+	if req.UserID != subUser || req.Stripe.InvoiceID != "in_1" || req.Stripe.SessionID != "" || req.Stripe.PaymentIntentID != "pi_inv" || req.Stripe.AmountTotal != 1999 || req.Stripe.CustomerID != "cus_sub" {
 		t.Errorf("request %+v", req)
 	}
 	if _, ok, _ := recs.Get(context.Background(), route+":pi_inv"); !ok {

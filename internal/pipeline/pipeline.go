@@ -221,7 +221,7 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
 	return p.grant(ctx, c, o, rt, d, purchase{
 		id: obj.ID, obj: obj, lookup: lookup, claimed: true,
-		ref: forward.StripeRef{CustomerID: obj.Customer, PaymentIntentID: inv.PaymentIntent,
+		ref: forward.StripeRef{InvoiceID: obj.ID, CustomerID: obj.Customer, PaymentIntentID: inv.PaymentIntent,
 			AmountTotal: inv.AmountPaid, Currency: inv.Currency},
 	})
 }
