@@ -20,6 +20,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/demo"
+	"github.com/creditgate/creditgate/internal/redisclient/redistest"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -30,29 +31,18 @@ const (
 	redisAddr       = "127.0.0.1:6379"
 )
 
-// requireRedis skips loudly without Redis, except in CI where it fails.
+// requireRedis skips loudly without Redis, except in CI where it fails
+// (redistest.Client's rule, shared by every Redis test).
 func requireRedis(t *testing.T) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: redisAddr, DialTimeout: time.Second})
-	defer c.Close()
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required in CI: %v", redisAddr, err)
-		}
-		t.Skipf("SKIPPED: no Redis at %s (%v): this test needs it; start redis-server", redisAddr, err)
-	}
+	redistest.Client(t)
 }
 
 // cleanRedis deletes the keys under prefix, and only those.
 func cleanRedis(t *testing.T, prefix string) {
 	c := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	if err := redistest.Clean(context.Background(), c, prefix); err != nil {
 		t.Errorf("cleaning redis keys %s*: %v", prefix, err)
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/redisclient/redistest"
 )
 
 const (
@@ -36,17 +37,11 @@ const (
 	fixtures     = "../../internal/event/testdata/"
 )
 
-// requireRedis skips loudly without Redis, except in CI where it fails.
+// requireRedis skips loudly without Redis, except in CI where it fails
+// (redistest.Client's rule, shared by every Redis test).
 func requireRedis(t *testing.T) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: redisAddr, DialTimeout: time.Second})
-	defer c.Close()
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required in CI: %v", redisAddr, err)
-		}
-		t.Skipf("SKIPPED: no Redis at %s (%v): end-to-end tests need it; start redis-server", redisAddr, err)
-	}
+	redistest.Client(t)
 }
 
 func randHex(n int) string {
@@ -355,11 +350,7 @@ func newIDs() (evt, cs string) { return "evt_e2e_" + randHex(8), "cs_test_e2e_" 
 func cleanRedis(prefix string) {
 	c := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
+	_ = redistest.Clean(context.Background(), c, prefix)
 }
 
 func must(t *testing.T, err error) {

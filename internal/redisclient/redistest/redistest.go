@@ -46,7 +46,7 @@ func Client(t testing.TB) redis.UniversalClient {
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close()
 		msg := fmt.Sprintf("\n\n!!! REDIS TESTS NOT RUN: nothing answers at %s: %v\n"+
-			"!!! start one with: docker run --rm -p 6379:6379 redis:7   (CI=true turns this skip into a failure)\n",
+			"!!! start one with: redis-server --port 6379   (CI=true turns this skip into a failure)\n",
 			shown(URL()), err)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
