@@ -62,7 +62,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		logOut = env.Stderr
 	}
 	log := newLogger(logOut, "info")
-	a, err := build(cfg, log, forwardClient{})
+	a, err := build(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, "warn")
-	a, err := build(cfg, log, forwardClient{})
+	a, err := build(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func runReconcile(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := build(cfg, newLogger(env.Stderr, "warn"), forwardClient{})
+	a, err := build(cfg, newLogger(env.Stderr, "warn"))
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, cfg.LogLevel)
-	a, err := build(cfg, log, forwardClient{})
+	a, err := build(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -47,23 +47,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
-func build(cfg *config.Config, log *slog.Logger, httpClient forwardClient) (*app, error) {
-	return buildWith(cfg, log, httpClient, stripeClient{})
-}
-
-// stripeClient lets tests pass the HTTP client of the Stripe API; the zero value
-// means a client bounded by the route's stripe.api_timeout.
-type stripeClient struct{ c *http.Client }
-
-func (s stripeClient) client(timeout time.Duration) *http.Client {
-	if s.c != nil {
-		return s.c
-	}
-	return &http.Client{Timeout: timeout}
-}
-
-// buildWith is build with the Stripe API's HTTP client chosen.
-func buildWith(cfg *config.Config, log *slog.Logger, httpClient forwardClient, stripeHTTP stripeClient) (*app, error) {
+func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), byName: map[string]*pipeline.Route{}, apis: map[string]*stripeapi.Client{}}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
@@ -77,7 +61,7 @@ func buildWith(cfg *config.Config, log *slog.Logger, httpClient forwardClient, s
 	for _, r := range pipeline.AllResults {
 		results = append(results, string(r))
 	}
-	shared := httpClient.client() // one keep-alive pool for every route
+	shared := forward.NewHTTPClient() // one keep-alive pool for every route
 	for _, rc := range cfg.Routes {
 		x, err := extract.New(rc.Extract)
 		if err != nil {
@@ -111,7 +95,7 @@ func buildWith(cfg *config.Config, log *slog.Logger, httpClient forwardClient, s
 		if !rc.Stripe.APIKey.IsZero() {
 			api := stripeapi.New(stripeapi.Options{
 				Key: rc.Stripe.APIKey, BaseURL: rc.Stripe.APIBaseURL, Timeout: rc.Stripe.APITimeout,
-				HTTPClient: stripeHTTP.client(rc.Stripe.APITimeout), Logger: log,
+				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout}, Logger: log,
 			})
 			a.apis[rc.Name] = api
 			pr.API = api
@@ -125,17 +109,6 @@ func buildWith(cfg *config.Config, log *slog.Logger, httpClient forwardClient, s
 	a.metrics.ConfigReloadOK.Set(1)
 	a.metrics.ConfigReloadAt.SetToCurrentTime()
 	return a, nil
-}
-
-// forwardClient lets the demo and tests pass their own *http.Client; the zero value
-// means one shared keep-alive client for all routes.
-type forwardClient struct{ c *http.Client }
-
-func (f forwardClient) client() *http.Client {
-	if f.c == nil {
-		return forward.NewHTTPClient()
-	}
-	return f.c
 }
 
 func (a *app) openStores() error {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/deadletter"
@@ -67,7 +68,7 @@ func (c *claims) doneAll() {
 // duplicate), and releases the purchase key if held.
 func (c *claims) done(o Outcome) Outcome {
 	for _, h := range c.held {
-		if len(h.key) > 6 && h.key[:6] == "event:" {
+		if strings.HasPrefix(h.key, "event:") {
 			if err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL); err != nil {
 				// Not settled: Stripe must retry, so this is no 2xx.
 				c.release()
