@@ -64,6 +64,11 @@ func (r *Redis) Claim(ctx context.Context, key, token string, lease time.Duratio
 	if err != nil {
 		return 0, unavailable("claim", key, err)
 	}
+	return stateOf(n, key)
+}
+
+// stateOf maps the claim script's answer.
+func stateOf(n int, key string) (State, error) {
 	switch n {
 	case 1:
 		return Claimed, nil

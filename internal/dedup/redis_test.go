@@ -92,3 +92,35 @@ func expectRaw(t *testing.T, got, want string) {
 		t.Errorf("stored value = %q, want %q", got, want)
 	}
 }
+
+// TestRedisClaimEachLoadsScript: on a server that has never seen the claim script (a
+// fresh or restarted Redis), the pipelined EVALSHA answers NOSCRIPT and ClaimEach
+// sends the script itself.
+func TestRedisClaimEachLoadsScript(t *testing.T) {
+	c := redistest.Server(t)
+	ctx := t.Context()
+	if ok := c.ScriptExists(ctx, "0000000000000000000000000000000000000000").Val(); len(ok) != 1 || ok[0] {
+		t.Fatalf("SCRIPT EXISTS on a fresh server = %v", ok)
+	}
+	s := dedup.NewRedis(c, "fresh:")
+	cs := []dedup.Claim{{Key: "event:main:evt_1", Token: "tok-1"}, {Key: "purchase:main:cs_1", Token: "tok-1"}}
+	s.ClaimEach(ctx, time.Minute, cs)
+	for _, cl := range cs {
+		if cl.Err != nil || cl.State != dedup.Claimed {
+			t.Errorf("ClaimEach %s on a fresh server: state %v, err %v", cl.Key, cl.State, cl.Err)
+		}
+		expectRaw(t, c.Get(ctx, "fresh:"+cl.Key).Val(), "processing:tok-1")
+	}
+}
+
+// TestRedisClaimEachUnreachable: every claim reports ErrUnavailable.
+func TestRedisClaimEachUnreachable(t *testing.T) {
+	s := dedup.NewRedis(redistest.Unreachable(t), "x:")
+	cs := []dedup.Claim{{Key: "a", Token: "t"}, {Key: "b", Token: "t"}}
+	s.ClaimEach(t.Context(), time.Minute, cs)
+	for _, cl := range cs {
+		if !errors.Is(cl.Err, dedup.ErrUnavailable) || cl.State != 0 {
+			t.Errorf("ClaimEach %s without Redis: state %v, err %v; want ErrUnavailable", cl.Key, cl.State, cl.Err)
+		}
+	}
+}

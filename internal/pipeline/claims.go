@@ -18,25 +18,59 @@ type claims struct {
 	p      *Pipeline
 	ctx    context.Context
 	held   []heldKey
+	early  []dedup.Claim // answers of claimEach that claim has not handed out yet
 	cctx   context.Context
 	cancel context.CancelFunc
 }
 
 type heldKey struct{ key, token string }
 
+// claim takes key for the lease, or hands out the answer claimEach got for it.
 func (c *claims) claim(key string) (dedup.State, error) {
+	for i, cl := range c.early {
+		if cl.Key == key {
+			c.early = append(c.early[:i], c.early[i+1:]...)
+			return cl.State, cl.Err
+		}
+	}
 	token := dedup.NewToken()
 	st, err := c.p.Store.Claim(c.ctx, key, token, c.p.Lease)
-	if err == nil && st == dedup.Claimed {
+	c.took(key, token, st, err)
+	return st, err
+}
+
+// claimEach claims keys in one round trip when the store can (dedup.MultiClaimer);
+// claim then hands out each key's answer in the order the path asks for them. A key
+// the path never asks for is released with the rest: claiming it early only saves a
+// round trip, it never changes an outcome.
+func (c *claims) claimEach(keys ...string) {
+	mc, ok := c.p.Store.(dedup.MultiClaimer)
+	if !ok || len(keys) < 2 {
+		return
+	}
+	token := dedup.NewToken()
+	cs := make([]dedup.Claim, len(keys))
+	for i, k := range keys {
+		cs[i] = dedup.Claim{Key: k, Token: token}
+	}
+	mc.ClaimEach(c.ctx, c.p.Lease, cs)
+	for _, cl := range cs {
+		c.took(cl.Key, token, cl.State, cl.Err)
+	}
+	c.early = cs
+}
+
+// took records the result of a claim: a claimed key is held; a failed claim is given
+// back at once, since it may have landed before the answer was lost (a timeout),
+// rather than leave the key in flight until the lease runs out. The release is
+// token-guarded, so it can only remove our own claim.
+func (c *claims) took(key, token string, st dedup.State, err error) {
+	switch {
+	case err != nil:
+		_ = c.p.Store.Release(c.cleanupCtx(), key, token)
+	case st == dedup.Claimed:
 		c.held = append(c.held, heldKey{key, token})
 	}
-	if err != nil {
-		// The claim may have landed before the answer was lost (a timeout): give it
-		// back now rather than leave the key in flight until the lease runs out. The
-		// release is token-guarded, so it can only remove our own claim.
-		_ = c.p.Store.Release(c.cleanupCtx(), key, token)
-	}
-	return st, err
 }
 
 // cleanupCtx outlives the request: a claim is settled even when Stripe hung up or the
@@ -48,12 +82,30 @@ func (c *claims) cleanupCtx() context.Context {
 	return c.cctx
 }
 
-// doneAll marks every held key done. A failure is logged, not returned: the backend
-// has the credit, and its Idempotency-Key stops a second one if the key is retried.
-func (c *claims) doneAll() {
+// doneAll marks every held key done and, when customer is set, remembers customer →
+// user: in one round trip when the store is a dedup.Settler. A failure is logged, not
+// returned: the backend has the credit, and its Idempotency-Key stops a second one if
+// the key is retried.
+func (c *claims) doneAll(customer, user string) {
+	if s, ok := c.p.Store.(dedup.Settler); ok {
+		st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, CustomerID: customer, UserID: user}
+		for i, h := range c.held {
+			st.Keys[i] = h.key
+		}
+		c.held = nil
+		err := s.Settle(c.cleanupCtx(), st)
+		if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
+			err = s.Settle(c.cleanupCtx(), st)
+		}
+		if err != nil {
+			c.p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
+				"keys", st.Keys, "customer_id", customer, "error", err)
+		}
+		return
+	}
 	for _, h := range c.held {
 		err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
-		if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
+		if err != nil { // one more try
 			err = c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
 		}
 		if err != nil {
@@ -62,6 +114,11 @@ func (c *claims) doneAll() {
 		}
 	}
 	c.held = nil
+	if customer != "" {
+		if err := c.p.Store.RememberCustomer(c.cleanupCtx(), customer, user, c.p.TTL); err != nil {
+			c.p.logger().Warn("could not remember customer", "customer_id", customer, "error", err)
+		}
+	}
 }
 
 // done settles the event key only (the purchase was not granted: pending, ignored,

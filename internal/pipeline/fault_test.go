@@ -32,24 +32,7 @@ func TestProcessFaults(t *testing.T) {
 	noUser := func(t *testing.T) pipeline.Delivery { return withoutUser(delivery(t, paidFile)) }
 	unpaid := func(t *testing.T) pipeline.Delivery { return delivery(t, unpaidFile) }
 
-	tests := []struct {
-		name   string
-		d      func(t *testing.T) pipeline.Delivery
-		script []error // backend answers, then the backend accepts
-		method string  // store method to fail, or "Park"
-		nth    int
-		after  bool // the store call takes effect before it fails
-
-		want     pipeline.Result
-		reason   string
-		event    string // key states right after
-		purchase string
-		early    pipeline.Result // the answer to a retry while a claim is still held
-		retry    pipeline.Result // the answer to Stripe's retry once the fault is gone
-		granted  int             // credits in total after the retry
-		entries  int             // dead-letter entries in the end
-		markLost bool            // the purchase's done mark never landed
-	}{
+	tests := []faultCase{
 		// Paid, forwarded.
 		{name: "Claim event", d: paid, method: "Claim", nth: 1,
 			want: pipeline.StoreUnavailable, reason: "store", event: free, purchase: free,
@@ -125,85 +108,126 @@ func TestProcessFaults(t *testing.T) {
 			retry: pipeline.Duplicate, entries: 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, newBackend(tt.script...))
-			d := tt.d(t)
-			ev, cs := d.Event.ID, d.Event.Object.ID
-			if err := e.mem.RememberCustomer(context.Background(), paidCust, user1, ttl); err != nil {
-				t.Fatal(err)
+		for _, batched := range []bool{false, true} {
+			name := tt.name
+			if batched {
+				name += ", batched"
 			}
-			if tt.method == "Park" {
-				e.dl.failNth = tt.nth
-			} else {
-				e.store.arm(tt.method, tt.nth, tt.after)
-			}
+			t.Run(name, func(t *testing.T) {
+				testFault(t, tt, batched)
+			})
+		}
+	}
+}
 
-			o := e.process(d)
+// faultCase is one row of TestProcessFaults.
+type faultCase struct {
+	name   string
+	d      func(t *testing.T) pipeline.Delivery
+	script []error // backend answers, then the backend accepts
+	method string  // store method to fail, or "Park"
+	nth    int
+	after  bool // the store call takes effect before it fails
 
-			if fired := e.store.fired || e.dl.parks >= e.dl.failNth && e.dl.failNth > 0; !fired {
-				t.Fatalf("%s #%d was never called", tt.method, tt.nth)
-			}
-			if o.Result != tt.want || o.Reason != tt.reason {
-				t.Fatalf("Process = %s/%q (%s), want %s/%q", o.Result, o.Reason, o.Detail, tt.want, tt.reason)
-			}
-			if o.Result == pipeline.StoreUnavailable {
-				if !errors.Is(o.Err, dedup.ErrUnavailable) {
-					t.Errorf("Err = %v, want it to wrap dedup.ErrUnavailable", o.Err)
-				}
-				if !slices.Contains(metrics.StoreParts, o.Reason) {
-					t.Errorf("reason %q is not in metrics.StoreParts", o.Reason)
-				}
-			}
-			entries := len(e.entries())
-			switch {
-			case !is2xx(o.Result):
-				// Stripe delivers again; the end state below shows nothing was lost.
-			case o.Result == pipeline.Forwarded:
-				if e.be.granted() != 1 {
-					t.Errorf("answered forwarded, backend granted %d", e.be.granted())
-				}
-			case o.Result == pipeline.DeadLettered:
-				if entries != 1 {
-					t.Errorf("answered dead_lettered with %d entries", entries)
-				}
-			default:
-				t.Errorf("unexpected 2xx %s", o.Result)
-			}
-			e.wantKeys(ev, cs, tt.event, tt.purchase)
+	want     pipeline.Result
+	reason   string
+	event    string // key states right after
+	purchase string
+	early    pipeline.Result // the answer to a retry while a claim is still held
+	retry    pipeline.Result // the answer to Stripe's retry once the fault is gone
+	granted  int             // credits in total after the retry
+	entries  int             // dead-letter entries in the end
+	markLost bool            // the purchase's done mark never landed
+}
 
-			// Stripe retries later: after the lease at the latest.
-			if tt.event == held || tt.purchase == held {
-				if r := e.process(d); r.Result != tt.early {
-					t.Errorf("retry within the lease = %s/%q, want %s", r.Result, r.Reason, tt.early)
-				}
-				e.clk.Advance(lease)
-			}
-			r := e.process(d)
-			if r.Result != tt.retry {
-				t.Fatalf("retry = %s/%q (%s), want %s", r.Result, r.Reason, r.Detail, tt.retry)
-			}
-			if again := e.process(d); again.Result != pipeline.Duplicate {
-				t.Errorf("next delivery = %s/%q, want duplicate", again.Result, again.Reason)
-			}
-			if n := e.be.granted(); n != tt.granted {
-				t.Errorf("backend granted %d credits, want %d", n, tt.granted)
-			}
-			if n := len(e.entries()); n != tt.entries {
-				t.Errorf("dead-letter list has %d entries, want %d", n, tt.entries)
-			}
-			switch {
-			case tt.markLost:
-				e.wantKeys(ev, cs, done, free)
-				o := e.process(withEventID(d, "evt_same_session"))
-				if o.Result != pipeline.Forwarded || o.Reason != "already_credited" {
-					t.Errorf("another event for the session = %s/%q, want forwarded/already_credited", o.Result, o.Reason)
-				}
-				if n := e.be.granted(); n != 1 {
-					t.Errorf("backend granted %d credits, want 1", n)
-				}
-			case tt.granted == 1:
-				e.wantKeys(ev, cs, done, done)
-			}
-		})
+// testFault runs one row; batched, the store claims and settles in batches as the
+// Redis store does (claimEach, Settle), with the same faults inside.
+func testFault(t *testing.T, tt faultCase, batched bool) {
+	e := newEnv(t, newBackend(tt.script...))
+	if batched {
+		e.p.Store = batchFaultStore{e.store}
+	}
+	d := tt.d(t)
+	ev, cs := d.Event.ID, d.Event.Object.ID
+	if err := e.mem.RememberCustomer(context.Background(), paidCust, user1, ttl); err != nil {
+		t.Fatal(err)
+	}
+	if tt.method == "Park" {
+		e.dl.failNth = tt.nth
+	} else {
+		e.store.arm(tt.method, tt.nth, tt.after)
+	}
+
+	o := e.process(d)
+
+	if batched && d.Event.Object.PaymentStatus == "paid" && e.store.count("ClaimEach") == 0 {
+		t.Error("a paid session did not claim through ClaimEach")
+	}
+	if batched && o.Result == pipeline.Forwarded && e.store.count("Settle") == 0 {
+		t.Error("a forwarded credit was not settled through Settle")
+	}
+	if fired := e.store.fired || e.dl.parks >= e.dl.failNth && e.dl.failNth > 0; !fired {
+		t.Fatalf("%s #%d was never called", tt.method, tt.nth)
+	}
+	if o.Result != tt.want || o.Reason != tt.reason {
+		t.Fatalf("Process = %s/%q (%s), want %s/%q", o.Result, o.Reason, o.Detail, tt.want, tt.reason)
+	}
+	if o.Result == pipeline.StoreUnavailable {
+		if !errors.Is(o.Err, dedup.ErrUnavailable) {
+			t.Errorf("Err = %v, want it to wrap dedup.ErrUnavailable", o.Err)
+		}
+		if !slices.Contains(metrics.StoreParts, o.Reason) {
+			t.Errorf("reason %q is not in metrics.StoreParts", o.Reason)
+		}
+	}
+	entries := len(e.entries())
+	switch {
+	case !is2xx(o.Result):
+		// Stripe delivers again; the end state below shows nothing was lost.
+	case o.Result == pipeline.Forwarded:
+		if e.be.granted() != 1 {
+			t.Errorf("answered forwarded, backend granted %d", e.be.granted())
+		}
+	case o.Result == pipeline.DeadLettered:
+		if entries != 1 {
+			t.Errorf("answered dead_lettered with %d entries", entries)
+		}
+	default:
+		t.Errorf("unexpected 2xx %s", o.Result)
+	}
+	e.wantKeys(ev, cs, tt.event, tt.purchase)
+
+	// Stripe retries later: after the lease at the latest.
+	if tt.event == held || tt.purchase == held {
+		if r := e.process(d); r.Result != tt.early {
+			t.Errorf("retry within the lease = %s/%q, want %s", r.Result, r.Reason, tt.early)
+		}
+		e.clk.Advance(lease)
+	}
+	r := e.process(d)
+	if r.Result != tt.retry {
+		t.Fatalf("retry = %s/%q (%s), want %s", r.Result, r.Reason, r.Detail, tt.retry)
+	}
+	if again := e.process(d); again.Result != pipeline.Duplicate {
+		t.Errorf("next delivery = %s/%q, want duplicate", again.Result, again.Reason)
+	}
+	if n := e.be.granted(); n != tt.granted {
+		t.Errorf("backend granted %d credits, want %d", n, tt.granted)
+	}
+	if n := len(e.entries()); n != tt.entries {
+		t.Errorf("dead-letter list has %d entries, want %d", n, tt.entries)
+	}
+	switch {
+	case tt.markLost:
+		e.wantKeys(ev, cs, done, free)
+		o := e.process(withEventID(d, "evt_same_session"))
+		if o.Result != pipeline.Forwarded || o.Reason != "already_credited" {
+			t.Errorf("another event for the session = %s/%q, want forwarded/already_credited", o.Result, o.Reason)
+		}
+		if n := e.be.granted(); n != 1 {
+			t.Errorf("backend granted %d credits, want 1", n)
+		}
+	case tt.granted == 1:
+		e.wantKeys(ev, cs, done, done)
 	}
 }

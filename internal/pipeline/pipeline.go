@@ -118,8 +118,12 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()
 
+	eventKey := "event:" + rt.Name + ":" + ev.ID
+	if id := expectedPurchase(rt, ev); id != "" && !d.Replay {
+		c.claimEach(eventKey, purchaseKey(rt.Name, id))
+	}
 	if !d.Replay {
-		switch st, err := c.claim("event:" + rt.Name + ":" + ev.ID); {
+		switch st, err := c.claim(eventKey); {
 		case err != nil:
 			return c.fail(o, StoreUnavailable, "store", err)
 		case st == dedup.Done:
@@ -235,9 +239,35 @@ type purchase struct {
 	claimed bool // the purchase key is held already
 }
 
+func purchaseKey(route, id string) string { return "purchase:" + route + ":" + id }
+
+// expectedPurchase is the purchase id Process will claim for ev when everything the
+// event itself says holds (a paid session, an invoice with the API at hand), so that
+// the event and purchase claims can go out in one round trip; "" when the path may not
+// claim one. A wrong guess costs a release, never an outcome.
+func expectedPurchase(rt *Route, ev event.View) string {
+	obj := ev.Object
+	if obj.ID == "" || rt.Connect && (ev.Account == "" || rt.ConnectAccounts != nil && !rt.ConnectAccounts[ev.Account]) {
+		return ""
+	}
+	switch ev.Type {
+	case TypeSessionCompleted, TypeAsyncPaymentSucceeded:
+		paid := obj.PaymentStatus == "paid" || obj.PaymentStatus == "no_payment_required" && rt.GrantNoPaymentRequired
+		if ev.Type == TypeSessionCompleted && !paid || obj.Mode == "subscription" && rt.Events[TypeInvoicePaid] {
+			return ""
+		}
+		return obj.ID
+	case TypeInvoicePaid:
+		if rt.API != nil {
+			return obj.ID
+		}
+	}
+	return ""
+}
+
 // claimPurchase takes the purchase key; settled is true when o is final.
 func (p *Pipeline) claimPurchase(c *claims, o Outcome, id string) (Outcome, bool) {
-	switch st, err := c.claim("purchase:" + o.route + ":" + id); {
+	switch st, err := c.claim(purchaseKey(o.route, id)); {
 	case err != nil:
 		return c.fail(o, StoreUnavailable, "store", err), true
 	case st == dedup.Done:
@@ -301,12 +331,11 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 		// redeliver; the backend answers 409 and the record is written then.
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
-	c.doneAll()
-	if cus := pu.obj.Customer; cus != "" && g.UserSource != config.SourceCustomerMap {
-		if err := p.Store.RememberCustomer(c.cleanupCtx(), cus, g.UserID, p.TTL); err != nil {
-			p.logger().Warn("could not remember customer", "route", rt.Name, "event_id", ev.ID, "error", err)
-		}
+	var customer string
+	if g.UserSource != config.SourceCustomerMap {
+		customer = pu.obj.Customer
 	}
+	c.doneAll(customer, g.UserID)
 	return o
 }
 

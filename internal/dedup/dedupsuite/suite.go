@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"InvalidArguments", invalidArguments},
 		{"VerifyConnection", verifyConnection},
 		{"SettleMarksDoneAndRemembers", settle},
+		{"ClaimEachIsClaimPerKey", claimEach},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,6 +211,55 @@ func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 		}
 	}
 	expectClaim(t, s, "k3", "tok-3", long, dedup.Claimed) // an invalid settlement writes nothing
+}
+
+// claimEach applies to stores that implement dedup.MultiClaimer: each claim of one
+// call does what Claim does for its key, whatever the others find.
+func claimEach(t *testing.T, s dedup.Store, _ func(time.Duration)) {
+	mc, ok := s.(dedup.MultiClaimer)
+	if !ok {
+		t.Skip("the store does not implement dedup.MultiClaimer")
+	}
+	ctx := t.Context()
+	expectClaim(t, s, "each:held", "other", long, dedup.Claimed)
+	expectClaim(t, s, "each:done", "other", long, dedup.Claimed)
+	complete(t, s, "each:done", long)
+	expectClaim(t, s, "each:mine", "tok-1", long, dedup.Claimed)
+
+	cs := []dedup.Claim{
+		{Key: "each:absent", Token: "tok-1"},
+		{Key: "each:held", Token: "tok-1"},
+		{Key: "", Token: "tok-1"},
+		{Key: "each:done", Token: "tok-1"},
+		{Key: "each:mine", Token: "tok-1"},
+	}
+	mc.ClaimEach(ctx, long, cs)
+	want := []dedup.State{dedup.Claimed, dedup.InFlight, 0, dedup.Done, dedup.Claimed}
+	for i, c := range cs {
+		if i == 2 {
+			if !errors.Is(c.Err, dedup.ErrInvalid) || c.State != 0 {
+				t.Errorf("claim of an empty key: state %v, err %v; want ErrInvalid", c.State, c.Err)
+			}
+			continue
+		}
+		if c.Err != nil || c.State != want[i] {
+			t.Errorf("ClaimEach %q: state %v, err %v; want %v", c.Key, c.State, c.Err, want[i])
+		}
+	}
+	// The claims hold like Claim's: another token finds them in flight, and the
+	// holder can release them.
+	expectClaim(t, s, "each:absent", "tok-2", long, dedup.InFlight)
+	release(t, s, "each:absent", "tok-1")
+	expectClaim(t, s, "each:absent", "tok-2", long, dedup.Claimed)
+
+	var none []dedup.Claim
+	mc.ClaimEach(ctx, long, none) // nothing to do, no panic
+	bad := []dedup.Claim{{Key: "each:zero-lease", Token: "tok-1"}}
+	mc.ClaimEach(ctx, 0, bad)
+	if !errors.Is(bad[0].Err, dedup.ErrInvalid) {
+		t.Errorf("ClaimEach with lease 0: err %v, want ErrInvalid", bad[0].Err)
+	}
+	expectClaim(t, s, "each:zero-lease", "tok-2", long, dedup.Claimed) // nothing was written
 }
 
 func customerMap(t *testing.T, s dedup.Store, _ func(time.Duration)) {

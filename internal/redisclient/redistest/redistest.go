@@ -12,8 +12,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +136,42 @@ func shown(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// Server starts a private redis-server (no persistence) on a free loopback port for t
+// alone and returns a client for it; both end with t. Use it where a test needs a
+// fresh server (an empty script cache, say) and must not touch the shared one. It
+// skips t loudly (fails it when CI=true) when redis-server is not installed.
+func Server(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "\n\n!!! TEST NOT RUN: redis-server is not installed (apt-get install redis-server); CI=true turns this skip into a failure\n"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", t.TempDir(), "--logfile", "")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redistest: starting redis-server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	for range 100 {
+		if c.Ping(context.Background()).Err() == nil {
+			return c
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("redistest: redis-server on %s did not answer within 5s", addr)
+	return nil
 }

@@ -1,0 +1,90 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Claim is one key of a ClaimEach call: Key and Token in, State or Err out.
+type Claim struct {
+	Key, Token string
+	State      State
+	Err        error
+}
+
+// MultiClaimer is implemented by stores that claim several keys in one round trip:
+// Redis pipelines one claim script per key (each touches one key, so Redis Cluster
+// works), Memory calls Claim for each. Every claim is exactly what Claim would do for
+// its key; they are independent, not one atomic step: some may be Claimed while
+// others are Done, InFlight or failed. A claim whose Err is set may still have landed
+// (the answer was lost), as with Claim.
+type MultiClaimer interface {
+	ClaimEach(ctx context.Context, lease time.Duration, claims []Claim)
+}
+
+var (
+	_ MultiClaimer = (*Redis)(nil)
+	_ MultiClaimer = (*Memory)(nil)
+)
+
+// ClaimEach implements MultiClaimer with one pipelined round trip of EVALSHA (EVAL once
+// more for all, should Redis not know the script yet).
+func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Claim) {
+	valid := make([]int, 0, len(claims))
+	for i := range claims {
+		c := &claims[i]
+		c.State, c.Err = 0, checkClaim(c.Key, c.Token, lease)
+		if c.Err == nil {
+			valid = append(valid, i)
+		}
+	}
+	if len(valid) == 0 {
+		return
+	}
+	run := func(evalsha bool) []redis.Cmder {
+		cmds, _ := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range valid {
+				keys := []string{r.prefix + claims[i].Key}
+				args := []any{processingPrefix + claims[i].Token, millis(lease), doneValue}
+				if evalsha {
+					claimScript.EvalSha(ctx, p, keys, args...)
+				} else {
+					claimScript.Eval(ctx, p, keys, args...)
+				}
+			}
+			return nil
+		})
+		return cmds
+	}
+	cmds := run(true)
+	for _, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			cmds = run(false) // a restarted or flushed Redis: claims are idempotent per token
+			break
+		}
+	}
+	for j, i := range valid {
+		c := &claims[i]
+		if j >= len(cmds) { // cannot happen: one command per claim
+			c.Err = unavailable("claim", c.Key, errors.New("no answer in the pipeline"))
+			continue
+		}
+		n, err := cmds[j].(*redis.Cmd).Int()
+		if err != nil {
+			c.Err = unavailable("claim", c.Key, err)
+			continue
+		}
+		c.State, c.Err = stateOf(n, c.Key)
+	}
+}
+
+// ClaimEach implements MultiClaimer.
+func (m *Memory) ClaimEach(ctx context.Context, lease time.Duration, claims []Claim) {
+	for i := range claims {
+		c := &claims[i]
+		c.State, c.Err = m.Claim(ctx, c.Key, c.Token, lease)
+	}
+}
