@@ -13,6 +13,7 @@ import (
 func NewWebhookHandler(d Deps) http.Handler {
 	byPath := make(map[string]http.Handler, len(d.Routes))
 	var fallback http.Handler
+	unrouted := d.routeMetrics("")
 	for i := range d.Routes {
 		rt := &d.Routes[i]
 		h := handleWebhook(d, rt)
@@ -30,7 +31,7 @@ func NewWebhookHandler(d Deps) http.Handler {
 		}
 		if h == nil {
 			// The same canonical line as a routed request, with route "".
-			d.finish(w, r, "", pipeline.Outcome{Result: pipeline.NotFound, Detail: "no route for this path"}, "", start)
+			d.finish(w, r, unrouted, pipeline.Outcome{Result: pipeline.NotFound, Detail: "no route for this path"}, "", start)
 			return
 		}
 		h.ServeHTTP(w, r)

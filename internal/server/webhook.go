@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -57,19 +56,25 @@ func handleWebhook(d Deps, rt *Route) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
+	rm := d.routeMetrics(rt.Pipeline.Name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		o, apiVersion := process(d, rt, now, w, r)
-		d.finish(w, r, rt.Pipeline.Name, o, apiVersion, start)
+		d.finish(w, r, rm, o, apiVersion, start)
 	})
 }
 
+// process reads, verifies, decodes and processes one delivery. The body lives in a
+// pooled buffer until process returns: nothing it returns refers to it (the event
+// view and the outcome hold copies).
 func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *http.Request) (pipeline.Outcome, string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + r.Method}, ""
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), r.ContentLength, d.MaxBodyBytes, buf)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -110,13 +115,13 @@ func signatureReason(err error) string {
 }
 
 // finish answers Stripe, counts the outcome and writes the canonical log line.
-func (d Deps) finish(w http.ResponseWriter, r *http.Request, route string, o pipeline.Outcome, apiVersion string, start time.Time) {
+func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o pipeline.Outcome, apiVersion string, start time.Time) {
 	code := o.Result.Status()
 	writeJSON(w, code, answer{Status: string(o.Result), EventID: o.EventID})
 	elapsed := time.Since(start)
 	res := string(o.Result)
-	d.Metrics.Webhooks.WithLabelValues(route, res).Inc()
-	d.Metrics.WebhookDuration.WithLabelValues(route, res).Observe(elapsed.Seconds())
+	route := rm.route
+	rm.answered(o.Result, elapsed)
 	switch o.Result {
 	case pipeline.Forwarded:
 		d.Metrics.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))

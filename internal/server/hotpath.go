@@ -1,0 +1,106 @@
+package server
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/creditgate/creditgate/internal/pipeline"
+)
+
+// Webhook bodies are read into pooled buffers: a Stripe event is a few kilobytes, and
+// io.ReadAll would grow a fresh buffer from 512 bytes for every one. Buffers that grew
+// past maxPooled (a rare large event) are left to the garbage collector rather than
+// kept for the life of the process.
+const (
+	initialBuffer = 8 << 10
+	maxPooled     = 64 << 10
+)
+
+var bodyPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, initialBuffer)
+	return &b
+}}
+
+func getBuffer() *[]byte { return bodyPool.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		bodyPool.Put(b)
+	}
+}
+
+// readBody reads r to its end into *buf (grown as needed, first to the announced
+// length when it is within limit) and returns the bytes read. The error is r's, as
+// io.ReadAll would return it.
+func readBody(r io.Reader, announced, limit int64, buf *[]byte) ([]byte, error) {
+	b := (*buf)[:0]
+	if announced > 0 && announced <= limit && int64(cap(b)) <= announced {
+		b = make([]byte, 0, announced+1) // +1: the read that sees EOF needs room
+	}
+	defer func() { *buf = b }()
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// routeMetrics holds a route's webhook counter and duration histogram per result,
+// each looked up on its first use and kept, so the hot path does not hash label
+// values. Series still appear only once used (InitRoute creates the counters at 0).
+type routeMetrics struct {
+	route string
+	d     Deps
+	slots []atomic.Pointer[resultMetrics] // by position in pipeline.AllResults
+}
+
+type resultMetrics struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// resultIndex is the position of each Result in pipeline.AllResults.
+var resultIndex = func() map[pipeline.Result]int {
+	m := make(map[pipeline.Result]int, len(pipeline.AllResults))
+	for i, r := range pipeline.AllResults {
+		m[r] = i
+	}
+	return m
+}()
+
+func (d Deps) routeMetrics(route string) *routeMetrics {
+	return &routeMetrics{route: route, d: d, slots: make([]atomic.Pointer[resultMetrics], len(pipeline.AllResults))}
+}
+
+// answered counts one answer and its duration.
+func (rm *routeMetrics) answered(r pipeline.Result, elapsed time.Duration) {
+	var m *resultMetrics
+	i, known := resultIndex[r]
+	if known {
+		m = rm.slots[i].Load()
+	}
+	if m == nil {
+		m = &resultMetrics{
+			count:    rm.d.Metrics.Webhooks.WithLabelValues(rm.route, string(r)),
+			duration: rm.d.Metrics.WebhookDuration.WithLabelValues(rm.route, string(r)),
+		}
+		if known {
+			rm.slots[i].Store(m)
+		}
+	}
+	m.count.Inc()
+	m.duration.Observe(elapsed.Seconds())
+}
