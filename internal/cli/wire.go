@@ -56,6 +56,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 	a.pipeline = &pipeline.Pipeline{
 		Store: a.store, DeadLetters: a.deadLetters, Records: a.records,
 		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
+		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
 	}
 	results := make([]string, 0, len(pipeline.AllResults))
 	for _, r := range pipeline.AllResults {

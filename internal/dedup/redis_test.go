@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/dedup/dedupsuite"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
@@ -123,4 +125,54 @@ func TestRedisClaimEachUnreachable(t *testing.T) {
 			t.Errorf("ClaimEach %s without Redis: state %v, err %v; want ErrUnavailable", cl.Key, cl.State, cl.Err)
 		}
 	}
+}
+
+// TestRedisSettleFirst: First is written with SET NX and the settlement's ttl; it
+// never replaces an existing value; and on one Redis it lands with the done marks or
+// not at all. A user whose ACL forbids the First key makes the transaction abort at
+// queue time (NOPERM): then no done mark may land either.
+func TestRedisSettleFirst(t *testing.T) {
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	s := dedup.NewRedis(c, prefix)
+	ctx := t.Context()
+	first := &dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":100}`)}
+	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_1"}, TTL: time.Hour, First: first}); err != nil {
+		t.Fatal(err)
+	}
+	expectRaw(t, c.Get(ctx, prefix+"record:main:pi_1").Val(), `{"credits":100}`)
+	if ttl := c.PTTL(ctx, prefix+"record:main:pi_1").Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("record TTL = %v, want about 1h", ttl)
+	}
+	again := &dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":1}`)}
+	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_2"}, TTL: time.Hour, First: again}); err != nil {
+		t.Fatal(err)
+	}
+	expectRaw(t, c.Get(ctx, prefix+"record:main:pi_1").Val(), `{"credits":100}`)
+	expectRaw(t, c.Get(ctx, prefix+"event:main:evt_2").Val(), "done")
+
+	// All or nothing, on a private server (ACL changes stay off the shared one).
+	own := redistest.Server(t)
+	if err := own.Do(ctx, "ACL", "SETUSER", "limited", "on", ">limited-pw", "~p:event:*", "~p:customer:*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	opts := own.(*redis.Client).Options()
+	limited := redis.NewClient(&redis.Options{Addr: opts.Addr, Username: "limited", Password: "limited-pw"})
+	t.Cleanup(func() { _ = limited.Close() })
+	ls := dedup.NewRedis(limited, "p:")
+	err := ls.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour, CustomerID: "cus_1", UserID: "u",
+		First: &dedup.Put{Key: "record:main:pi_3", Value: []byte("{}")}})
+	if !errors.Is(err, dedup.ErrUnavailable) {
+		t.Fatalf("Settle with a forbidden First key: err %v, want ErrUnavailable", err)
+	}
+	for _, k := range []string{"p:event:main:evt_3", "p:customer:cus_1", "p:record:main:pi_3"} {
+		if n := own.Exists(ctx, k).Val(); n != 0 {
+			t.Errorf("%s was written although the transaction failed", k)
+		}
+	}
+	// The same settlement without First goes through: the ACL was the only obstacle.
+	if err := ls.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour}); err != nil {
+		t.Fatalf("Settle without First as the limited user: %v", err)
+	}
+	expectRaw(t, own.Get(ctx, "p:event:main:evt_3").Val(), "done")
 }

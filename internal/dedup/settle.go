@@ -3,6 +3,8 @@ package dedup
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +21,19 @@ type Settlement struct {
 	// RememberCustomer does.
 	CustomerID string
 	UserID     string
+	// First, when set, is written with SET NX for TTL ahead of the rest and lands
+	// with it or not at all: on one Redis (or Sentinel) the whole settlement is one
+	// MULTI/EXEC transaction; on Redis Cluster, whose keys live on different nodes,
+	// First gets a round trip of its own before the rest, and the rest is not written
+	// when it fails. A grant's purchase record (package ledger) goes here.
+	First *Put
+}
+
+// Put is a value a Settlement writes under Key (prefixed like every key of the
+// store) if Key is absent.
+type Put struct {
+	Key   string
+	Value []byte
 }
 
 // Settler is implemented by stores that write a whole Settlement at once: Redis in
@@ -37,6 +52,9 @@ var (
 
 func (s Settlement) check() error {
 	var errs []error
+	if s.First != nil {
+		errs = append(errs, checkComplete(s.First.Key, s.TTL))
+	}
 	for _, k := range s.Keys {
 		errs = append(errs, checkComplete(k, s.TTL))
 	}
@@ -46,12 +64,26 @@ func (s Settlement) check() error {
 	return errors.Join(errs...)
 }
 
-// Settle implements Settler with one pipelined round trip of SET commands.
+// Settle implements Settler with one pipelined round trip of SET commands: a
+// MULTI/EXEC transaction when First is set (two round trips on Redis Cluster).
 func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	cmds, _ := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	pipelined := r.c.Pipelined
+	if s.First != nil {
+		if isCluster(r.c) {
+			if err := r.c.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.TTL).Err(); err != nil {
+				return unavailable("settle", s.First.Key, err)
+			}
+		} else {
+			pipelined = r.c.TxPipelined
+		}
+	}
+	cmds, perr := pipelined(ctx, func(p redis.Pipeliner) error {
+		if s.First != nil && !isCluster(r.c) { // in the transaction
+			p.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.TTL)
+		}
 		for _, k := range s.Keys {
 			p.Set(ctx, r.prefix+k, doneValue, s.TTL)
 		}
@@ -61,17 +93,22 @@ func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 		return nil
 	})
 	var errs []error
-	for i, c := range cmds {
+	for _, c := range cmds {
 		if c.Err() == nil {
 			continue
 		}
-		if i < len(s.Keys) {
-			errs = append(errs, unavailable("complete", s.Keys[i], c.Err()))
-		} else {
-			errs = append(errs, unavailable("remember customer", customerKey(s.CustomerID), c.Err()))
-		}
+		key := fmt.Sprint(c.Args()[1]) // every command here is SET or SETNX <key> ...
+		errs = append(errs, unavailable("settle", strings.TrimPrefix(key, r.prefix), c.Err()))
+	}
+	if len(errs) == 0 && perr != nil { // not pinned on a command (cannot happen today)
+		errs = append(errs, unavailable("settle", "", perr))
 	}
 	return errors.Join(errs...)
+}
+
+func isCluster(c redis.UniversalClient) bool {
+	_, ok := c.(*redis.ClusterClient)
+	return ok
 }
 
 // Settle implements Settler.
@@ -80,6 +117,11 @@ func (m *Memory) Settle(ctx context.Context, s Settlement) error {
 		return err
 	}
 	var errs []error
+	if s.First != nil {
+		if err := m.putNX(ctx, s.First, s.TTL); err != nil {
+			return err
+		}
+	}
 	for _, k := range s.Keys {
 		errs = append(errs, m.Complete(ctx, k, s.TTL))
 	}
@@ -87,4 +129,18 @@ func (m *Memory) Settle(ctx context.Context, s Settlement) error {
 		errs = append(errs, m.RememberCustomer(ctx, s.CustomerID, s.UserID, s.TTL))
 	}
 	return errors.Join(errs...)
+}
+
+// putNX stores p unless its key holds a live value.
+func (m *Memory) putNX(ctx context.Context, p *Put, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.usable(ctx); err != nil {
+		return err
+	}
+	now := m.now()
+	if _, ok := m.get(p.Key, now); !ok {
+		m.set(p.Key, string(p.Value), now.Add(ttl))
+	}
+	return nil
 }

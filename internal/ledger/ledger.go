@@ -120,6 +120,17 @@ func (s *Redis) Put(ctx context.Context, key string, r Record, ttl time.Duration
 	return nil
 }
 
+// NewPut returns the write that creates r under key for a dedup.Settlement (its First):
+// with SET NX in the dedup store's Redis, where Redis.Get finds it when both share
+// the client and key prefix.
+func NewPut(key string, r Record, ttl time.Duration) (dedup.Put, error) {
+	b, err := encode(key, r, ttl)
+	if err != nil {
+		return dedup.Put{}, err
+	}
+	return dedup.Put{Key: keyPrefix + key, Value: b}, nil
+}
+
 // Memory is a Store in memory, for the in-memory store (one replica).
 type Memory struct {
 	now func() time.Time

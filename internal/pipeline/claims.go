@@ -83,25 +83,31 @@ func (c *claims) cleanupCtx() context.Context {
 }
 
 // doneAll marks every held key done and, when customer is set, remembers customer →
-// user: in one round trip when the store is a dedup.Settler. A failure is logged, not
-// returned: the backend has the credit, and its Idempotency-Key stops a second one if
-// the key is retried.
-func (c *claims) doneAll(customer, user string) {
+// user: in one round trip when the store is a dedup.Settler, together with first (a
+// purchase record, written first and with the rest or not at all). A failure is tried
+// once more, then logged: the backend has the credit, and its Idempotency-Key stops a
+// second one if the key is retried. Only with strict (a record that a reversal will
+// need) is the failure returned and the keys kept, for the caller to release them
+// and answer so that Stripe retries.
+func (c *claims) doneAll(customer, user string, first *dedup.Put, strict bool) error {
 	if s, ok := c.p.Store.(dedup.Settler); ok {
-		st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, CustomerID: customer, UserID: user}
+		st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, CustomerID: customer, UserID: user, First: first}
 		for i, h := range c.held {
 			st.Keys[i] = h.key
 		}
-		c.held = nil
 		err := s.Settle(c.cleanupCtx(), st)
 		if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
 			err = s.Settle(c.cleanupCtx(), st)
 		}
+		if err != nil && strict {
+			return err
+		}
+		c.held = nil
 		if err != nil {
 			c.p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
 				"keys", st.Keys, "customer_id", customer, "error", err)
 		}
-		return
+		return nil
 	}
 	for _, h := range c.held {
 		err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
@@ -119,6 +125,7 @@ func (c *claims) doneAll(customer, user string) {
 			c.p.logger().Warn("could not remember customer", "customer_id", customer, "error", err)
 		}
 	}
+	return nil
 }
 
 // done settles the event key only (the purchase was not granted: pending, ignored,

@@ -75,10 +75,15 @@ type Pipeline struct {
 	Store       dedup.Store
 	DeadLetters deadletter.List
 	Records     ledger.Store
-	TTL         time.Duration // done-marker lifetime (dedup.ttl)
-	Lease       time.Duration // claim lease (dedup.lease)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// RecordsInStore says that Records keeps its records in Store's Redis under the
+	// same key prefix (ledger.NewRedis and dedup.NewRedis on one client): a grant's
+	// record is then written with its settlement, in the same round trip and
+	// transaction (dedup.Settlement.First), instead of in a round trip of its own.
+	RecordsInStore bool
+	TTL            time.Duration // done-marker lifetime (dedup.ttl)
+	Lease          time.Duration // claim lease (dedup.lease)
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Delivery is one event to process: received from Stripe, or replayed from the
@@ -326,37 +331,52 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	if res.AlreadyCredited {
 		o.Reason = "already_credited"
 	}
-	if err := p.record(c, rt, pu, ev, g); err != nil {
-		// The backend has the credit, but a refund could not find it: let Stripe
-		// redeliver; the backend answers 409 and the record is written then.
+	// The backend has the credit. When the purchase record, which a refund would
+	// look for, cannot be written on a route that takes credits back, Stripe must
+	// redeliver: the backend answers 409 and the record is written then.
+	first, err := p.record(c, rt, pu, ev, g)
+	if err != nil {
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	var customer string
 	if g.UserSource != config.SourceCustomerMap {
 		customer = pu.obj.Customer
 	}
-	c.doneAll(customer, g.UserID)
+	if err := c.doneAll(customer, g.UserID, first, first != nil && rt.reversals()); err != nil {
+		return c.fail(o, StoreUnavailable, "store", err)
+	}
 	return o
 }
 
-// record writes the purchase record a later refund or dispute will look for. Only a
-// route that takes credits back fails on it; others log and go on.
-func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g extract.Grant) error {
+// record writes the purchase record a later refund or dispute will look for, or,
+// when the records live in the dedup store (RecordsInStore), returns it for the
+// settlement to write in the same round trip. Only a route that takes credits back
+// fails on it; others log and go on.
+func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g extract.Grant) (*dedup.Put, error) {
 	pi := pu.ref.PaymentIntentID
 	if p.Records == nil || pi == "" {
-		return nil
+		return nil, nil
 	}
 	r := ledger.Record{
 		PurchaseID: pu.id, SessionID: pu.ref.SessionID, UserID: g.UserID, Credits: g.Credits,
 		Amount: pu.ref.AmountTotal, Currency: pu.ref.Currency, CustomerID: pu.obj.Customer,
 		Account: ev.Account, Livemode: ev.Livemode,
 	}
-	_, err := p.Records.Create(c.cleanupCtx(), ledger.Key(rt.Name, pi), r, p.TTL)
+	key := ledger.Key(rt.Name, pi)
+	var err error
+	if _, settler := p.Store.(dedup.Settler); settler && p.RecordsInStore {
+		var put dedup.Put
+		if put, err = ledger.NewPut(key, r, p.TTL); err == nil {
+			return &put, nil
+		}
+	} else {
+		_, err = p.Records.Create(c.cleanupCtx(), key, r, p.TTL)
+	}
 	if err != nil && !rt.reversals() {
 		p.logger().Warn("could not write the purchase record; a refund of it will not be found", "route", rt.Name, "event_id", ev.ID, "error", err)
-		return nil
+		return nil, nil
 	}
-	return err
+	return nil, err
 }
 
 // learnCustomer handles a subscription-mode session on a route that grants on

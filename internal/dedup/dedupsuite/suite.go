@@ -197,6 +197,15 @@ func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 		expectClaim(t, s, k, "tok-2", long, dedup.Done)
 	}
 	expectCustomer(t, s, "cus_settle", "user-1", true)
+	// First lands with the rest: a claim on its key finds a value it does not own.
+	if err := st.Settle(ctx, dedup.Settlement{
+		Keys: []string{"event:main:evt_first"}, TTL: long,
+		First: &dedup.Put{Key: "record:main:pi_first", Value: []byte(`{"credits":1}`)},
+	}); err != nil {
+		t.Fatalf("Settle with First: %v", err)
+	}
+	expectClaim(t, s, "event:main:evt_first", "tok-2", long, dedup.Done)
+	expectClaim(t, s, "record:main:pi_first", "tok-2", long, dedup.InFlight)
 	if err := st.Settle(ctx, dedup.Settlement{Keys: []string{"k"}, TTL: long}); err != nil {
 		t.Fatalf("Settle without a customer: %v", err)
 	}
@@ -205,6 +214,7 @@ func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 		{Keys: []string{""}, TTL: long},
 		{Keys: []string{"k2"}},
 		{Keys: []string{"k3"}, TTL: long, CustomerID: "cus_x"},
+		{Keys: []string{"k3"}, TTL: long, First: &dedup.Put{Value: []byte("x")}},
 	} {
 		if err := st.Settle(ctx, bad); !errors.Is(err, dedup.ErrInvalid) {
 			t.Errorf("Settle(%+v) = %v, want ErrInvalid", bad, err)

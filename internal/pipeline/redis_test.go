@@ -1,0 +1,146 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+)
+
+// roundTrips counts the round trips a client makes (a command or a pipeline each),
+// except the handshake of a new connection (HELLO, CLIENT SETNAME / SETINFO).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.count(cmd); return next(ctx, cmd) }
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.count(cmds[0]); return next(ctx, cmds) }
+}
+func (r *roundTrips) count(first redis.Cmder) {
+	switch first.Name() {
+	case "hello", "client", "auth", "select":
+		return
+	}
+	r.n.Add(1)
+}
+
+// redisEnv is env with the production stores: dedup and purchase records in one
+// Redis under one prefix, as cli wires them (RecordsInStore).
+func redisEnv(t *testing.T) (*env, redis.UniversalClient, string, *roundTrips) {
+	t.Helper()
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	rt := &roundTrips{}
+	c.AddHook(rt)
+	e := newEnv(t, nil)
+	withReversals(e)
+	e.p.Store = dedup.NewRedis(c, prefix)
+	e.p.Records = ledger.NewRedis(c, prefix)
+	e.p.RecordsInStore = true
+	return e, c, prefix, rt
+}
+
+// TestProcessOnRedisRoundTrips: a credited purchase costs two Redis round trips (both
+// claims, then the settlement with the purchase record), and everything it wrote is
+// where the next events look for it: the refund finds the record.
+func TestProcessOnRedisRoundTrips(t *testing.T) {
+	e, c, prefix, rt := redisEnv(t)
+	ctx := context.Background()
+	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+		t.Fatalf("grant: %+v", o)
+	}
+	if n := rt.n.Load(); n != 2 {
+		t.Errorf("a credited purchase took %d Redis round trips, want 2 (claims, settlement)", n)
+	}
+	for _, k := range []string{eventKey(paidEvent), purchaseKey(paidSession)} {
+		if v := c.Get(ctx, prefix+k).Val(); v != "done" {
+			t.Errorf("%s = %q, want done", k, v)
+		}
+	}
+	if v := c.Get(ctx, prefix+"customer:"+paidCust).Val(); v != user1 {
+		t.Errorf("customer map = %q, want %s", v, user1)
+	}
+	rec, ok, err := e.p.Records.Get(ctx, ledger.Key(route, paidPI))
+	if err != nil || !ok || rec.Credits != 100 || rec.UserID != user1 || rec.PurchaseID != paidSession {
+		t.Fatalf("record = %+v, %v, %v", rec, ok, err)
+	}
+	if o := e.process(refund(t, "evt_r1", 999)); o.Result != pipeline.Forwarded || o.Reversed != 100 {
+		t.Fatalf("refund: %+v", o)
+	}
+	rt.n.Store(0)
+	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Duplicate {
+		t.Fatalf("redelivery: %+v", o)
+	}
+	if n := rt.n.Load(); n != 1 {
+		t.Errorf("a duplicate took %d Redis round trips, want 1 (both claims find done)", n)
+	}
+}
+
+// failingSettle fails the first n settlements before they reach Redis.
+type failingSettle struct {
+	*dedup.Redis
+	n atomic.Int64
+}
+
+func (f *failingSettle) Settle(ctx context.Context, s dedup.Settlement) error {
+	if f.n.Add(-1) >= 0 {
+		return errors.Join(dedup.ErrUnavailable, errors.New("injected: settle timed out"))
+	}
+	return f.Redis.Settle(ctx, s)
+}
+
+// TestProcessOnRedisRecordNotWritten: on a route that takes credits back, a grant
+// whose settlement (and so its purchase record) cannot be written after the backend
+// took the credit answers 503 and releases its claims; Stripe's retry is credited
+// again by nobody (the backend answers 409) and writes the record then. On a route
+// without reversals the same failure is only logged: the credit stands.
+func TestProcessOnRedisRecordNotWritten(t *testing.T) {
+	e, c, prefix, _ := redisEnv(t)
+	ctx := context.Background()
+	fs := &failingSettle{Redis: e.p.Store.(*dedup.Redis)}
+	fs.n.Store(2) // the settlement and its one retry
+	e.p.Store = fs
+	o := e.process(delivery(t, paidFile))
+	if o.Result != pipeline.StoreUnavailable || o.Reason != "store" {
+		t.Fatalf("grant with a failed settlement: %s/%s, want store_unavailable/store", o.Result, o.Reason)
+	}
+	for _, k := range []string{eventKey(paidEvent), purchaseKey(paidSession)} {
+		if n := c.Exists(ctx, prefix+k).Val(); n != 0 {
+			t.Errorf("%s is still held after the failure: %q", k, c.Get(ctx, prefix+k).Val())
+		}
+	}
+	o = e.process(delivery(t, paidFile))
+	if o.Result != pipeline.Forwarded || o.Reason != "already_credited" {
+		t.Fatalf("Stripe's retry: %s/%s, want forwarded/already_credited", o.Result, o.Reason)
+	}
+	if _, ok, _ := e.p.Records.Get(ctx, ledger.Key(route, paidPI)); !ok {
+		t.Error("no purchase record after the retry")
+	}
+	if n := e.be.granted(); n != 1 {
+		t.Errorf("backend granted %d credits, want 1", n)
+	}
+
+	// The same failure on a route that does not take credits back.
+	e2, c2, prefix2, _ := redisEnv(t)
+	for _, typ := range []string{pipeline.TypeChargeRefunded, pipeline.TypeDisputeCreated, pipeline.TypeDisputeClosed} {
+		delete(e2.rt.Events, typ)
+	}
+	fs2 := &failingSettle{Redis: e2.p.Store.(*dedup.Redis)}
+	fs2.n.Store(2)
+	e2.p.Store = fs2
+	if o := e2.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+		t.Fatalf("grant on a route without reversals: %+v", o)
+	}
+	if n := c2.Exists(ctx, prefix2+eventKey(paidEvent)).Val(); n != 1 {
+		t.Error("the event claim was released although the credit stands")
+	}
+}
