@@ -52,14 +52,19 @@ var (
 
 func (s Settlement) check() error {
 	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.First != nil {
-		errs = append(errs, checkComplete(s.First.Key, s.TTL))
+		add(checkComplete(s.First.Key, s.TTL))
 	}
 	for _, k := range s.Keys {
-		errs = append(errs, checkComplete(k, s.TTL))
+		add(checkComplete(k, s.TTL))
 	}
 	if s.CustomerID != "" {
-		errs = append(errs, checkRemember(s.CustomerID, s.UserID))
+		add(checkRemember(s.CustomerID, s.UserID))
 	}
 	return errors.Join(errs...)
 }

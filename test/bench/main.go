@@ -394,6 +394,16 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	p.rate = rate
 	b.phases = append(b.phases, p)
+	// The ceiling at the same rate: the tail this machine gives any server there.
+	b.logf("ceiling at the same rate, for reference: %.0f/s, open loop, for %s", rate, o.duration)
+	p, err = b.phase(ctx, b.ceiling, "half", 0, n, func(ev []benchEvent) *benchLoad {
+		return benchOpenLoop(ctx, b.ceiling.url, ev, rate, o.openWorkers, o.duration)
+	})
+	if err != nil {
+		return err
+	}
+	p.rate = rate
+	b.phases = append(b.phases, p)
 
 	// Stop the servers before reporting, so that profiles are written.
 	for _, s := range servers {
