@@ -80,7 +80,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	go func() {
 		served <- server.Serve(sctx, log, webhookLn, adminLn,
 			server.NewWebhookHandler(server.Deps{Logger: log, Metrics: a.metrics, Pipeline: a.pipeline, Routes: a.routes, MaxBodyBytes: cfg.MaxBodyBytes}),
-			server.NewAdminHandler(a.registry, a.checkers()...), time.Second)
+			server.NewAdminHandler(a.registry, a.log, a.checkers()...), time.Second)
 	}()
 	defer func() { stop(); <-served }()
 

@@ -49,7 +49,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			Logger: log, Metrics: a.metrics, Pipeline: a.pipeline,
 			Routes: a.routes, MaxBodyBytes: cfg.MaxBodyBytes,
 		}),
-		server.NewAdminHandler(a.registry, a.checkers()...),
+		server.NewAdminHandler(a.registry, a.log, a.checkers()...),
 		cfg.ShutdownTimeout)
 }
 

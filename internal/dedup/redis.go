@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,6 +46,7 @@ return 0
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
+	probed atomic.Bool // VerifyConnection's command probe has passed once
 }
 
 var _ Store = (*Redis)(nil)
@@ -130,11 +132,29 @@ func (r *Redis) RememberCustomer(ctx context.Context, customerID, userID string,
 	return nil
 }
 
-// VerifyConnection implements Store with PING.
+// VerifyConnection implements Store with PING and, until it has passed once, a probe
+// of the commands the store needs beyond plain reads and writes: the claim script
+// (EVALSHA/EVAL) and a MULTI/EXEC, on a probe key that expires after a second. A Redis
+// ACL that forbids them then keeps creditgate unready with a message that names the
+// missing permission, instead of failing every credit after the backend took it.
 func (r *Redis) VerifyConnection(ctx context.Context) error {
 	if err := r.c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("%w: ping: %w", ErrUnavailable, err)
 	}
+	if r.probed.Load() {
+		return nil
+	}
+	key := r.prefix + "probe:" + NewToken()
+	if err := claimScript.Run(ctx, r.c, []string{key}, processingPrefix+"probe", 1000, doneValue).Err(); err != nil {
+		return fmt.Errorf("%w: the claim script (EVALSHA/EVAL) failed: %w; a Redis ACL user needs +@scripting", ErrUnavailable, err)
+	}
+	if _, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, doneValue, time.Second)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%w: MULTI/EXEC failed: %w; a Redis ACL user needs +@transaction", ErrUnavailable, err)
+	}
+	r.probed.Store(true)
 	return nil
 }
 

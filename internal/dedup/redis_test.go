@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +176,37 @@ func TestRedisSettleFirst(t *testing.T) {
 		t.Fatalf("Settle without First as the limited user: %v", err)
 	}
 	expectRaw(t, own.Get(ctx, "p:event:main:evt_3").Val(), "done")
+}
+
+// TestRedisVerifyConnectionProbesPermissions: a Redis ACL user without scripting or
+// transactions is reported by VerifyConnection (so /readyz stays 503) with the
+// permission it lacks; with both, the probe passes and leaves no key behind for long.
+func TestRedisVerifyConnectionProbesPermissions(t *testing.T) {
+	own := redistest.Server(t)
+	ctx := t.Context()
+	addr := own.(*redis.Client).Options().Addr
+	users := map[string]string{
+		"noscript": "+@read +@write +@transaction -@dangerous +ping +hello +client|setname",
+		"notx":     "+@read +@write +@scripting -@dangerous +ping +hello +client|setname",
+		"full":     "+@read +@write +@scripting +@transaction -@dangerous +ping +hello +client|setname",
+	}
+	want := map[string]string{"noscript": "+@scripting", "notx": "+@transaction", "full": ""}
+	for user, acl := range users {
+		args := []any{"ACL", "SETUSER", user, "on", ">pw-" + user, "~p:*"}
+		for _, a := range strings.Fields(acl) {
+			args = append(args, a)
+		}
+		if err := own.Do(ctx, args...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c := redis.NewClient(&redis.Options{Addr: addr, Username: user, Password: "pw-" + user})
+		t.Cleanup(func() { _ = c.Close() })
+		err := dedup.NewRedis(c, "p:").VerifyConnection(ctx)
+		switch {
+		case want[user] == "" && err != nil:
+			t.Errorf("%s: VerifyConnection: %v", user, err)
+		case want[user] != "" && (!errors.Is(err, dedup.ErrUnavailable) || !strings.Contains(err.Error(), want[user])):
+			t.Errorf("%s: VerifyConnection = %v, want ErrUnavailable naming %s", user, err, want[user])
+		}
+	}
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +20,33 @@ type Checker interface {
 const ReadyTimeout = time.Second
 
 // NewAdminHandler serves /healthz (process alive), /readyz (config loaded and every
-// checker reachable) and /metrics. It must never be reachable from the internet.
-func NewAdminHandler(gatherer prometheus.Gatherer, checkers ...Checker) http.Handler {
+// checker reachable) and /metrics. It must never be reachable from the internet. The
+// answer never says why a check failed; the log does, once per change (log may be
+// nil: nothing is logged).
+func NewAdminHandler(gatherer prometheus.Gatherer, log *slog.Logger, checkers ...Checker) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		mu   sync.Mutex
+		last = "" // the last readiness error, "" when ready (or never checked)
+	)
+	changed := func(err error) {
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case msg == last:
+		case err != nil:
+			log.Warn("not ready", "error", err)
+		default:
+			log.Info("ready again")
+		}
+		last = msg
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, answer{Status: "ok"})
@@ -29,10 +56,12 @@ func NewAdminHandler(gatherer prometheus.Gatherer, checkers ...Checker) http.Han
 		defer cancel()
 		for _, c := range checkers {
 			if err := c.VerifyConnection(ctx); err != nil {
+				changed(err)
 				writeJSON(w, http.StatusServiceUnavailable, answer{Status: "store_unavailable"})
 				return
 			}
 		}
+		changed(nil)
 		writeJSON(w, http.StatusOK, answer{Status: "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))

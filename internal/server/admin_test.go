@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +59,7 @@ func TestAdminProbes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := server.NewAdminHandler(reg, tt.checkers...)
+			h := server.NewAdminHandler(reg, nil, tt.checkers...)
 			code, header, body := adminGet(t, h, http.MethodGet, tt.path)
 			if code != tt.code || body != tt.body {
 				t.Errorf("GET %s = %d %q, want %d %q", tt.path, code, body, tt.code, tt.body)
@@ -81,7 +83,7 @@ func closedMemory() server.Checker {
 // TestReadyzIsBounded: a store that hangs makes /readyz answer 503 within
 // ReadyTimeout, not hang the probe.
 func TestReadyzIsBounded(t *testing.T) {
-	h := server.NewAdminHandler(prometheus.NewRegistry(), checker{block: true})
+	h := server.NewAdminHandler(prometheus.NewRegistry(), nil, checker{block: true})
 	start := time.Now()
 	code, _, body := adminGet(t, h, http.MethodGet, "/readyz")
 	if code != 503 || body != `{"status":"store_unavailable"}`+"\n" {
@@ -98,7 +100,7 @@ func TestAdminMetrics(t *testing.T) {
 	m.InitRoute("main", []string{"forwarded"})
 	m.Webhooks.WithLabelValues("main", "forwarded").Add(3)
 	m.WebhookDuration.WithLabelValues("main", "forwarded").Observe(0.02)
-	h := server.NewAdminHandler(reg)
+	h := server.NewAdminHandler(reg, nil)
 	code, header, body := adminGet(t, h, http.MethodGet, "/metrics")
 	if code != 200 {
 		t.Fatalf("GET /metrics = %d", code)
@@ -120,7 +122,7 @@ func TestAdminMetrics(t *testing.T) {
 }
 
 func TestAdminUnknownPathsAndMethods(t *testing.T) {
-	h := server.NewAdminHandler(prometheus.NewRegistry())
+	h := server.NewAdminHandler(prometheus.NewRegistry(), nil)
 	tests := []struct {
 		method, path string
 		code         int
@@ -136,5 +138,51 @@ func TestAdminUnknownPathsAndMethods(t *testing.T) {
 		if code, _, _ := adminGet(t, h, tt.method, tt.path); code != tt.code {
 			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, code, tt.code)
 		}
+	}
+}
+
+// switchChecker fails while err is set.
+type switchChecker struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (c *switchChecker) set(err error) { c.mu.Lock(); c.err = err; c.mu.Unlock() }
+func (c *switchChecker) VerifyConnection(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// TestReadyzLogsChanges: the reason for "not ready" goes to the log (the answer never
+// carries it), once per change, not once per probe; recovery is logged too.
+func TestReadyzLogsChanges(t *testing.T) {
+	logs := &syncBuffer{}
+	c := &switchChecker{}
+	h := server.NewAdminHandler(prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(logs, nil)), c)
+	probe := func(want int) {
+		t.Helper()
+		if code, _, _ := adminGet(t, h, http.MethodGet, "/readyz"); code != want {
+			t.Fatalf("readyz = %d, want %d", code, want)
+		}
+	}
+	probe(200)
+	c.set(errors.New("dedup store unavailable: MULTI/EXEC failed: NOPERM; a Redis ACL user needs +@transaction"))
+	probe(503)
+	probe(503)
+	c.set(errors.New("dedup store unavailable: ping: connection refused"))
+	probe(503)
+	c.set(nil)
+	probe(200)
+	probe(200)
+	got := logs.String()
+	if n := strings.Count(got, `"msg":"not ready"`); n != 2 {
+		t.Errorf("%d 'not ready' lines, want 2 (one per distinct error):\n%s", n, got)
+	}
+	if !strings.Contains(got, "needs +@transaction") || !strings.Contains(got, "connection refused") {
+		t.Errorf("the errors are not in the log:\n%s", got)
+	}
+	if n := strings.Count(got, `"msg":"ready again"`); n != 1 {
+		t.Errorf("%d 'ready again' lines, want 1:\n%s", n, got)
 	}
 }

@@ -38,7 +38,7 @@ func startServe(ctx context.Context, t *testing.T, webhook http.Handler, grace t
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	ch := make(chan error, 1)
 	go func() {
-		ch <- server.Serve(ctx, log, wl, al, webhook, server.NewAdminHandler(prometheus.NewRegistry()), grace)
+		ch <- server.Serve(ctx, log, wl, al, webhook, server.NewAdminHandler(prometheus.NewRegistry(), nil), grace)
 	}()
 	return wl.Addr().String(), al.Addr().String(), logs, ch
 }
