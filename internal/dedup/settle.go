@@ -21,11 +21,12 @@ type Settlement struct {
 	// RememberCustomer does.
 	CustomerID string
 	UserID     string
-	// First, when set, is written with SET NX for TTL ahead of the rest and lands
-	// with it or not at all: on one Redis (or Sentinel) the whole settlement is one
-	// MULTI/EXEC transaction; on Redis Cluster, whose keys live on different nodes,
-	// First gets a round trip of its own before the rest, and the rest is not written
-	// when it fails. A grant's purchase record (package ledger) goes here.
+	// First, when set, is written with SET NX for TTL, before the rest: on one Redis
+	// (or Sentinel) the whole settlement is then one MULTI/EXEC transaction, all or
+	// nothing; on Redis Cluster, whose keys live on different nodes, First gets a
+	// round trip of its own before the rest, and the rest is not written when it
+	// fails (First may land without the rest; settling again completes it). A grant's
+	// purchase record (package ledger) goes here.
 	First *Put
 }
 
@@ -37,10 +38,11 @@ type Put struct {
 }
 
 // Settler is implemented by stores that write a whole Settlement at once: Redis in
-// one round trip (a pipeline of independent single-key commands, so it also works on
-// Redis Cluster), Memory by calling its own methods. The result is the same as Complete for every
-// key followed by RememberCustomer, including when some writes fail: each write is
-// attempted, and the error joins one ErrUnavailable-wrapped error per failed write.
+// one round trip (a pipeline of single-key commands, so it also works on Redis
+// Cluster; a MULTI/EXEC transaction when First is set, see there), Memory by calling
+// its own methods. Without First the result is the same as Complete for every key
+// followed by RememberCustomer, including when some writes fail: each write is
+// attempted. The error joins one ErrUnavailable-wrapped error per failed write.
 type Settler interface {
 	Settle(ctx context.Context, s Settlement) error
 }
