@@ -89,3 +89,38 @@ func encode(t *testing.T, v View) []byte {
 	}
 	return b
 }
+
+// FuzzDecodeEnvelope checks that DecodeEnvelope never panics, fails only with a short
+// ErrMalformed, and agrees with Decode: whatever Decode accepts, DecodeEnvelope
+// accepts with the same envelope.
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, pattern := range []string{"*.json", "broken/*"} {
+		files, err := filepath.Glob(filepath.Join("testdata", pattern))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			rel, _ := filepath.Rel("testdata", file)
+			f.Add(readFixture(f, rel))
+		}
+	}
+	f.Add([]byte(`{"id":"evt_1","object":"event","type":"customer.updated","data":{"object":{"amount_total":"12"}}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		env, err := DecodeEnvelope(raw)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) || !reflect.DeepEqual(env, View{}) || len(err.Error()) > 256 {
+				t.Fatalf("DecodeEnvelope error %v (view %+v)", err, env)
+			}
+		} else if env.ID == "" || env.Type == "" || !reflect.DeepEqual(env.Object, Object{}) {
+			t.Fatalf("DecodeEnvelope succeeded with %+v", env)
+		}
+		v, err := Decode(raw)
+		if err != nil {
+			return
+		}
+		v.Object = Object{}
+		if !reflect.DeepEqual(env, v) {
+			t.Fatalf("Decode accepted the event but the envelopes differ:\nDecode         %+v\nDecodeEnvelope %+v", v, env)
+		}
+	})
+}

@@ -63,6 +63,9 @@ type Route struct {
 	Budget time.Duration
 }
 
+// Handles reports whether the route processes events of type t (others are ignored).
+func (rt *Route) Handles(t string) bool { return rt.Events[t] }
+
 // reversals reports whether the route takes credits back.
 func (rt *Route) reversals() bool {
 	return rt.Events[TypeChargeRefunded] || rt.Events[TypeDisputeCreated] || rt.Events[TypeDisputeClosed]
@@ -115,7 +118,7 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 		o.Detail = fmt.Sprintf("event livemode=%t but route %q accepts livemode=%t", ev.Livemode, rt.Name, rt.Livemode)
 		return o
 	}
-	if !rt.Events[ev.Type] {
+	if !rt.Handles(ev.Type) {
 		o.Result, o.Reason, o.Detail = Ignored, "event_type", fmt.Sprintf("route %q does not handle %s", rt.Name, ev.Type)
 		return o
 	}

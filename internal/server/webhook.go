@@ -95,6 +95,12 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 	}
 	ev, err := event.Decode(body)
 	if err != nil {
+		// An event the route does not handle is ignored whatever its data.object
+		// holds: only its envelope has to be sound. A 400 would have Stripe retry it
+		// for days and, in the end, disable the endpoint.
+		if env, envErr := event.DecodeEnvelope(body); envErr == nil && !rt.Pipeline.Handles(env.Type) {
+			return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: env}), env.APIVersion
+		}
 		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "decode", Detail: err.Error()}, ""
 	}
 	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev}), ev.APIVersion

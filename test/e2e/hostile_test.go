@@ -96,6 +96,12 @@ func TestHostileRequests(t *testing.T) {
 		{name: "two JSON objects, signed", body: func(evt, cs string) []byte { return append(paid(evt, cs), paid(evt, cs)...) }, sign: true, wantCode: 400, wantStatus: "malformed_event"},
 		{name: "id of the wrong type, signed", body: raw(`{"id":5,"type":"checkout.session.completed","data":{"object":{}}}`), sign: true, wantCode: 400, wantStatus: "malformed_event"},
 		{name: "not an event object, signed", body: raw(`{"id":"evt_x","object":"charge","type":"checkout.session.completed","data":{"object":{}}}`), sign: true, wantCode: 400, wantStatus: "malformed_event"},
+		{name: "handled type, amount_total a string, signed", body: raw(`{"id":"evt_x","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_x","amount_total":"999"}}}`), sign: true, wantCode: 400, wantStatus: "malformed_event"},
+		// A type the route does not handle needs only a sound envelope: Stripe would
+		// retry a 400 for days and then disable the endpoint.
+		{name: "unhandled type, amount_total a string, signed", body: raw(`{"id":"evt_x","object":"event","type":"invoice.created","livemode":false,"data":{"object":{"id":"in_x","amount_total":"999"}}}`), sign: true, wantCode: 200, wantStatus: "ignored", wantReason: "event_type"},
+		{name: "unhandled type without data, signed", body: raw(`{"id":"evt_x","object":"event","type":"customer.updated"}`), sign: true, wantCode: 200, wantStatus: "ignored", wantReason: "event_type"},
+		{name: "unhandled type, id of the wrong type, signed", body: raw(`{"id":5,"type":"customer.updated","data":{"object":{}}}`), sign: true, wantCode: 400, wantStatus: "malformed_event"},
 		// Credits.
 		{name: `credits "1e9"`, body: meta("credits", "1e9"), sign: true, wantCode: 200, wantStatus: "dead_lettered", wantReason: "bad_credits"},
 		{name: `credits "007"`, body: meta("credits", "007"), sign: true, wantCode: 200, wantStatus: "dead_lettered", wantReason: "bad_credits"},

@@ -1,0 +1,45 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// wireEnvelope is the top level of an event without its data.
+type wireEnvelope struct {
+	ID         string  `json:"id"`
+	Object     *string `json:"object"`
+	Type       string  `json:"type"`
+	APIVersion string  `json:"api_version"`
+	Created    int64   `json:"created"`
+	Livemode   bool    `json:"livemode"`
+	Account    string  `json:"account"`
+}
+
+// DecodeEnvelope reads only the envelope of the event in raw: the top-level id, type,
+// api_version, created, livemode and account, with Decode's rules for each; data is
+// not looked at, and the View's Object is empty. It is for the event that Decode
+// refused: when the route does not handle its type, what its data.object holds does
+// not matter, and the event is ignored (200) rather than refused (400), which Stripe
+// would retry for days. Every error wraps ErrMalformed.
+func DecodeEnvelope(raw []byte) (View, error) {
+	var w wireEnvelope
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return View{}, describe(raw, err)
+	}
+	if t := bytes.TrimLeft(raw, " \t\r\n"); t[0] != '{' {
+		return View{}, malformed("top level: got JSON null, want object")
+	}
+	if w.Object != nil && *w.Object != "event" {
+		return View{}, malformed("object is %s, want \"event\"", excerpt(*w.Object))
+	}
+	for _, f := range [...]struct {
+		name, v  string
+		required bool
+	}{{"id", w.ID, true}, {"type", w.Type, true}, {"account", w.Account, false}} {
+		if err := checkToken(f.name, f.v, f.required); err != nil {
+			return View{}, err
+		}
+	}
+	return View{ID: w.ID, Type: w.Type, APIVersion: w.APIVersion, Created: w.Created, Livemode: w.Livemode, Account: w.Account}, nil
+}
