@@ -437,7 +437,10 @@ func TestAnswersNeverEchoInternals(t *testing.T) {
 	h := newHarness(t, 0)
 	canary := "CANARY_" + strings.Repeat("x", 20)
 	bodies := [][]byte{
-		[]byte(`{"id":"` + canary + `","type":"` + canary + `","data":"` + canary + `"}`),
+		// The event id is the one part of a request an answer carries, by design.
+		[]byte(`{"id":"evt_echo_1","type":"` + canary + `","data":"` + canary + `"}`),
+		[]byte(`{"id":"evt_echo_2","type":"checkout.session.completed","data":"` + canary + `"}`),
+		[]byte(`{"id":"` + canary + `\u0000","type":"` + canary + `","data":"` + canary + `"}`),
 		mutate(t, fixture(t, paidFixture), func(o map[string]any) {
 			o["client_reference_id"] = canary
 			delete(o["metadata"].(map[string]any), "user_id")
