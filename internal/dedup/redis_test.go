@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +210,49 @@ func TestRedisVerifyConnectionProbesPermissions(t *testing.T) {
 			t.Errorf("%s: VerifyConnection = %v, want ErrUnavailable naming %s", user, err, want[user])
 		}
 	}
+}
+
+// TestRedisCluster runs the behaviour suite on a private three-node Redis Cluster:
+// every command touches one key, ClaimEach's keys land on different nodes, and a
+// Settlement with First takes the Cluster path (First in a round trip of its own).
+func TestRedisCluster(t *testing.T) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redistest.Cluster(t)})
+	t.Cleanup(func() { _ = c.Close() })
+	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
+		return dedup.NewRedis(c, redistest.Prefix(t, c)), time.Sleep
+	})
+	t.Run("ClaimEachAcrossNodes", func(t *testing.T) {
+		prefix := redistest.Prefix(t, c)
+		s := dedup.NewRedis(c, prefix)
+		ctx := t.Context()
+		var cs []dedup.Claim
+		slots := map[int64]bool{}
+		for i := 0; len(slots) < 3 && i < 100; i++ {
+			k := fmt.Sprintf("event:main:evt_%d", i)
+			slot := c.ClusterKeySlot(ctx, prefix+k).Val()
+			node := min(slot/5461, 2) // the ranges redistest.Cluster gives each node, to within a slot
+			if !slots[node] {
+				slots[node] = true
+				cs = append(cs, dedup.Claim{Key: k, Token: "tok"})
+			}
+		}
+		s.ClaimEach(ctx, time.Minute, cs)
+		for _, cl := range cs {
+			if cl.Err != nil || cl.State != dedup.Claimed {
+				t.Errorf("ClaimEach %s: %v %v", cl.Key, cl.State, cl.Err)
+			}
+		}
+		err := s.Settle(ctx, dedup.Settlement{Keys: []string{cs[0].Key, cs[1].Key, cs[2].Key}, TTL: time.Hour,
+			CustomerID: "cus_1", UserID: "u", First: &dedup.Put{Key: "record:main:pi_1", Value: []byte("{}")}})
+		if err != nil {
+			t.Fatalf("Settle across nodes: %v", err)
+		}
+		for _, cl := range cs {
+			expectRaw(t, c.Get(ctx, prefix+cl.Key).Val(), "done")
+		}
+		expectRaw(t, c.Get(ctx, prefix+"record:main:pi_1").Val(), "{}")
+		if err := s.VerifyConnection(ctx); err != nil {
+			t.Errorf("VerifyConnection on the cluster: %v", err)
+		}
+	})
 }

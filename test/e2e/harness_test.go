@@ -166,6 +166,7 @@ type proxy struct {
 
 type options struct {
 	redisURL   string // default redis://127.0.0.1:6379/0; "memory" for the in-memory store
+	redisYAML  string // the whole redis: section instead of one built from redisURL
 	extraRoute string // YAML appended to the route
 	top        string // YAML appended at the top level
 	budget     string
@@ -185,6 +186,9 @@ func startProxy(t *testing.T, b *backend, o options) *proxy {
 	redisYAML := fmt.Sprintf("redis:\n  url: %q\n  key_prefix: %q\n  dial_timeout: 300ms\n", o.redisURL, p.prefix)
 	if o.redisURL == "memory" {
 		redisYAML = fmt.Sprintf("dead_letter:\n  file: %q\n", filepath.Join(dir, "dlq.jsonl"))
+	}
+	if o.redisYAML != "" {
+		redisYAML = o.redisYAML
 	}
 	cfg := fmt.Sprintf(`listen: %q
 admin_listen: %q

@@ -166,12 +166,135 @@ func Server(t testing.TB) redis.UniversalClient {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = c.Close() })
+	waitPing(t, c)
+	return c
+}
+
+// Cluster starts a private three-node Redis Cluster (no replicas, no persistence) on
+// loopback for t alone and returns its nodes' addresses; it ends with t. Skips or
+// fails like Server when redis-server is not installed.
+func Cluster(t testing.TB) []string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "\n\n!!! TEST NOT RUN: redis-server is not installed (apt-get install redis-server); CI=true turns this skip into a failure\n"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	var addrs []string
+	var nodes []*redis.Client
+	for len(addrs) < 3 {
+		port := clusterPort(t)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("%s/nodes-%d.conf", dir, port),
+			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "")
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("redistest: starting redis-server: %v", err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
+		t.Cleanup(func() { _ = c.Close() })
+		addrs, nodes = append(addrs, addr), append(nodes, c)
+	}
+	ranges := [][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
+	for i, c := range nodes {
+		waitPing(t, c)
+		if err := c.ClusterAddSlotsRange(ctx, ranges[i][0], ranges[i][1]).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE on %s: %v", addrs[i], err)
+		}
+	}
+	for _, a := range addrs[1:] {
+		host, port, _ := strings.Cut(a, ":")
+		if err := nodes[0].ClusterMeet(ctx, host, port).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER MEET %s: %v", a, err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, c := range nodes {
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: the cluster did not form within 15s: %v %s", err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
+}
+
+// clusterPort returns a free port whose cluster bus port (+10000) is free too.
+func clusterPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if port+10000 > 65535 {
+			continue
+		}
+		if bus, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+10000)); err == nil {
+			_ = bus.Close()
+			return port
+		}
+	}
+	t.Fatal("redistest: no free port pair for a cluster node")
+	return 0
+}
+
+func waitPing(t testing.TB, c *redis.Client) {
+	t.Helper()
 	for range 100 {
 		if c.Ping(context.Background()).Err() == nil {
-			return c
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("redistest: redis-server on %s did not answer within 5s", addr)
-	return nil
+	t.Fatalf("redistest: redis-server on %s did not answer within 5s", c.Options().Addr)
+}
+
+// Sentinel starts a private Redis master and one Sentinel monitoring it (as
+// "creditgate-test") for t alone, and returns the master's name and the Sentinel's
+// address; both end with t. Skips or fails like Server without redis-server.
+func Sentinel(t testing.TB) (masterName, sentinelAddr string) {
+	t.Helper()
+	master := Server(t).(*redis.Client).Options().Addr
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	sentinelAddr = l.Addr().String()
+	_ = l.Close()
+	host, port, _ := strings.Cut(master, ":")
+	_, sport, _ := strings.Cut(sentinelAddr, ":")
+	conf := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor creditgate-test %s %s 1\n", sport, dir, host, port)
+	confPath := dir + "/sentinel.conf"
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	cmd := exec.Command("redis-server", confPath, "--sentinel")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redistest: starting redis-server --sentinel: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	s := redis.NewSentinelClient(&redis.Options{Addr: sentinelAddr, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = s.Close() })
+	for range 100 {
+		if a, err := s.GetMasterAddrByName(context.Background(), "creditgate-test").Result(); err == nil && len(a) == 2 && a[1] == port {
+			return "creditgate-test", sentinelAddr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("redistest: the Sentinel on %s does not know its master within 5s", sentinelAddr)
+	return "", ""
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
 )
+
+// Tests of the Redis setups the README names: an ACL user, Cluster, Sentinel.
 
 // readmeACL is the ACL the README's Operations section gives a creditgate user
 // (besides its key pattern). Keep the two equal.
@@ -37,8 +40,54 @@ func TestRedisACLUser(t *testing.T) {
 	b := newBackend(t)
 	p := startProxy(t, b, options{
 		redisURL:   "redis://creditgate:acl-test-pw@" + addr + "/0",
-		extraRoute: "    events: [checkout.session.completed, charge.refunded]\n",
+		extraRoute: scenarioEvents,
 	})
+	purchaseRefundDeadLetter(t, p, b)
+	if strings.Contains(p.logs.String(), "NOPERM") {
+		t.Errorf("creditgate met NOPERM:\n%s", p.logs.String())
+	}
+}
+
+// TestRedisClusterStore runs the real program on a private three-node Redis Cluster
+// (redis.cluster_addrs): the claims of one delivery, the settlement, the purchase
+// record, the customer map and the dead-letter hash live on different nodes.
+func TestRedisClusterStore(t *testing.T) {
+	addrs := redistest.Cluster(t)
+	b := newBackend(t)
+	p := startProxy(t, b, options{
+		redisYAML:  fmt.Sprintf("redis:\n  cluster_addrs: [%q, %q, %q]\n  key_prefix: \"cgtest:e2e:cluster:\"\n  dial_timeout: 300ms\n", addrs[0], addrs[1], addrs[2]),
+		extraRoute: scenarioEvents,
+	})
+	purchaseRefundDeadLetter(t, p, b)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	n, err := c.DBSize(context.Background()).Result()
+	if err != nil || n == 0 {
+		t.Errorf("the cluster holds %d keys (%v); creditgate wrote elsewhere", n, err)
+	}
+}
+
+// TestRedisSentinelStore runs the real program through a private Redis Sentinel
+// (redis.sentinel): the master is found through the Sentinel, and the settlement's
+// MULTI/EXEC goes to it.
+func TestRedisSentinelStore(t *testing.T) {
+	name, addr := redistest.Sentinel(t)
+	b := newBackend(t)
+	p := startProxy(t, b, options{
+		redisYAML:  fmt.Sprintf("redis:\n  sentinel:\n    master_name: %q\n    addrs: [%q]\n  key_prefix: \"cgtest:e2e:sentinel:\"\n  dial_timeout: 300ms\n", name, addr),
+		extraRoute: scenarioEvents,
+	})
+	purchaseRefundDeadLetter(t, p, b)
+}
+
+// scenarioEvents is the route's event list purchaseRefundDeadLetter needs.
+const scenarioEvents = "    events: [checkout.session.completed, charge.refunded]\n"
+
+// purchaseRefundDeadLetter exercises every kind of store write through p: a purchase
+// and its redelivery (claims, settlement, purchase record), a full refund of it (the
+// record found), an event without a user id (the dead-letter list) and dlq list.
+func purchaseRefundDeadLetter(t *testing.T, p *proxy, b *backend) {
+	t.Helper()
 	evt, cs := newIDs()
 	pi := "pi_e2e_" + randHex(8)
 	purchase := mutate(t, withIDs(t, paidFixture, evt, cs), func(o, _ map[string]any) { o["payment_intent"] = pi })
@@ -68,9 +117,6 @@ func TestRedisACLUser(t *testing.T) {
 	}
 	out, err := p.runCLI("dlq", "list", "--config", p.cfgPath)
 	if err != nil || !strings.Contains(out, noUserEvt) {
-		t.Fatalf("dlq list as the ACL user: %v\n%s", err, out)
-	}
-	if strings.Contains(p.logs.String(), "NOPERM") {
-		t.Errorf("creditgate met NOPERM:\n%s", p.logs.String())
+		t.Fatalf("dlq list: %v\n%s", err, out)
 	}
 }
