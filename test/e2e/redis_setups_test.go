@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -22,6 +23,11 @@ const readmeACL = "+@read +@write +@scripting +@transaction -@dangerous +ping +h
 // (the purchase record written in the settlement's MULTI/EXEC), a dead letter and
 // `dlq list` all work, and a command outside the ACL is refused to that user.
 func TestRedisACLUser(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	must(t, err)
+	if !strings.Contains(string(readme), readmeACL) {
+		t.Fatalf("README.md does not give the ACL this test runs with: %s", readmeACL)
+	}
 	own := redistest.Server(t)
 	ctx := context.Background()
 	args := []any{"ACL", "SETUSER", "creditgate", "on", ">acl-test-pw", "resetkeys", "~cgtest:e2e:*", "-@all"}
