@@ -17,6 +17,7 @@ type Metrics struct {
 	ForwardDuration *prometheus.HistogramVec // route
 	DeadLettered    *prometheus.CounterVec   // route, reason
 	CreditsGranted  *prometheus.CounterVec   // route
+	CreditsReversed *prometheus.CounterVec   // route
 	StoreErrors     *prometheus.CounterVec   // part
 	ConfigReloadOK  prometheus.Gauge
 	ConfigReloadAt  prometheus.Gauge
@@ -69,6 +70,10 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "creditgate_credits_granted_total",
 			Help: "Credits delivered to the backend, by route.",
 		}, []string{"route"}),
+		CreditsReversed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_credits_reversed_total",
+			Help: "Credits taken back from users by refunds and disputes (credit.reversed delivered to the backend), by route.",
+		}, []string{"route"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "creditgate_store_errors_total",
 			Help: "Deliveries answered 503 because the dedup store or dead-letter list failed, by part.",
@@ -87,7 +92,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"version"}),
 	}
 	reg.MustRegister(m.Webhooks, m.WebhookDuration, m.Forwards, m.ForwardDuration,
-		m.DeadLettered, m.CreditsGranted, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt, m.BuildInfo,
+		m.DeadLettered, m.CreditsGranted, m.CreditsReversed, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version).Set(1)
 	for _, p := range StoreParts {
@@ -109,4 +114,5 @@ func (m *Metrics) InitRoute(route string, results []string) {
 		m.DeadLettered.WithLabelValues(route, r)
 	}
 	m.CreditsGranted.WithLabelValues(route)
+	m.CreditsReversed.WithLabelValues(route)
 }

@@ -56,6 +56,7 @@ func sample(t *testing.T) (*prometheus.Registry, *metrics.Metrics) {
 	m.ForwardDuration.WithLabelValues("main").Observe(12)
 	m.DeadLettered.WithLabelValues("main", "no_user_id").Inc()
 	m.CreditsGranted.WithLabelValues("main").Add(200)
+	m.CreditsReversed.WithLabelValues("main").Add(50)
 	m.StoreErrors.WithLabelValues("store").Inc()
 	m.ConfigReloadOK.Set(1)
 	m.ConfigReloadAt.Set(1764270382)
@@ -108,8 +109,8 @@ func TestGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(mfs) != 10 {
-		t.Errorf("gathered %d creditgate_ families, want 10", len(mfs))
+	if len(mfs) != 11 {
+		t.Errorf("gathered %d creditgate_ families, want 11", len(mfs))
 	}
 	want, err := os.ReadFile(filepath.FromSlash(golden))
 	if err != nil {
@@ -192,8 +193,8 @@ func TestNaming(t *testing.T) {
 			}
 		}
 	}
-	if n != 10 {
-		t.Errorf("checked %d creditgate families, want 10", n)
+	if n != 11 {
+		t.Errorf("checked %d creditgate families, want 11", n)
 	}
 }
 

@@ -131,6 +131,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 	switch o.Result {
 	case pipeline.Forwarded:
 		d.Metrics.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
+		d.Metrics.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
 		outcome := "credited"
 		if o.Reason == "already_credited" {
 			outcome = "already_credited"

@@ -113,6 +113,15 @@ func purchaseRefundDeadLetter(t *testing.T, p *proxy, b *backend) {
 	if r := b.credited()[refundEvt]; r.Credits != -credits {
 		t.Fatalf("refund moved %d credits, want %d", r.Credits, -credits)
 	}
+	m := p.metrics(t)
+	for _, want := range []string{
+		fmt.Sprintf("creditgate_credits_granted_total{route=\"main\"} %d\n", credits),
+		fmt.Sprintf("creditgate_credits_reversed_total{route=\"main\"} %d\n", credits),
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	noUserEvt, noUserCS := newIDs()
 	noUser := mutate(t, withIDs(t, paidFixture, noUserEvt, noUserCS), func(o, _ map[string]any) {
 		delete(o["metadata"].(map[string]any), "user_id")
