@@ -9,6 +9,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
@@ -24,7 +25,7 @@ func TestScenariosRenderStrictly(t *testing.T) {
 		"in-chart-redis":  {"ConfigMap", "Deployment", "Deployment", "Ingress", "NetworkPolicy", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service", "Service", "ServiceAccount"},
 		"manifests":       {"ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"},
 		"memory-store":    {"ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "Secret", "Service", "ServiceAccount"},
-		"production":      {"ConfigMap", "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceAccount", "ServiceMonitor"},
+		"production":      {"ConfigMap", "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceAccount", "ServiceMonitor"},
 		"sidecar":         {"ConfigMap", "PrometheusRule", "Secret"},
 	}
 	for _, f := range scenarios(t) {
@@ -59,6 +60,10 @@ func TestPodsAreRestricted(t *testing.T) {
 	for _, f := range scenarios(t) {
 		t.Run(scenarioName(f), func(t *testing.T) {
 			for _, o := range mustRender(t, []string{f}).Objects {
+				if cj, ok := o.Obj.(*batchv1.CronJob); ok {
+					checkReconcileJob(t, cj)
+					continue
+				}
 				d, ok := o.Obj.(*appsv1.Deployment)
 				if !ok {
 					continue
@@ -74,6 +79,26 @@ func TestPodsAreRestricted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkReconcileJob: the reconcile CronJob's pods are restricted too, run the
+// reconcile command once at a time, and are never selected as webhook pods.
+func checkReconcileJob(t *testing.T, cj *batchv1.CronJob) {
+	t.Helper()
+	spec := cj.Spec.JobTemplate.Spec.Template.Spec
+	checkRestricted(t, cj.Name, spec)
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("%s: automountServiceAccountToken must be false", cj.Name)
+	}
+	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("%s: concurrencyPolicy %q, want Forbid", cj.Name, cj.Spec.ConcurrencyPolicy)
+	}
+	if len(spec.Containers) != 1 || len(spec.Containers[0].Args) == 0 || spec.Containers[0].Args[0] != "reconcile" {
+		t.Errorf("%s: containers %+v, want one running reconcile", cj.Name, spec.Containers)
+	}
+	if name := cj.Spec.JobTemplate.Spec.Template.Labels["app.kubernetes.io/name"]; name != "creditgate-reconcile" {
+		t.Errorf("%s: pods labelled app.kubernetes.io/name=%q: the webhook Service would select them", cj.Name, name)
 	}
 }
 

@@ -86,6 +86,48 @@ invoice.paid), as config.Route.UsesAPI says; such a route needs stripe-api-key.<
 {{- end }}
 
 {{/*
+creditgate.reconciledRoutes: the names of the routes the reconcile CronJob runs for,
+one per line ("" when it is off): reconcile.routes, or every route.
+*/}}
+{{- define "creditgate.reconciledRoutes" -}}
+{{- if and .Values.reconcile.enabled (eq .Values.mode "ingress") }}
+{{- range .Values.routes }}
+{{- if or (not $.Values.reconcile.routes) (has .name $.Values.reconcile.routes) }}
+{{ .name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+creditgate.routeNeedsAPIKey: "true" when the route reads the Stripe API or is
+reconciled (call with (list $ route)).
+*/}}
+{{- define "creditgate.routeNeedsAPIKey" -}}
+{{- $ := index . 0 }}
+{{- $r := index . 1 }}
+{{- if or (include "creditgate.routeUsesAPI" $r) (has $r.name (splitList "\n" (include "creditgate.reconciledRoutes" $))) }}true{{ end }}
+{{- end }}
+
+{{- define "creditgate.reconcileSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "creditgate.name" . }}-reconcile
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The reconcile Jobs' pods carry their own name label: the Service, the PDB and the
+NetworkPolicy of the webhook pods must never select them.
+*/}}
+{{- define "creditgate.reconcileLabels" -}}
+helm.sh/chart: {{ include "creditgate.chart" . }}
+{{ include "creditgate.reconcileSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: creditgate
+app.kubernetes.io/component: reconcile
+{{- end }}
+
+{{/*
 creditgate.validate fails the render on combinations the schema cannot express.
 */}}
 {{- define "creditgate.validate" -}}
@@ -107,12 +149,28 @@ creditgate.validate fails the render on combinations the schema cannot express.
 {{- if and (include "creditgate.routeUsesAPI" .) (not (get $s "stripeApiKey")) }}
 {{- fail (printf "route %q reads the Stripe API (its sources or invoice.paid): it needs secrets.routes.%s.stripeApiKey (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
 {{- end }}
+{{- if and (include "creditgate.routeNeedsAPIKey" (list $ .)) (not (get $s "stripeApiKey")) }}
+{{- fail (printf "route %q is reconciled (reconcile.enabled): it needs secrets.routes.%s.stripeApiKey to read the Events API (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
+{{- end }}
 {{- end }}
 {{- range $name, $_ := .Values.secrets.routes }}
 {{- $found := false }}
 {{- range $.Values.routes }}{{ if eq .name $name }}{{ $found = true }}{{ end }}{{ end }}
 {{- if not $found }}
 {{- fail (printf "secrets.routes.%s names no route in routes" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and .Values.reconcile.enabled (eq .Values.mode "ingress") }}
+{{- if eq .Values.redis.mode "none" }}
+{{- fail "reconcile.enabled needs Redis: with redis.mode=none the dedup markers live in the pod's memory, where a reconcile Job cannot see them" }}
+{{- end }}
+{{- range .Values.reconcile.routes }}
+{{- $name := . }}
+{{- $found := false }}
+{{- range $.Values.routes }}{{ if eq .name $name }}{{ $found = true }}{{ end }}{{ end }}
+{{- if not $found }}
+{{- fail (printf "reconcile.routes names %q, which is not in routes" $name) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -153,7 +211,7 @@ secret referenced as a mounted file (*_file), never inlined.
 {{- $r := deepCopy . }}
 {{- $stripe := get $r "stripe" | default dict }}
 {{- $_ := set $stripe "signing_secrets_file" (printf "%s/stripe-signing-secrets.%s" $secretDir .name) }}
-{{- if include "creditgate.routeUsesAPI" . }}
+{{- if include "creditgate.routeNeedsAPIKey" (list $ .) }}
 {{- $_ := set $stripe "api_key_file" (printf "%s/stripe-api-key.%s" $secretDir .name) }}
 {{- end }}
 {{- $_ := set $r "stripe" $stripe }}
@@ -322,4 +380,69 @@ creditgate as a dependency (alias creditgate, mode: sidecar):
 
 {{- define "creditgate.sidecar.podAnnotations" -}}
 {{- include "creditgate.checksums" . }}
+{{- end }}
+
+{{/*
+creditgate.egress: the egress rules of creditgate's pods (DNS, the backend, Redis,
+the Stripe API when used, extraEgress). Call with (list $ forceStripeAPI).
+*/}}
+{{- define "creditgate.egress" -}}
+{{- $ := index . 0 }}
+{{- $forceStripe := index . 1 }}
+{{- with $ }}
+{{- $np := .Values.networkPolicy }}
+    # Cluster DNS.
+    - to:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ $np.dns.namespace }}
+          {{- with $np.dns.podLabels }}
+          podSelector:
+            matchLabels:
+              {{- toYaml . | nindent 14 }}
+          {{- end }}
+      ports:
+        - {port: 53, protocol: UDP}
+        - {port: 53, protocol: TCP}
+    # The backend's credit endpoint.
+    - ports:
+        {{- toYaml $np.backend.ports | nindent 8 }}
+      {{- with $np.backend.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- if eq .Values.redis.mode "inChart" }}
+    # The trial Redis of this release.
+    - to:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: {{ include "creditgate.name" . }}-redis
+              app.kubernetes.io/instance: {{ .Release.Name }}
+      ports:
+        - {port: 6379, protocol: TCP}
+    {{- else if eq .Values.redis.mode "external" }}
+    # The external Redis.
+    - ports:
+        {{- toYaml $np.redis.ports | nindent 8 }}
+      {{- with $np.redis.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- if or $forceStripe $np.stripeApi.enabled (include "creditgate.anyRouteUsesAPI" .) }}
+    # The Stripe API (HTTPS): on when asked or when a route reads the API.
+    - ports:
+        - {port: 443, protocol: TCP}
+      {{- with $np.stripeApi.cidrs }}
+      to:
+        {{- range . }}
+        - ipBlock:
+            cidr: {{ . }}
+        {{- end }}
+      {{- end }}
+    {{- end }}
+    {{- with $np.extraEgress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
 {{- end }}
