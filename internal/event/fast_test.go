@@ -13,16 +13,7 @@ import (
 // encoding/json accepts it too and decodes exactly the same wireEvent. The seeds are
 // every fixture (good and broken) and the cases where the fast path must step aside.
 func FuzzDecodeFast(f *testing.F) {
-	for _, pattern := range []string{"*.json", "broken/*"} {
-		files, err := filepath.Glob(filepath.Join("testdata", pattern))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			rel, _ := filepath.Rel("testdata", file)
-			f.Add(readFixture(f, rel))
-		}
-	}
+	addFixtures(f)
 	for _, s := range fastCases {
 		f.Add([]byte(s.json))
 	}

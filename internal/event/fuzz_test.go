@@ -14,16 +14,7 @@ import (
 //
 // The seed corpus is testdata/fuzz/FuzzDecode plus every fixture in testdata.
 func FuzzDecode(f *testing.F) {
-	for _, pattern := range []string{"*.json", "broken/*"} {
-		files, err := filepath.Glob(filepath.Join("testdata", pattern))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			rel, _ := filepath.Rel("testdata", file)
-			f.Add(readFixture(f, rel))
-		}
-	}
+	addFixtures(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		v, err := Decode(raw)
 		if err != nil {
@@ -94,16 +85,7 @@ func encode(t *testing.T, v View) []byte {
 // ErrMalformed, and agrees with Decode: whatever Decode accepts, DecodeEnvelope
 // accepts with the same envelope.
 func FuzzDecodeEnvelope(f *testing.F) {
-	for _, pattern := range []string{"*.json", "broken/*"} {
-		files, err := filepath.Glob(filepath.Join("testdata", pattern))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			rel, _ := filepath.Rel("testdata", file)
-			f.Add(readFixture(f, rel))
-		}
-	}
+	addFixtures(f)
 	f.Add([]byte(`{"id":"evt_1","object":"event","type":"customer.updated","data":{"object":{"amount_total":"12"}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		env, err := DecodeEnvelope(raw)
@@ -123,4 +105,18 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("Decode accepted the event but the envelopes differ:\nDecode         %+v\nDecodeEnvelope %+v", v, env)
 		}
 	})
+}
+
+// addFixtures seeds f with every fixture in testdata, good and broken.
+func addFixtures(f *testing.F) {
+	for _, pattern := range []string{"*.json", "broken/*"} {
+		files, err := filepath.Glob(filepath.Join("testdata", pattern))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			rel, _ := filepath.Rel("testdata", file)
+			f.Add(readFixture(f, rel))
+		}
+	}
 }

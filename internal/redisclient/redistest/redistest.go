@@ -144,13 +144,7 @@ func shown(raw string) string {
 // skips t loudly (fails it when CI=true) when redis-server is not installed.
 func Server(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		msg := "\n\n!!! TEST NOT RUN: redis-server is not installed (apt-get install redis-server); CI=true turns this skip into a failure\n"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	needRedisServer(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
@@ -175,13 +169,7 @@ func Server(t testing.TB) redis.UniversalClient {
 // fails like Server when redis-server is not installed.
 func Cluster(t testing.TB) []string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		msg := "\n\n!!! TEST NOT RUN: redis-server is not installed (apt-get install redis-server); CI=true turns this skip into a failure\n"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	needRedisServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()
 	var addrs []string
@@ -297,4 +285,16 @@ func Sentinel(t testing.TB) (masterName, sentinelAddr string) {
 	}
 	t.Fatalf("redistest: the Sentinel on %s does not know its master within 5s", sentinelAddr)
 	return "", ""
+}
+
+// needRedisServer skips t loudly, or fails it when CI=true, without redis-server.
+func needRedisServer(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "\n\n!!! TEST NOT RUN: redis-server is not installed (apt-get install redis-server); CI=true turns this skip into a failure\n"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
 }
