@@ -213,3 +213,23 @@ func TestChecksumAnnotationsRollPods(t *testing.T) {
 		t.Errorf("checksum/secret with an existingSecret: %v", ext)
 	}
 }
+
+// A route that only the reconcile CronJob needs the API for (its sources read
+// metadata) gets stripe.api_key_file, and the binary accepts that config.
+func TestReconciledRouteConfigPassesCheckConfig(t *testing.T) {
+	extra := filepath.Join(t.TempDir(), "reconcile.yaml")
+	if err := os.WriteFile(extra, []byte("reconcile: {enabled: true}\nsecrets: {routes: {main: {stripeApiKey: rk_test_0123456789}}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel := mustRender(t, []string{chartDir + "/ci/default-values.yaml", extra})
+	out, err := checkConfig(t, rel)
+	if err != nil || !strings.Contains(out, "is valid") {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
+	if cm, _ := rel.find("ConfigMap", "cg-creditgate"); !strings.Contains(string(cm.YAML), "api_key_file: /run/secrets/creditgate/stripe-api-key.main") {
+		t.Errorf("the reconciled route has no api_key_file:\n%s", cm.YAML)
+	}
+	if _, ok := rel.find("CronJob", "cg-creditgate-reconcile-main"); !ok {
+		t.Errorf("no CronJob cg-creditgate-reconcile-main; kinds %v", rel.kinds())
+	}
+}
