@@ -68,11 +68,15 @@ func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Cla
 	}
 	for j, i := range valid {
 		c := &claims[i]
-		if j >= len(cmds) { // cannot happen: one command per claim
+		var cmd *redis.Cmd
+		if j < len(cmds) {
+			cmd, _ = cmds[j].(*redis.Cmd)
+		}
+		if cmd == nil { // cannot happen: one script command per claim
 			c.Err = unavailable("claim", c.Key, errors.New("no answer in the pipeline"))
 			continue
 		}
-		n, err := cmds[j].(*redis.Cmd).Int()
+		n, err := cmd.Int()
 		if err != nil {
 			c.Err = unavailable("claim", c.Key, err)
 			continue

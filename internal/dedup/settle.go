@@ -104,8 +104,11 @@ func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 		if c.Err() == nil {
 			continue
 		}
-		key := fmt.Sprint(c.Args()[1]) // every command here is SET or SETNX <key> ...
-		errs = append(errs, unavailable("settle", strings.TrimPrefix(key, r.prefix), c.Err()))
+		var key string
+		if args := c.Args(); len(args) > 1 { // SET or SETNX <key> ...
+			key = strings.TrimPrefix(fmt.Sprint(args[1]), r.prefix)
+		}
+		errs = append(errs, unavailable("settle", key, c.Err()))
 	}
 	if len(errs) == 0 && perr != nil { // not pinned on a command (cannot happen today)
 		errs = append(errs, unavailable("settle", "", perr))
