@@ -30,8 +30,9 @@ var (
 	_ MultiClaimer = (*Memory)(nil)
 )
 
-// ClaimEach implements MultiClaimer with one pipelined round trip of EVALSHA (EVAL once
-// more for all, should Redis not know the script yet).
+// ClaimEach implements MultiClaimer with one pipelined round trip: of SET NX GET where
+// the server takes it (see claimMode), else of EVALSHA (EVAL once more for all, should
+// Redis not know the script yet).
 func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Claim) {
 	valid := make([]int, 0, len(claims))
 	for i := range claims {
@@ -42,6 +43,10 @@ func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Cla
 		}
 	}
 	if len(valid) == 0 {
+		return
+	}
+	if r.claimMode(ctx) == modeSetGet {
+		r.claimEachSetGet(ctx, lease, claims, valid)
 		return
 	}
 	run := func(evalsha bool) []redis.Cmder {
@@ -82,6 +87,28 @@ func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Cla
 			continue
 		}
 		c.State, c.Err = stateOf(n, c.Key)
+	}
+}
+
+func (r *Redis) claimEachSetGet(ctx context.Context, lease time.Duration, claims []Claim, valid []int) {
+	cmds, _ := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, i := range valid {
+			p.SetArgs(ctx, r.prefix+claims[i].Key, processingPrefix+claims[i].Token, setGetArgs(lease))
+		}
+		return nil
+	})
+	for j, i := range valid {
+		c := &claims[i]
+		var cmd *redis.StatusCmd
+		if j < len(cmds) {
+			cmd, _ = cmds[j].(*redis.StatusCmd)
+		}
+		if cmd == nil { // cannot happen: one SET per claim
+			c.Err = unavailable("claim", c.Key, errors.New("no answer in the pipeline"))
+			continue
+		}
+		old, err := cmd.Result()
+		c.State, c.Err = r.setGetState(ctx, c.Key, c.Token, lease, old, err)
 	}
 }
 

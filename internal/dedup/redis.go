@@ -46,8 +46,20 @@ return 0
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
-	probed atomic.Bool // VerifyConnection's command probe has passed once
+	probed atomic.Bool  // VerifyConnection's command probe has passed once
+	mode   atomic.Int32 // how claims are made: modeUnknown until claimMode has found out
 }
+
+// How Claim talks to Redis.
+const (
+	modeUnknown int32 = iota
+	// modeSetGet: SET key processing:<token> NX PX lease GET, one plain command that
+	// claims or reports the holder (Redis 7.0 and later take NX together with GET). It
+	// costs Redis about a third of the script.
+	modeSetGet
+	// modeScript: the claim script, for servers that refuse NX with GET (Redis 6.x).
+	modeScript
+)
 
 var _ Store = (*Redis)(nil)
 
@@ -57,16 +69,68 @@ func NewRedis(c redis.UniversalClient, prefix string) *Redis {
 	return &Redis{c: c, prefix: prefix}
 }
 
-// Claim implements Store with one Lua script.
+// Claim implements Store with one command: SET NX GET where the server takes it (see
+// claimMode), else the claim script.
 func (r *Redis) Claim(ctx context.Context, key, token string, lease time.Duration) (State, error) {
 	if err := checkClaim(key, token, lease); err != nil {
 		return 0, err
 	}
+	if r.claimMode(ctx) == modeSetGet {
+		old, err := r.c.SetArgs(ctx, r.prefix+key, processingPrefix+token, setGetArgs(lease)).Result()
+		return r.setGetState(ctx, key, token, lease, old, err)
+	}
+	return r.claimByScript(ctx, key, token, lease)
+}
+
+func (r *Redis) claimByScript(ctx context.Context, key, token string, lease time.Duration) (State, error) {
 	n, err := claimScript.Run(ctx, r.c, []string{r.prefix + key}, processingPrefix+token, millis(lease), doneValue).Int()
 	if err != nil {
 		return 0, unavailable("claim", key, err)
 	}
 	return stateOf(n, key)
+}
+
+func setGetArgs(lease time.Duration) redis.SetArgs {
+	return redis.SetArgs{Mode: "NX", TTL: time.Duration(millis(lease)) * time.Millisecond, Get: true}
+}
+
+// setGetState maps the answer of SET NX GET: no old value means the key is ours now.
+// A key our own token already holds (a retried claim) goes through the script, which
+// renews the lease only if the key is still ours, in one step.
+func (r *Redis) setGetState(ctx context.Context, key, token string, lease time.Duration, old string, err error) (State, error) {
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Claimed, nil
+	case err != nil:
+		return 0, unavailable("claim", key, err)
+	case old == doneValue:
+		return Done, nil
+	case old == processingPrefix+token:
+		return r.claimByScript(ctx, key, token, lease)
+	}
+	return InFlight, nil
+}
+
+// claimMode finds out once whether the server takes SET with both NX and GET, by
+// trying it on a probe key that expires after a second. An error answer from the
+// server means the script for good; a failure to reach it decides nothing (the
+// script this time, another try next time).
+func (r *Redis) claimMode(ctx context.Context) int32 {
+	if m := r.mode.Load(); m != modeUnknown {
+		return m
+	}
+	key := r.prefix + "probe:" + NewToken()
+	err := r.c.SetArgs(ctx, key, "probe", redis.SetArgs{Mode: "NX", TTL: time.Second, Get: true}).Err()
+	var refused redis.Error
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		r.mode.CompareAndSwap(modeUnknown, modeSetGet)
+	case errors.As(err, &refused):
+		r.mode.CompareAndSwap(modeUnknown, modeScript)
+	default:
+		return modeScript
+	}
+	return r.mode.Load()
 }
 
 // stateOf maps the claim script's answer.

@@ -1,6 +1,7 @@
 package dedup_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,6 +20,94 @@ func TestRedis(t *testing.T) {
 	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
 		return dedup.NewRedis(c, redistest.Prefix(t, c)), time.Sleep
 	})
+}
+
+// TestRedisClaimScript runs the suite with claims by the script, as on Redis 6.x,
+// which refuses SET with both NX and GET.
+func TestRedisClaimScript(t *testing.T) {
+	c := redistest.Client(t)
+	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
+		s := dedup.NewRedis(c, redistest.Prefix(t, c))
+		dedup.UseScript(s)
+		return s, time.Sleep
+	})
+}
+
+// TestRedisClaimMode: on Redis 7 the store finds SET NX GET by itself; a server that
+// answers it with an error gets the script for good; an unreachable one decides
+// nothing.
+func TestRedisClaimMode(t *testing.T) {
+	ctx := t.Context()
+	c := redistest.Client(t)
+	info := c.Info(ctx, "server").Val()
+	s := dedup.NewRedis(c, redistest.Prefix(t, c))
+	if st, err := s.Claim(ctx, "event:main:evt_mode", "tok", time.Minute); err != nil || st != dedup.Claimed {
+		t.Fatalf("Claim: %v %v", st, err)
+	}
+	if strings.Contains(info, "redis_version:7.") || strings.Contains(info, "redis_version:8.") {
+		if m := dedup.ClaimMode(s); m != "set-get" {
+			t.Errorf("claim mode on %s = %s, want set-get", strings.SplitN(info[strings.Index(info, "redis_version:"):], "\r", 2)[0], m)
+		}
+	}
+
+	refusing := redistest.Client(t)
+	refusing.AddHook(refuseSetGet{})
+	rs := dedup.NewRedis(refusing, redistest.Prefix(t, refusing))
+	cs := []dedup.Claim{{Key: "event:main:evt_a", Token: "tok"}, {Key: "purchase:main:cs_a", Token: "tok"}}
+	rs.ClaimEach(ctx, time.Minute, cs)
+	for _, cl := range cs {
+		if cl.Err != nil || cl.State != dedup.Claimed {
+			t.Errorf("ClaimEach %s on a server refusing SET NX GET: %v %v", cl.Key, cl.State, cl.Err)
+		}
+	}
+	if m := dedup.ClaimMode(rs); m != "script" {
+		t.Errorf("claim mode after the server refused SET NX GET = %s, want script", m)
+	}
+
+	down := dedup.NewRedis(redistest.Unreachable(t), "x:")
+	if _, err := down.Claim(ctx, "k", "tok", time.Minute); !errors.Is(err, dedup.ErrUnavailable) {
+		t.Errorf("Claim without Redis: %v", err)
+	}
+	if m := dedup.ClaimMode(down); m != "unknown" {
+		t.Errorf("claim mode after Redis could not be reached = %s, want unknown", m)
+	}
+}
+
+// refuseSetGet answers SET ... GET as Redis 6.2 answers SET with both NX and GET.
+type refuseSetGet struct{}
+
+type redisRefusal string
+
+func (e redisRefusal) Error() string { return string(e) }
+func (redisRefusal) RedisError()     {}
+
+func (refuseSetGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (refuseSetGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if refused(cmd) {
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (refuseSetGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if refused(cmd) {
+				return cmd.Err()
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func refused(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if cmd.Name() != "set" || !strings.EqualFold(fmt.Sprint(args[len(args)-1]), "get") {
+		return false
+	}
+	cmd.SetErr(redisRefusal("ERR syntax error"))
+	return true
 }
 
 // TestRedisLayout pins what lands in Redis, since operators read it with redis-cli.
