@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -112,20 +113,21 @@ func (r *Redis) setGetState(ctx context.Context, key, token string, lease time.D
 }
 
 // claimMode finds out once whether the server takes SET with both NX and GET, by
-// trying it on a probe key that expires after a second. An error answer from the
-// server means the script for good; a failure to reach it decides nothing (the
-// script this time, another try next time).
+// trying it on a probe key that expires after a second. An "ERR ..." answer (Redis
+// 6.x: "ERR syntax error") means the script for good; anything else that fails (no
+// connection, LOADING, OOM, READONLY during a failover) decides nothing: the script
+// this time, another try next time.
 func (r *Redis) claimMode(ctx context.Context) int32 {
 	if m := r.mode.Load(); m != modeUnknown {
 		return m
 	}
 	key := r.prefix + "probe:" + NewToken()
 	err := r.c.SetArgs(ctx, key, "probe", redis.SetArgs{Mode: "NX", TTL: time.Second, Get: true}).Err()
-	var refused redis.Error
+	var answer redis.Error
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
 		r.mode.CompareAndSwap(modeUnknown, modeSetGet)
-	case errors.As(err, &refused):
+	case errors.As(err, &answer) && strings.HasPrefix(err.Error(), "ERR"):
 		r.mode.CompareAndSwap(modeUnknown, modeScript)
 	default:
 		return modeScript

@@ -1,6 +1,7 @@
 package dedup_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,16 @@ func TestRedisClaimMode(t *testing.T) {
 		t.Errorf("claim mode after the server refused SET NX GET = %s, want script", m)
 	}
 
+	loading := redistest.Client(t)
+	loading.AddHook(refuseSetGet{answer: "LOADING Redis is loading the dataset in memory"})
+	ls := dedup.NewRedis(loading, redistest.Prefix(t, loading))
+	if st, err := ls.Claim(ctx, "k", "tok", time.Minute); err != nil || st != dedup.Claimed {
+		t.Errorf("Claim when the probe met LOADING: %v %v, want claimed by the script", st, err)
+	}
+	if m := dedup.ClaimMode(ls); m != "unknown" {
+		t.Errorf("claim mode after a LOADING answer = %s, want unknown (decided later)", m)
+	}
+
 	down := dedup.NewRedis(redistest.Unreachable(t), "x:")
 	if _, err := down.Claim(ctx, "k", "tok", time.Minute); !errors.Is(err, dedup.ErrUnavailable) {
 		t.Errorf("Claim without Redis: %v", err)
@@ -73,8 +84,9 @@ func TestRedisClaimMode(t *testing.T) {
 	}
 }
 
-// refuseSetGet answers SET ... GET as Redis 6.2 answers SET with both NX and GET.
-type refuseSetGet struct{}
+// refuseSetGet answers every SET ... GET with an error: by default as Redis 6.2
+// answers SET with both NX and GET; with answer, as a server that cannot serve now.
+type refuseSetGet struct{ answer string }
 
 type redisRefusal string
 
@@ -82,18 +94,18 @@ func (e redisRefusal) Error() string { return string(e) }
 func (redisRefusal) RedisError()     {}
 
 func (refuseSetGet) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (refuseSetGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h refuseSetGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if refused(cmd) {
+		if h.refused(cmd) {
 			return cmd.Err()
 		}
 		return next(ctx, cmd)
 	}
 }
-func (refuseSetGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h refuseSetGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, cmd := range cmds {
-			if refused(cmd) {
+			if h.refused(cmd) {
 				return cmd.Err()
 			}
 		}
@@ -101,12 +113,12 @@ func (refuseSetGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	}
 }
 
-func refused(cmd redis.Cmder) bool {
+func (h refuseSetGet) refused(cmd redis.Cmder) bool {
 	args := cmd.Args()
 	if cmd.Name() != "set" || !strings.EqualFold(fmt.Sprint(args[len(args)-1]), "get") {
 		return false
 	}
-	cmd.SetErr(redisRefusal("ERR syntax error"))
+	cmd.SetErr(redisRefusal(cmp.Or(h.answer, "ERR syntax error")))
 	return true
 }
 
