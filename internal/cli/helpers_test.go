@@ -8,30 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/cli"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
-
-// syncBuffer is a bytes.Buffer that a running command and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env returns a getenv over vars; everything else is unset (never the process env).
 func env(vars map[string]string) func(string) string {
@@ -74,7 +56,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitHealthy polls /healthz until it answers 200; serveDone reports an early exit.
-func waitHealthy(t *testing.T, admin string, serveDone <-chan error, logs *syncBuffer) {
+func waitHealthy(t *testing.T, admin string, serveDone <-chan error, logs *testkit.SyncBuffer) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(15 * time.Second)

@@ -22,6 +22,7 @@ import (
 	"github.com/creditgate/creditgate/internal/demo"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
 	"github.com/creditgate/creditgate/internal/secret"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 const (
@@ -50,7 +51,7 @@ func cleanRedis(t *testing.T, prefix string) {
 // instance is one `creditgate serve` started through cli.Run.
 type instance struct {
 	cfg, listen, admin string
-	logs               *syncBuffer
+	logs               *testkit.SyncBuffer
 	backend            *demo.Backend
 	cancel             context.CancelFunc
 	done               chan error
@@ -61,7 +62,7 @@ type instance struct {
 func startServe(t *testing.T, store string) *instance {
 	t.Helper()
 	dir := t.TempDir()
-	in := &instance{listen: freeAddr(t), admin: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1),
+	in := &instance{listen: freeAddr(t), admin: freeAddr(t), logs: &testkit.SyncBuffer{}, done: make(chan error, 1),
 		backend: demo.NewBackend(secret.New(cliForwardKey))}
 	backend := httptest.NewServer(in.backend)
 	t.Cleanup(backend.Close)

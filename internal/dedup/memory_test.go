@@ -3,17 +3,17 @@ package dedup_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/dedup/dedupsuite"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 func TestMemory(t *testing.T) {
 	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
-		clk := &fakeClock{t: time.Date(2026, 11, 27, 19, 6, 22, 0, time.UTC)}
+		clk := testkit.NewClock(time.Date(2026, 11, 27, 19, 6, 22, 0, time.UTC))
 		m := dedup.NewMemory(clk.Now)
 		t.Cleanup(func() { _ = m.Close() })
 		return m, clk.Advance
@@ -52,21 +52,4 @@ func everyCall(ctx context.Context, s dedup.Store) []error {
 		s.RememberCustomer(ctx, "cus_1", "user-1", time.Minute),
 		s.VerifyConnection(ctx),
 	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // Fixture values (internal/event/testdata, listed in event's TestDecodeFixtures).
@@ -79,23 +80,6 @@ func withoutUser(d pipeline.Delivery) pipeline.Delivery {
 	return d
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // backend is a fake Forwarder that models a backend honouring Idempotency-Key: the
 // first request for an ID credits (200), a repeat answers 409. Scripted errors, taken
 // in order, replace the model's answer (and credit nothing).
@@ -153,7 +137,7 @@ var (
 // env is a pipeline on the in-memory store and a dead-letter file, with one route.
 type env struct {
 	t     *testing.T
-	clk   *clock
+	clk   *testkit.Clock
 	mem   *dedup.Memory
 	store *faultStore
 	file  *deadletter.File
@@ -165,7 +149,7 @@ type env struct {
 
 func newEnv(t *testing.T, be *backend) *env {
 	t.Helper()
-	clk := &clock{t: start}
+	clk := testkit.NewClock(start)
 	mem := dedup.NewMemory(clk.Now)
 	t.Cleanup(func() { _ = mem.Close() })
 	file, err := deadletter.OpenFile(filepath.Join(t.TempDir(), "dead-letters.jsonl"))

@@ -17,6 +17,7 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/metrics"
 	"github.com/creditgate/creditgate/internal/server"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // checker answers VerifyConnection with err, or waits for the deadline when block.
@@ -157,7 +158,7 @@ func (c *switchChecker) VerifyConnection(context.Context) error {
 // TestReadyzLogsChanges: the reason for "not ready" goes to the log (the answer never
 // carries it), once per change, not once per probe; recovery is logged too.
 func TestReadyzLogsChanges(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	c := &switchChecker{}
 	h := server.NewAdminHandler(prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(logs, nil)), c)
 	probe := func(want int) {

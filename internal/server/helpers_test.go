@@ -27,6 +27,7 @@ import (
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 const (
@@ -69,24 +70,6 @@ func (f *fakeForwarder) requests() []forward.Request {
 	return append([]forward.Request(nil), f.sent...)
 }
 
-// syncBuffer is a bytes.Buffer safe for the handler and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is one webhook handler over the in-memory store, a dead-letter file in a
 // temp dir, a fake forwarder and a private registry.
 type harness struct {
@@ -95,7 +78,7 @@ type harness struct {
 	dl       *deadletter.File
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 }
 
 // route names a route of the harness: name and path; every route shares the secret
@@ -116,7 +99,7 @@ func newHarness(t *testing.T, maxBody int64, routes ...route) *harness {
 	}
 	store := dedup.NewMemory(time.Now)
 	t.Cleanup(func() { _ = dl.Close(); _ = store.Close() })
-	h := &harness{fw: &fakeForwarder{}, dl: dl, registry: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{fw: &fakeForwarder{}, dl: dl, registry: prometheus.NewRegistry(), logs: &testkit.SyncBuffer{}}
 	h.metrics = metrics.New(h.registry, "test")
 	// Level debug: the canonical line must be the only line a request writes.
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -174,10 +157,7 @@ func sign(payload []byte, key string, at time.Time) string {
 // lines returns the JSON log lines written since the last call, and forgets them.
 func (h *harness) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	h.logs.mu.Lock()
-	raw := h.logs.b.String()
-	h.logs.b.Reset()
-	h.logs.mu.Unlock()
+	raw := h.logs.Take()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(raw), "\n") {
 		if l == "" {

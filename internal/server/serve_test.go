@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/creditgate/creditgate/internal/server"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // Generous bounds: these tests wait for events, never for exact durations.
@@ -31,10 +32,10 @@ func listen(t *testing.T) net.Listener {
 }
 
 // startServe runs Serve in a goroutine on two fresh 127.0.0.1 listeners.
-func startServe(ctx context.Context, t *testing.T, webhook http.Handler, grace time.Duration) (webhookAddr, adminAddr string, logs *syncBuffer, done <-chan error) {
+func startServe(ctx context.Context, t *testing.T, webhook http.Handler, grace time.Duration) (webhookAddr, adminAddr string, logs *testkit.SyncBuffer, done <-chan error) {
 	t.Helper()
 	wl, al := listen(t), listen(t)
-	logs = &syncBuffer{}
+	logs = &testkit.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	ch := make(chan error, 1)
 	go func() {

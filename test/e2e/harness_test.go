@@ -28,6 +28,7 @@ import (
 	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 const (
@@ -157,7 +158,7 @@ type proxy struct {
 	admin    string // admin base URL
 	prefix   string
 	cfgPath  string
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 	cancel   context.CancelFunc
 	done     chan error
 	backend  *backend
@@ -181,7 +182,7 @@ func startProxy(t *testing.T, b *backend, o options) *proxy {
 		o.budget = "3s"
 	}
 	dir := t.TempDir()
-	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &syncBuffer{}, done: make(chan error, 1), redisURL: o.redisURL}
+	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: o.redisURL}
 	listen, admin := freeAddr(t), freeAddr(t)
 	redisYAML := fmt.Sprintf("redis:\n  url: %q\n  key_prefix: %q\n  dial_timeout: 300ms\n", o.redisURL, p.prefix)
 	if o.redisURL == "memory" {
@@ -362,23 +363,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // logLines returns the canonical webhook lines.

@@ -15,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/creditgate/creditgate/internal/cli"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // TestSecretsNeverPrinted runs creditgate with recognisable secret values (the Stripe
@@ -88,7 +89,7 @@ routes:
 		t.Fatalf("the invalid config was not reported:\n%s", printed.String())
 	}
 
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/stripeapi/stripemock"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // stripeMockPrice is the price of the line item stripe-mock v0.203.0 always returns
@@ -31,7 +32,7 @@ const (
 func startAPIProxy(t *testing.T, b *backend, route, apiBase, apiKey string) *proxy {
 	t.Helper()
 	dir := t.TempDir()
-	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &syncBuffer{}, done: make(chan error, 1), redisURL: "redis://" + redisAddr + "/0"}
+	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: "redis://" + redisAddr + "/0"}
 	listen, admin := freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`listen: %q
 admin_listen: %q

@@ -12,9 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // Key is a test-mode secret key that stripe-mock accepts (it accepts any sk_test_...).
@@ -59,7 +60,7 @@ func Start(t testing.TB) string {
 		t.Skip("SKIPPED: stripe-mock not found (go install github.com/stripe/stripe-mock@v0.203.0); Stripe API tests need it")
 	}
 	port := freePort(t)
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd := exec.Command(bin, "-http-port", fmt.Sprint(port))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -91,21 +92,4 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
