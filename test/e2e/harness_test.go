@@ -213,9 +213,19 @@ routes:
       attempts: 3
       budget: %s
 %s`, listen, admin, redisYAML, o.top, b.srv.URL+"/internal/credits", o.budget, o.extraRoute)
+	must(t, os.WriteFile(filepath.Join(dir, "forward-keys"), []byte(forwardKey+"\n"), 0o600))
+	p.run(t, dir, listen, admin, cfg)
+	return p
+}
+
+// run writes cfg to dir/config.yaml, starts `creditgate serve` on it in this process
+// (STRIPE_WEBHOOK_SECRET set) and waits until it is healthy. When t ends it stops the
+// server, deletes p's Redis keys (unless the store is in memory) and, if t failed,
+// prints the server's log.
+func (p *proxy) run(t *testing.T, dir, listen, admin, cfg string) {
+	t.Helper()
 	p.cfgPath = filepath.Join(dir, "config.yaml")
 	must(t, os.WriteFile(p.cfgPath, []byte(cfg), 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "forward-keys"), []byte(forwardKey+"\n"), 0o600))
 	p.url, p.admin = "http://"+listen, "http://"+admin
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -230,7 +240,7 @@ routes:
 	}()
 	t.Cleanup(func() {
 		p.stop()
-		if o.redisURL != "memory" {
+		if p.redisURL != "memory" {
 			cleanRedis(p.prefix)
 		}
 		if t.Failed() {
@@ -238,7 +248,6 @@ routes:
 		}
 	})
 	p.waitHealthy()
-	return p
 }
 
 func (p *proxy) stop() error {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/stripeapi/stripemock"
 	"github.com/creditgate/creditgate/internal/testkit"
 )
@@ -51,29 +49,8 @@ routes:
       attempts: 2
       budget: 3s
 `, listen, admin, p.redisURL, p.prefix, strings.ReplaceAll(route, "${API_BASE}", apiBase), b.srv.URL+"/internal/credits", forwardKey)
-	p.cfgPath = filepath.Join(dir, "config.yaml")
-	must(t, os.WriteFile(p.cfgPath, []byte(cfg), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "api-key"), []byte(apiKey+"\n"), 0o600))
-	p.url, p.admin = "http://"+listen, "http://"+admin
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	getenv := func(k string) string {
-		if k == "STRIPE_WEBHOOK_SECRET" {
-			return stripeSecret
-		}
-		return ""
-	}
-	go func() {
-		p.done <- cli.Run(ctx, []string{"creditgate", "serve", "--config", p.cfgPath}, getenv, strings.NewReader(""), io.Discard, p.logs)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		cleanRedis(p.prefix)
-		if t.Failed() {
-			t.Logf("creditgate logs:\n%s", p.logs.String())
-		}
-	})
-	p.waitHealthy()
+	p.run(t, dir, listen, admin, cfg)
 	return p
 }
 
