@@ -12,66 +12,10 @@ set -euo pipefail
 KUBE_BIN=$1 HELM=$2 OUT=$3 CHART=$4 EXAMPLE=$5
 ROOT=$PWD
 RUN="$(mktemp -d /tmp/creditgate-apiserver.XXXXXX)"
-pids=()
-cleanup() {
-  # The API server first (it would wait for a dead etcd), then etcd; SIGKILL after 10s.
-  local i p
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    p=${pids[i]}
-    kill "$p" 2>/dev/null || continue
-    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-  echo $((20000 + RANDOM % 20000)); }
-ETCD_PORT=$(free_port) PEER_PORT=$(free_port) API_PORT=$(free_port)
-
-"$KUBE_BIN/etcd" --name dryrun --data-dir "$RUN/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
-  --initial-cluster "dryrun=http://127.0.0.1:$PEER_PORT" --log-level error >"$RUN/etcd.log" 2>&1 &
-pids+=($!)
-
-openssl genrsa -out "$RUN/sa.key" 2048 2>/dev/null
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-echo "$TOKEN,ci-admin,ci-admin,system:masters" >"$RUN/tokens.csv"
-"$KUBE_BIN/kube-apiserver" \
-  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --secure-port "$API_PORT" --cert-dir "$RUN/certs" \
-  --token-auth-file "$RUN/tokens.csv" --authorization-mode RBAC \
-  --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$RUN/sa.key" \
-  --service-account-signing-key-file "$RUN/sa.key" --service-cluster-ip-range 10.96.0.0/24 \
-  --enable-admission-plugins PodSecurity,NamespaceLifecycle,ServiceAccount,DefaultStorageClass,ResourceQuota,LimitRanger \
-  --enable-priority-and-fairness=false --v 0 >"$RUN/apiserver.log" 2>&1 &
-pids+=($!)
-
-export KUBECONFIG="$RUN/kubeconfig"
-cat >"$KUBECONFIG" <<EOF
-apiVersion: v1
-kind: Config
-clusters: [{name: dryrun, cluster: {server: "https://127.0.0.1:$API_PORT", insecure-skip-tls-verify: true}}]
-users: [{name: ci-admin, user: {token: "$TOKEN"}}]
-contexts: [{name: dryrun, context: {cluster: dryrun, user: ci-admin}}]
-current-context: dryrun
-EOF
+# shellcheck source=tools/kube/apiserver.sh
+source "$ROOT/tools/kube/apiserver.sh"
+start_apiserver "$RUN" "$KUBE_BIN"
 k() { "$KUBE_BIN/kubectl" "$@"; }
-
-t0=$(date +%s)
-until k get --raw /readyz >/dev/null 2>&1; do
-  if [ $(($(date +%s) - t0)) -gt 120 ]; then
-    echo "kube-apiserver not ready after 120s"; tail -30 "$RUN/apiserver.log"; tail -10 "$RUN/etcd.log"; exit 1
-  fi
-  sleep 1
-done
-echo "kube-apiserver $(k version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])' 2>/dev/null || echo '?') ready in $(($(date +%s) - t0))s on 127.0.0.1:$API_PORT"
-
-k apply -f charts/test/testdata/crds/ >/dev/null
-k wait --for condition=established --timeout=60s crd/servicemonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com >/dev/null
 
 restricted_ns() {
   k create namespace "$1" >/dev/null
@@ -128,4 +72,4 @@ done
 "$HELM" install shop "$EXAMPLE" -n shop --dry-run=server >"$RUN/helm-example.txt" 2>&1 ||
   { cat "$RUN/helm-example.txt"; exit 1; }
 echo "helm install --dry-run=server: every scenario and the sidecar example accepted"
-echo "API server peak memory: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/${pids[1]}/status)"
+echo "API server peak memory: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/${apiserver_pids[1]}/status)"

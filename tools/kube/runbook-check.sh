@@ -12,46 +12,9 @@ HELM=$(ls "$CACHE"/bin/helm@*/helm | head -1)
 export PATH="$KUBE_BIN:$(dirname "$HELM"):$PATH"
 export HELM_CACHE_HOME="$CACHE/helm/cache" HELM_CONFIG_HOME="$CACHE/helm/config" HELM_DATA_HOME="$CACHE/helm/data"
 W="$(mktemp -d /tmp/creditgate-runbook.XXXXXX)"
-pids=()
-cleanup() {
-  # The API server first (it would wait for a dead etcd), then etcd; SIGKILL after 10s.
-  local i p
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    p=${pids[i]}
-    kill "$p" 2>/dev/null || continue
-    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-E=$(port) P=$(port) A=$(port)
-etcd --name rb --data-dir "$W/etcd" --listen-client-urls "http://127.0.0.1:$E" --advertise-client-urls "http://127.0.0.1:$E" \
-  --listen-peer-urls "http://127.0.0.1:$P" --initial-advertise-peer-urls "http://127.0.0.1:$P" \
-  --initial-cluster "rb=http://127.0.0.1:$P" --log-level error >"$W/etcd.log" 2>&1 &
-pids+=($!)
-openssl genrsa -out "$W/sa.key" 2048 2>/dev/null
-T=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-echo "$T,admin,admin,system:masters" >"$W/tokens.csv"
-kube-apiserver --etcd-servers "http://127.0.0.1:$E" --bind-address 127.0.0.1 --secure-port "$A" --cert-dir "$W/certs" \
-  --token-auth-file "$W/tokens.csv" --authorization-mode RBAC --service-account-issuer https://kubernetes.default.svc \
-  --service-account-key-file "$W/sa.key" --service-account-signing-key-file "$W/sa.key" \
-  --service-cluster-ip-range 10.96.0.0/24 --enable-priority-and-fairness=false >"$W/apiserver.log" 2>&1 &
-pids+=($!)
-export KUBECONFIG="$W/kubeconfig"
-cat >"$KUBECONFIG" <<EOF
-apiVersion: v1
-kind: Config
-clusters: [{name: rb, cluster: {server: "https://127.0.0.1:$A", insecure-skip-tls-verify: true}}]
-users: [{name: admin, user: {token: "$T"}}]
-contexts: [{name: rb, context: {cluster: rb, user: admin}}]
-current-context: rb
-EOF
-for _ in $(seq 120); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 1; done
-kubectl apply -f charts/test/testdata/crds/ >/dev/null
-kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
+# shellcheck source=tools/kube/apiserver.sh
+source "$ROOT/tools/kube/apiserver.sh"
+start_apiserver "$W" "$KUBE_BIN"
 run() { printf '\n$ %s\n' "$*"; "$@"; }
 
 cd "$W"
