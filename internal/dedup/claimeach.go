@@ -15,22 +15,8 @@ type Claim struct {
 	Err        error
 }
 
-// MultiClaimer is implemented by stores that claim several keys in one round trip:
-// Redis pipelines one claim script per key (each touches one key, so Redis Cluster
-// works), Memory calls Claim for each. Every claim is exactly what Claim would do for
-// its key; they are independent, not one atomic step: some may be Claimed while
-// others are Done, InFlight or failed. A claim whose Err is set may still have landed
-// (the answer was lost), as with Claim.
-type MultiClaimer interface {
-	ClaimEach(ctx context.Context, lease time.Duration, claims []Claim)
-}
-
-var (
-	_ MultiClaimer = (*Redis)(nil)
-	_ MultiClaimer = (*Memory)(nil)
-)
-
-// ClaimEach implements MultiClaimer with one pipelined round trip: of SET NX GET where
+// ClaimEach implements Store with one pipelined round trip (each command touches one
+// key, so Redis Cluster works): of SET NX GET where
 // the server takes it (see claimMode), else of EVALSHA (EVAL once more for all, should
 // Redis not know the script yet).
 func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Claim) {
@@ -112,7 +98,7 @@ func (r *Redis) claimEachSetGet(ctx context.Context, lease time.Duration, claims
 	}
 }
 
-// ClaimEach implements MultiClaimer.
+// ClaimEach implements Store by calling Claim for each key.
 func (m *Memory) ClaimEach(ctx context.Context, lease time.Duration, claims []Claim) {
 	for i := range claims {
 		c := &claims[i]

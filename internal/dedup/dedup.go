@@ -63,6 +63,12 @@ type Store interface {
 	// fresh lease (so a retried call is harmless). Otherwise it reports Done or InFlight
 	// and changes nothing. Never check-then-set.
 	Claim(ctx context.Context, key, token string, lease time.Duration) (State, error)
+	// ClaimEach claims several keys at once (Redis: one round trip), filling in each
+	// Claim's State or Err. Each is exactly what Claim would do for its key; they are
+	// independent, not one atomic step: some may be Claimed while others are Done,
+	// InFlight or failed. A claim whose Err is set may still have landed (the answer
+	// was lost), as with Claim.
+	ClaimEach(ctx context.Context, lease time.Duration, claims []Claim)
 	// Complete marks key done for ttl, unconditionally: the backend already accepted the
 	// credit, so the mark must land even if the lease ran out meanwhile.
 	Complete(ctx context.Context, key string, ttl time.Duration) error
@@ -75,6 +81,12 @@ type Store interface {
 	// RememberCustomer stores customerID → userID for ttl, replacing any earlier user
 	// id. A ttl <= 0 keeps the mapping without expiry.
 	RememberCustomer(ctx context.Context, customerID, userID string, ttl time.Duration) error
+	// Settle writes what one credited delivery leaves behind (see Settlement) at once
+	// (Redis: one round trip). Without First the result is the same as Complete for
+	// every key followed by RememberCustomer, including when some writes fail: each
+	// write is attempted. The error joins one ErrUnavailable-wrapped error per failed
+	// write.
+	Settle(ctx context.Context, s Settlement) error
 	// VerifyConnection reports whether the store answers; /readyz calls it.
 	VerifyConnection(ctx context.Context) error
 	// Close releases what the store itself owns (see each implementation).

@@ -37,21 +37,6 @@ type Put struct {
 	Value []byte
 }
 
-// Settler is implemented by stores that write a whole Settlement at once: Redis in
-// one round trip (a pipeline of single-key commands, so it also works on Redis
-// Cluster; a MULTI/EXEC transaction when First is set, see there), Memory by calling
-// its own methods. Without First the result is the same as Complete for every key
-// followed by RememberCustomer, including when some writes fail: each write is
-// attempted. The error joins one ErrUnavailable-wrapped error per failed write.
-type Settler interface {
-	Settle(ctx context.Context, s Settlement) error
-}
-
-var (
-	_ Settler = (*Redis)(nil)
-	_ Settler = (*Memory)(nil)
-)
-
 func (s Settlement) check() error {
 	var errs []error
 	add := func(err error) {
@@ -71,7 +56,7 @@ func (s Settlement) check() error {
 	return errors.Join(errs...)
 }
 
-// Settle implements Settler with one pipelined round trip of SET commands: a
+// Settle implements Store with one pipelined round trip of SET commands: a
 // MULTI/EXEC transaction when First is set (two round trips on Redis Cluster).
 func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 	if err := s.check(); err != nil {
@@ -121,7 +106,7 @@ func isCluster(c redis.UniversalClient) bool {
 	return ok
 }
 
-// Settle implements Settler.
+// Settle implements Store by calling its own methods.
 func (m *Memory) Settle(ctx context.Context, s Settlement) error {
 	if err := s.check(); err != nil {
 		return err

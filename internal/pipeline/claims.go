@@ -39,21 +39,17 @@ func (c *claims) claim(key string) (dedup.State, error) {
 	return st, err
 }
 
-// claimEach claims keys in one round trip when the store can (dedup.MultiClaimer);
-// claim then hands out each key's answer in the order the path asks for them. A key
-// the path never asks for is released with the rest: claiming it early only saves a
-// round trip, it never changes an outcome.
+// claimEach claims keys at once (one round trip with Redis); claim then hands out
+// each key's answer in the order the path asks for them. A key the path never asks
+// for is released with the rest: claiming it early only saves a round trip, it never
+// changes an outcome.
 func (c *claims) claimEach(keys ...string) {
-	mc, ok := c.p.Store.(dedup.MultiClaimer)
-	if !ok || len(keys) < 2 {
-		return
-	}
 	token := dedup.NewToken()
 	cs := make([]dedup.Claim, len(keys))
 	for i, k := range keys {
 		cs[i] = dedup.Claim{Key: k, Token: token}
 	}
-	mc.ClaimEach(c.ctx, c.p.Lease, cs)
+	c.p.Store.ClaimEach(c.ctx, c.p.Lease, cs)
 	for _, cl := range cs {
 		c.took(cl.Key, token, cl.State, cl.Err)
 	}
@@ -83,47 +79,28 @@ func (c *claims) cleanupCtx() context.Context {
 }
 
 // doneAll marks every held key done and, when customer is set, remembers customer →
-// user: in one round trip when the store is a dedup.Settler, together with first (a
-// purchase record, written first and with the rest or not at all). A failure is tried
-// once more, then logged: the backend has the credit, and its Idempotency-Key stops a
+// user, in one settlement (one round trip with Redis) together with first (a purchase
+// record, written first and with the rest or not at all). A failure is tried once
+// more, then logged: the backend has the credit, and its Idempotency-Key stops a
 // second one if the key is retried. Only with strict (a record that a reversal will
 // need) is the failure returned and the keys kept, for the caller to release them
 // and answer so that Stripe retries.
 func (c *claims) doneAll(customer, user string, first *dedup.Put, strict bool) error {
-	if s, ok := c.p.Store.(dedup.Settler); ok {
-		st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, CustomerID: customer, UserID: user, First: first}
-		for i, h := range c.held {
-			st.Keys[i] = h.key
-		}
-		err := s.Settle(c.cleanupCtx(), st)
-		if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
-			err = s.Settle(c.cleanupCtx(), st)
-		}
-		if err != nil && strict {
-			return err
-		}
-		c.held = nil
-		if err != nil {
-			c.p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
-				"keys", st.Keys, "customer_id", customer, "error", err)
-		}
-		return nil
+	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, CustomerID: customer, UserID: user, First: first}
+	for i, h := range c.held {
+		st.Keys[i] = h.key
 	}
-	for _, h := range c.held {
-		err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
-		if err != nil { // one more try
-			err = c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL)
-		}
-		if err != nil {
-			c.p.logger().Error("could not mark key done after delivery; the backend's Idempotency-Key guards a repeat",
-				"key", h.key, "error", err)
-		}
+	err := c.p.Store.Settle(c.cleanupCtx(), st)
+	if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
+		err = c.p.Store.Settle(c.cleanupCtx(), st)
+	}
+	if err != nil && strict {
+		return err
 	}
 	c.held = nil
-	if customer != "" {
-		if err := c.p.Store.RememberCustomer(c.cleanupCtx(), customer, user, c.p.TTL); err != nil {
-			c.p.logger().Warn("could not remember customer", "customer_id", customer, "error", err)
-		}
+	if err != nil {
+		c.p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
+			"keys", st.Keys, "customer_id", customer, "error", err)
 	}
 	return nil
 }

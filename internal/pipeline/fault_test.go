@@ -108,15 +108,7 @@ func TestProcessFaults(t *testing.T) {
 			retry: pipeline.Duplicate, entries: 1},
 	}
 	for _, tt := range tests {
-		for _, batched := range []bool{false, true} {
-			name := tt.name
-			if batched {
-				name += ", batched"
-			}
-			t.Run(name, func(t *testing.T) {
-				testFault(t, tt, batched)
-			})
-		}
+		t.Run(tt.name, func(t *testing.T) { testFault(t, tt) })
 	}
 }
 
@@ -140,13 +132,10 @@ type faultCase struct {
 	markLost bool            // the purchase's done mark never landed
 }
 
-// testFault runs one row; batched, the store claims and settles in batches as the
-// Redis store does (claimEach, Settle), with the same faults inside.
-func testFault(t *testing.T, tt faultCase, batched bool) {
+// testFault runs one row. The store claims and settles in batches as the Redis store
+// does (ClaimEach, Settle), with the faults on the single calls inside.
+func testFault(t *testing.T, tt faultCase) {
 	e := newEnv(t, newBackend(tt.script...))
-	if batched {
-		e.p.Store = batchFaultStore{e.store}
-	}
 	d := tt.d(t)
 	ev, cs := d.Event.ID, d.Event.Object.ID
 	if err := e.mem.RememberCustomer(context.Background(), paidCust, user1, ttl); err != nil {
@@ -160,10 +149,10 @@ func testFault(t *testing.T, tt faultCase, batched bool) {
 
 	o := e.process(d)
 
-	if batched && d.Event.Object.PaymentStatus == "paid" && e.store.count("ClaimEach") == 0 {
+	if d.Event.Object.PaymentStatus == "paid" && e.store.count("ClaimEach") == 0 {
 		t.Error("a paid session did not claim through ClaimEach")
 	}
-	if batched && o.Result == pipeline.Forwarded && e.store.count("Settle") == 0 {
+	if o.Result == pipeline.Forwarded && e.store.count("Settle") == 0 {
 		t.Error("a forwarded credit was not settled through Settle")
 	}
 	if fired := e.store.fired || e.dl.parks >= e.dl.failNth && e.dl.failNth > 0; !fired {

@@ -393,25 +393,22 @@ func (l *faultList) Park(ctx context.Context, e deadletter.Entry) error {
 
 func is2xx(r pipeline.Result) bool { return r.Status() >= 200 && r.Status() < 300 }
 
-// batchFaultStore is a faultStore that also batches as Redis does (dedup.MultiClaimer,
-// dedup.Settler), built from the single calls so that every fault of the table hits
-// the same key inside a batch: the batched paths must give the same answers.
-type batchFaultStore struct{ *faultStore }
-
-var (
-	_ dedup.MultiClaimer = batchFaultStore{}
-	_ dedup.Settler      = batchFaultStore{}
-)
-
-func (s batchFaultStore) ClaimEach(ctx context.Context, lease time.Duration, cs []dedup.Claim) {
+// ClaimEach and Settle are built from the single calls, so that every fault of the
+// table hits the same key inside a batch as it would alone.
+func (s *faultStore) ClaimEach(ctx context.Context, lease time.Duration, cs []dedup.Claim) {
 	s.fault("ClaimEach") // counted, never failed as a whole: the faults hit the calls inside
 	for i := range cs {
 		cs[i].State, cs[i].Err = s.Claim(ctx, cs[i].Key, cs[i].Token, lease)
 	}
 }
 
-func (s batchFaultStore) Settle(ctx context.Context, st dedup.Settlement) error {
+func (s *faultStore) Settle(ctx context.Context, st dedup.Settlement) error {
 	s.fault("Settle") // counted, never failed as a whole: the faults hit the calls inside
+	if st.First != nil {
+		if err := s.Store.Settle(ctx, dedup.Settlement{TTL: st.TTL, First: st.First}); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	for _, k := range st.Keys {
 		errs = append(errs, s.Complete(ctx, k, st.TTL))

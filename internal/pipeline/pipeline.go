@@ -367,7 +367,7 @@ func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g ex
 	}
 	key := ledger.Key(rt.Name, pi)
 	var err error
-	if _, settler := p.Store.(dedup.Settler); settler && p.RecordsInStore {
+	if p.RecordsInStore {
 		var put dedup.Put
 		if put, err = ledger.NewPut(key, r, p.TTL); err == nil {
 			return &put, nil

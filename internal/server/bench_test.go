@@ -128,7 +128,13 @@ type benchStore struct{ state dedup.State }
 func (s *benchStore) Claim(context.Context, string, string, time.Duration) (dedup.State, error) {
 	return s.state, nil
 }
+func (s *benchStore) ClaimEach(_ context.Context, _ time.Duration, cs []dedup.Claim) {
+	for i := range cs {
+		cs[i].State = s.state
+	}
+}
 func (s *benchStore) Complete(context.Context, string, time.Duration) error { return nil }
+func (s *benchStore) Settle(context.Context, dedup.Settlement) error        { return nil }
 func (s *benchStore) Release(context.Context, string, string) error         { return nil }
 func (s *benchStore) Customer(context.Context, string) (string, bool, error) {
 	return "", false, nil

@@ -177,17 +177,13 @@ func concurrentClaims(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	}
 }
 
-// settle applies to stores that implement dedup.Settler: one Settlement has the
-// effect of Complete on every key and RememberCustomer.
+// settle: one Settlement has the effect of Complete on every key and
+// RememberCustomer.
 func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
-	st, ok := s.(dedup.Settler)
-	if !ok {
-		t.Skip("the store does not implement dedup.Settler")
-	}
 	ctx := t.Context()
 	expectClaim(t, s, "event:main:evt_settle", "tok-1", long, dedup.Claimed)
 	expectClaim(t, s, "purchase:main:cs_settle", "tok-1", long, dedup.Claimed)
-	if err := st.Settle(ctx, dedup.Settlement{
+	if err := s.Settle(ctx, dedup.Settlement{
 		Keys: []string{"event:main:evt_settle", "purchase:main:cs_settle", "never-claimed"}, TTL: long,
 		CustomerID: "cus_settle", UserID: "user-1",
 	}); err != nil {
@@ -198,7 +194,7 @@ func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	}
 	expectCustomer(t, s, "cus_settle", "user-1", true)
 	// First lands with the rest: a claim on its key finds a value it does not own.
-	if err := st.Settle(ctx, dedup.Settlement{
+	if err := s.Settle(ctx, dedup.Settlement{
 		Keys: []string{"event:main:evt_first"}, TTL: long,
 		First: &dedup.Put{Key: "record:main:pi_first", Value: []byte(`{"credits":1}`)},
 	}); err != nil {
@@ -206,7 +202,7 @@ func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	}
 	expectClaim(t, s, "event:main:evt_first", "tok-2", long, dedup.Done)
 	expectClaim(t, s, "record:main:pi_first", "tok-2", long, dedup.InFlight)
-	if err := st.Settle(ctx, dedup.Settlement{Keys: []string{"k"}, TTL: long}); err != nil {
+	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"k"}, TTL: long}); err != nil {
 		t.Fatalf("Settle without a customer: %v", err)
 	}
 	expectClaim(t, s, "k", "tok-2", long, dedup.Done)
@@ -216,20 +212,16 @@ func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 		{Keys: []string{"k3"}, TTL: long, CustomerID: "cus_x"},
 		{Keys: []string{"k3"}, TTL: long, First: &dedup.Put{Value: []byte("x")}},
 	} {
-		if err := st.Settle(ctx, bad); !errors.Is(err, dedup.ErrInvalid) {
+		if err := s.Settle(ctx, bad); !errors.Is(err, dedup.ErrInvalid) {
 			t.Errorf("Settle(%+v) = %v, want ErrInvalid", bad, err)
 		}
 	}
 	expectClaim(t, s, "k3", "tok-3", long, dedup.Claimed) // an invalid settlement writes nothing
 }
 
-// claimEach applies to stores that implement dedup.MultiClaimer: each claim of one
-// call does what Claim does for its key, whatever the others find.
+// claimEach: each claim of one call does what Claim does for its key, whatever the
+// others find.
 func claimEach(t *testing.T, s dedup.Store, _ func(time.Duration)) {
-	mc, ok := s.(dedup.MultiClaimer)
-	if !ok {
-		t.Skip("the store does not implement dedup.MultiClaimer")
-	}
 	ctx := t.Context()
 	expectClaim(t, s, "each:held", "other", long, dedup.Claimed)
 	expectClaim(t, s, "each:done", "other", long, dedup.Claimed)
@@ -243,7 +235,7 @@ func claimEach(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 		{Key: "each:done", Token: "tok-1"},
 		{Key: "each:mine", Token: "tok-1"},
 	}
-	mc.ClaimEach(ctx, long, cs)
+	s.ClaimEach(ctx, long, cs)
 	want := []dedup.State{dedup.Claimed, dedup.InFlight, 0, dedup.Done, dedup.Claimed}
 	for i, c := range cs {
 		if i == 2 {
@@ -263,9 +255,9 @@ func claimEach(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	expectClaim(t, s, "each:absent", "tok-2", long, dedup.Claimed)
 
 	var none []dedup.Claim
-	mc.ClaimEach(ctx, long, none) // nothing to do, no panic
+	s.ClaimEach(ctx, long, none) // nothing to do, no panic
 	bad := []dedup.Claim{{Key: "each:zero-lease", Token: "tok-1"}}
-	mc.ClaimEach(ctx, 0, bad)
+	s.ClaimEach(ctx, 0, bad)
 	if !errors.Is(bad[0].Err, dedup.ErrInvalid) {
 		t.Errorf("ClaimEach with lease 0: err %v, want ErrInvalid", bad[0].Err)
 	}
