@@ -65,8 +65,8 @@ func Decode(raw []byte) (View, error) {
 			return View{}, describe(raw, err)
 		}
 	}
-	if t := bytes.TrimLeft(raw, " \t\r\n"); t[0] != '{' {
-		return View{}, malformed("top level: got JSON null, want object") // the only non-object Unmarshal accepts
+	if err := checkTopLevel(raw); err != nil {
+		return View{}, err
 	}
 	if err := w.check(); err != nil {
 		return View{}, err
@@ -100,16 +100,7 @@ func Decode(raw []byte) (View, error) {
 
 // check applies the rules that encoding/json cannot: required fields and bounds.
 func (w *wireEvent) check() error {
-	if w.Object != nil && *w.Object != "event" {
-		return malformed("object is %s, want \"event\"", excerpt(*w.Object))
-	}
-	if err := checkToken("id", w.ID, true); err != nil {
-		return err
-	}
-	if err := checkToken("type", w.Type, true); err != nil {
-		return err
-	}
-	if err := checkToken("account", w.Account, false); err != nil {
+	if err := checkEnvelope(w.Object, w.ID, w.Type, w.Account); err != nil {
 		return err
 	}
 	if w.Data == nil {
@@ -125,6 +116,32 @@ func (w *wireEvent) check() error {
 		{"data.object.payment_intent", string(o.PaymentIntent)},
 	} {
 		if err := checkToken(f.name, f.v, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTopLevel refuses JSON null, the only non-object that json.Unmarshal accepts
+// into a struct. raw has been unmarshalled without error, so it is not blank.
+func checkTopLevel(raw []byte) error {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); t[0] != '{' {
+		return malformed("top level: got JSON null, want object")
+	}
+	return nil
+}
+
+// checkEnvelope applies the envelope's rules: a top-level "object", when present and
+// not null, is "event"; id and type are required identifiers, account an optional one.
+func checkEnvelope(object *string, id, typ, account string) error {
+	if object != nil && *object != "event" {
+		return malformed("object is %s, want \"event\"", excerpt(*object))
+	}
+	for _, f := range [...]struct {
+		name, v  string
+		required bool
+	}{{"id", id, true}, {"type", typ, true}, {"account", account, false}} {
+		if err := checkToken(f.name, f.v, f.required); err != nil {
 			return err
 		}
 	}

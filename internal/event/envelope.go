@@ -1,9 +1,6 @@
 package event
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "encoding/json"
 
 // wireEnvelope is the top level of an event without its data.
 type wireEnvelope struct {
@@ -27,19 +24,11 @@ func DecodeEnvelope(raw []byte) (View, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return View{}, describe(raw, err)
 	}
-	if t := bytes.TrimLeft(raw, " \t\r\n"); t[0] != '{' {
-		return View{}, malformed("top level: got JSON null, want object")
+	if err := checkTopLevel(raw); err != nil {
+		return View{}, err
 	}
-	if w.Object != nil && *w.Object != "event" {
-		return View{}, malformed("object is %s, want \"event\"", excerpt(*w.Object))
-	}
-	for _, f := range [...]struct {
-		name, v  string
-		required bool
-	}{{"id", w.ID, true}, {"type", w.Type, true}, {"account", w.Account, false}} {
-		if err := checkToken(f.name, f.v, f.required); err != nil {
-			return View{}, err
-		}
+	if err := checkEnvelope(w.Object, w.ID, w.Type, w.Account); err != nil {
+		return View{}, err
 	}
 	return View{ID: w.ID, Type: w.Type, APIVersion: w.APIVersion, Created: w.Created, Livemode: w.Livemode, Account: w.Account}, nil
 }
