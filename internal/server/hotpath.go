@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/creditgate/creditgate/internal/metrics"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -63,7 +64,7 @@ func readBody(r io.Reader, announced, limit int64, buf *[]byte) ([]byte, error) 
 // values. Series still appear only once used (InitRoute creates the counters at 0).
 type routeMetrics struct {
 	route string
-	d     Deps
+	m     *metrics.Metrics
 	slots []atomic.Pointer[resultMetrics] // by position in pipeline.AllResults
 }
 
@@ -82,7 +83,7 @@ var resultIndex = func() map[pipeline.Result]int {
 }()
 
 func (d Deps) routeMetrics(route string) *routeMetrics {
-	return &routeMetrics{route: route, d: d, slots: make([]atomic.Pointer[resultMetrics], len(pipeline.AllResults))}
+	return &routeMetrics{route: route, m: d.Metrics, slots: make([]atomic.Pointer[resultMetrics], len(pipeline.AllResults))}
 }
 
 // answered counts one answer and its duration.
@@ -94,8 +95,8 @@ func (rm *routeMetrics) answered(r pipeline.Result, elapsed time.Duration) {
 	}
 	if m == nil {
 		m = &resultMetrics{
-			count:    rm.d.Metrics.Webhooks.WithLabelValues(rm.route, string(r)),
-			duration: rm.d.Metrics.WebhookDuration.WithLabelValues(rm.route, string(r)),
+			count:    rm.m.Webhooks.WithLabelValues(rm.route, string(r)),
+			duration: rm.m.WebhookDuration.WithLabelValues(rm.route, string(r)),
 		}
 		if known {
 			rm.slots[i].Store(m)
