@@ -168,6 +168,25 @@ type Invoice struct {
 	Currency             string
 	Paid                 bool
 	Lines                []Line
+	// BillingReason is why the invoice was created (subscription_create, ...).
+	BillingReason string
+	// Total is the invoice's total after discounts and taxes, before the customer's
+	// credit balance is applied (AmountPaid is 0 when the balance paid it all).
+	Total int64
+	// SubscriptionStarted is when the invoice's subscription was created; zero
+	// without a subscription.
+	SubscriptionStarted time.Time
+}
+
+// Prorations counts the invoice's proration lines.
+func (in Invoice) Prorations() int {
+	n := 0
+	for _, l := range in.Lines {
+		if l.Proration {
+			n++
+		}
+	}
+	return n
 }
 
 // Invoice reads an invoice with its subscription, then every line (Price and Product
@@ -183,7 +202,8 @@ func (c *Client) Invoice(ctx context.Context, account, invoiceID string) (Invoic
 	if err != nil {
 		return Invoice{}, classify("get invoice "+invoiceID, err)
 	}
-	out := Invoice{ID: in.ID, AmountPaid: in.AmountPaid, Currency: string(in.Currency), Paid: in.Paid}
+	out := Invoice{ID: in.ID, AmountPaid: in.AmountPaid, Currency: string(in.Currency), Paid: in.Paid,
+		BillingReason: string(in.BillingReason), Total: in.Total}
 	if in.Customer != nil {
 		out.Customer = in.Customer.ID
 	}
@@ -193,6 +213,9 @@ func (c *Client) Invoice(ctx context.Context, account, invoiceID string) (Invoic
 	if in.Subscription != nil {
 		out.Subscription = in.Subscription.ID
 		out.SubscriptionMetadata = in.Subscription.Metadata
+		if in.Subscription.Created > 0 {
+			out.SubscriptionStarted = time.Unix(in.Subscription.Created, 0).UTC()
+		}
 	}
 	if len(out.SubscriptionMetadata) == 0 && in.SubscriptionDetails != nil {
 		out.SubscriptionMetadata = in.SubscriptionDetails.Metadata // the snapshot at finalization
@@ -211,6 +234,73 @@ func (c *Client) Invoice(ctx context.Context, account, invoiceID string) (Invoic
 		return Invoice{}, classify("list lines of "+invoiceID, err)
 	}
 	return out, nil
+}
+
+// Session is what creditgate reads of a Checkout Session found through the API.
+type Session struct {
+	ID                string
+	ClientReferenceID string
+	Metadata          map[string]string
+	Customer          string
+	PaymentIntent     string
+}
+
+// SessionFor finds the Checkout Session that started subscription, or (subscription
+// empty) that was paid by paymentIntent: the list endpoint filters by either. ok is
+// false when Checkout made neither (a subscription created through the API).
+func (c *Client) SessionFor(ctx context.Context, account, subscription, paymentIntent string) (s Session, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	p := &stripe.CheckoutSessionListParams{}
+	what := "payment_intent " + paymentIntent
+	if subscription != "" {
+		p.Subscription, what = stripe.String(subscription), "subscription "+subscription
+	} else {
+		p.PaymentIntent = stripe.String(paymentIntent)
+	}
+	p.Context = ctx
+	p.Limit = stripe.Int64(1)
+	p.Single = true // one page: at most one session starts a subscription or is paid by a PaymentIntent
+	setAccount(&p.ListParams, account)
+	it := c.api.CheckoutSessions.List(p)
+	if it.Next() {
+		cs := it.CheckoutSession()
+		s = Session{ID: cs.ID, ClientReferenceID: cs.ClientReferenceID, Metadata: cs.Metadata}
+		if cs.Customer != nil {
+			s.Customer = cs.Customer.ID
+		}
+		if cs.PaymentIntent != nil {
+			s.PaymentIntent = cs.PaymentIntent.ID
+		}
+		ok = true
+	}
+	if err := it.Err(); err != nil {
+		return Session{}, false, classify("list checkout sessions of "+what, err)
+	}
+	return s, ok, nil
+}
+
+// SessionPaymentIntent is the PaymentIntent that paid a Checkout Session: its own,
+// or, for a subscription session (whose payment_intent is null), its first
+// invoice's. "" when there is none (a trial, a free session).
+func (c *Client) SessionPaymentIntent(ctx context.Context, account, sessionID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	p := &stripe.CheckoutSessionParams{}
+	p.Context = ctx
+	p.AddExpand("invoice")
+	setAccountParams(&p.Params, account)
+	cs, err := c.api.CheckoutSessions.Get(sessionID, p)
+	if err != nil {
+		return "", classify("get checkout session "+sessionID, err)
+	}
+	switch {
+	case cs.PaymentIntent != nil:
+		return cs.PaymentIntent.ID, nil
+	case cs.Invoice != nil && cs.Invoice.PaymentIntent != nil:
+		return cs.Invoice.PaymentIntent.ID, nil
+	}
+	return "", nil
 }
 
 // CustomerMetadata returns a customer's metadata (nil for a deleted customer).

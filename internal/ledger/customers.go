@@ -1,0 +1,136 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/dedup"
+)
+
+// Customers is the customer map: per route, which user a Stripe customer (cus_...)
+// belongs to, learned from Checkout Sessions and grants. The first user a route
+// learns for a customer holds it; a second one is a conflict for the caller to park
+// (package billing), never a silent redirect. Every failure to reach the store wraps
+// dedup.ErrUnavailable.
+type Customers interface {
+	// Customer returns the user mapped to customerID on route; ok is false when none.
+	Customer(ctx context.Context, route, customerID string) (userID string, ok bool, err error)
+	// Learn maps customerID to userID on route for ttl, or refreshes the ttl when it
+	// is mapped to userID already, and returns userID; when another user holds the
+	// customer it changes nothing and returns that user.
+	Learn(ctx context.Context, route, customerID, userID string, ttl time.Duration) (held string, err error)
+}
+
+// CustomerKey is the map's key of customerID on route (under the key prefix).
+func CustomerKey(route, customerID string) string { return "customermap:" + route + ":" + customerID }
+
+func checkLearn(route, customerID, userID string, ttl time.Duration) error {
+	switch {
+	case route == "" || customerID == "" || userID == "":
+		return fmt.Errorf("%w: empty route, customer or user id", dedup.ErrInvalid)
+	case ttl <= 0:
+		return fmt.Errorf("%w: ttl %v is not positive", dedup.ErrInvalid, ttl)
+	}
+	return nil
+}
+
+// RedisCustomers is Customers in Redis: one string key per customer and route, so
+// Redis Cluster works; Learn is one script (an ACL user needs +@scripting, as for
+// the dedup claims on Redis 6).
+type RedisCustomers struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+var _ Customers = (*RedisCustomers)(nil)
+
+// NewRedisCustomers returns the map on c; prefix is redis.key_prefix.
+func NewRedisCustomers(c redis.UniversalClient, prefix string) *RedisCustomers {
+	return &RedisCustomers{c: c, prefix: prefix}
+}
+
+// learnScript: KEYS[1] the mapping, ARGV[1] the user, ARGV[2] the ttl in ms.
+var learnScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`)
+
+// Customer implements Customers.
+func (s *RedisCustomers) Customer(ctx context.Context, route, customerID string) (string, bool, error) {
+	key := CustomerKey(route, customerID)
+	v, err := s.c.Get(ctx, s.prefix+key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", false, nil
+	case err != nil:
+		return "", false, unavailable("get customer", key, err)
+	}
+	return v, true, nil
+}
+
+// Learn implements Customers.
+func (s *RedisCustomers) Learn(ctx context.Context, route, customerID, userID string, ttl time.Duration) (string, error) {
+	if err := checkLearn(route, customerID, userID, ttl); err != nil {
+		return "", err
+	}
+	key := CustomerKey(route, customerID)
+	held, err := learnScript.Run(ctx, s.c, []string{s.prefix + key}, userID, ttl.Milliseconds()).Text()
+	if err != nil {
+		return "", unavailable("learn customer", key, err)
+	}
+	return held, nil
+}
+
+// MemoryCustomers is Customers in memory, for the in-memory store (one replica).
+type MemoryCustomers struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]memCustomer
+}
+
+type memCustomer struct {
+	user    string
+	expires time.Time
+}
+
+var _ Customers = (*MemoryCustomers)(nil)
+
+// NewMemoryCustomers returns an empty map; now is the clock (nil: time.Now).
+func NewMemoryCustomers(now func() time.Time) *MemoryCustomers {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryCustomers{now: now, m: map[string]memCustomer{}}
+}
+
+// Customer implements Customers.
+func (s *MemoryCustomers) Customer(_ context.Context, route, customerID string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.m[CustomerKey(route, customerID)]
+	if !ok || !s.now().Before(cur.expires) {
+		return "", false, nil
+	}
+	return cur.user, true, nil
+}
+
+// Learn implements Customers.
+func (s *MemoryCustomers) Learn(_ context.Context, route, customerID, userID string, ttl time.Duration) (string, error) {
+	if err := checkLearn(route, customerID, userID, ttl); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, now := CustomerKey(route, customerID), s.now()
+	if cur, ok := s.m[key]; ok && now.Before(cur.expires) && cur.user != userID {
+		return cur.user, nil
+	}
+	s.m[key] = memCustomer{user: userID, expires: now.Add(ttl)}
+	return userID, nil
+}
