@@ -96,6 +96,10 @@ type Dedup struct {
 	// must exceed every route's forward.budget, so a live claim never expires under a
 	// running forward.
 	Lease time.Duration `yaml:"lease"`
+	// CustomerTTL is how long a learned customer → user mapping lives after the last
+	// session or grant that named it. Default 9600h (400 days): longer than a yearly
+	// subscription's period, so every renewal finds and refreshes it.
+	CustomerTTL time.Duration `yaml:"customer_ttl"`
 }
 
 // DeadLetter configures where the in-memory store parks entries durably.
@@ -190,6 +194,10 @@ type Extract struct {
 	PriceTable map[string]int64 `yaml:"price_table"`
 	// MaxCredits is the largest grant accepted. Default 1000000.
 	MaxCredits int64 `yaml:"max_credits"`
+	// InvoiceUserWait is how long after its subscription started an invoice.paid whose
+	// user no source names yet is answered 409 (Stripe retries) instead of parked
+	// no_user_id: its Checkout Session may still be on its way. Default 24h.
+	InvoiceUserWait time.Duration `yaml:"invoice_user_wait"`
 }
 
 // Forward is the backend side of a route.

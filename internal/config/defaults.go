@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Defaults, in one place. Every zero field of a loaded Config takes the value here.
 const (
@@ -24,6 +27,8 @@ const (
 	DefaultPath            = "/stripe/webhook"
 	DefaultAPITimeout      = 3 * time.Second
 	DefaultAPIBaseURL      = "https://api.stripe.com"
+	DefaultCustomerTTL     = 9600 * time.Hour
+	DefaultInvoiceUserWait = 24 * time.Hour
 )
 
 // Default event types of a route.
@@ -36,6 +41,10 @@ var DefaultEvents = []string{
 var (
 	DefaultUserIDSources  = []string{SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap}
 	DefaultCreditsSources = []string{SourceMetadataCredits}
+	// DefaultInvoiceUserIDSources are the user sources of a route that lists
+	// invoice.paid: the subscription's metadata is where the README tells users to put
+	// the user id (subscription_data.metadata.user_id).
+	DefaultInvoiceUserIDSources = []string{SourceMetadataUserID, SourceClientReferenceID, SourceSubscriptionUserID, SourceCustomerMap}
 )
 
 // Source names (DESIGN §3).
@@ -101,6 +110,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Redis.WriteTimeout, DefaultRedisWrite)
 	setDur(&c.Dedup.TTL, DefaultDedupTTL)
 	setDur(&c.Dedup.Lease, DefaultLease)
+	setDur(&c.Dedup.CustomerTTL, DefaultCustomerTTL)
 	setStr(&c.DeadLetter.File, DefaultDeadLetterFile)
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -113,7 +123,11 @@ func (c *Config) ApplyDefaults() {
 		}
 		if len(r.Extract.UserID) == 0 {
 			r.Extract.UserID = append([]string(nil), DefaultUserIDSources...)
+			if slices.Contains(r.Events, EventInvoicePaid) {
+				r.Extract.UserID = append([]string(nil), DefaultInvoiceUserIDSources...)
+			}
 		}
+		setDur(&r.Extract.InvoiceUserWait, DefaultInvoiceUserWait)
 		if len(r.Extract.Credits) == 0 {
 			r.Extract.Credits = append([]string(nil), DefaultCreditsSources...)
 		}

@@ -25,6 +25,8 @@ const (
 	MaxAttempts      = 10
 	MinKeyLength     = 16
 	MaxBodyLimit     = 64 << 20
+	// MaxInvoiceUserWait keeps the wait inside Stripe's retry window.
+	MaxInvoiceUserWait = 72 * time.Hour
 )
 
 var routeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
@@ -53,6 +55,9 @@ func (c *Config) Validate() error {
 	if c.Dedup.TTL < MinDedupTTL {
 		v.add("dedup.ttl", "must be at least %s (Stripe retries for 3 days), got %s", MinDedupTTL, c.Dedup.TTL)
 	}
+	if c.Dedup.CustomerTTL < MinDedupTTL {
+		v.add("dedup.customer_ttl", "must be at least %s, got %s", MinDedupTTL, c.Dedup.CustomerTTL)
+	}
 	if c.Dedup.Lease < time.Second {
 		v.add("dedup.lease", "must be at least 1s, got %s", c.Dedup.Lease)
 	}
@@ -73,6 +78,7 @@ func (c *Config) Validate() error {
 		paths[r.Path] = i
 		c.validateRoute(v, p, r)
 	}
+	c.validateOverlap(v)
 	return v.err()
 }
 
@@ -178,6 +184,9 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	c.validateAPI(v, p, r)
 	if err := ValidUserIDFormat(r.Extract.UserIDFormat); err != nil {
 		v.add(p+".extract.user_id_format", "%v", err)
+	}
+	if r.Extract.InvoiceUserWait < 0 || r.Extract.InvoiceUserWait > MaxInvoiceUserWait {
+		v.add(p+".extract.invoice_user_wait", "must be between 0 and %s (Stripe stops retrying after 3 days), got %s", MaxInvoiceUserWait, r.Extract.InvoiceUserWait)
 	}
 	if r.Extract.MaxCredits < 1 || r.Extract.MaxCredits > 1<<53 {
 		v.add(p+".extract.max_credits", "must be between 1 and 2^53, got %d", r.Extract.MaxCredits)
