@@ -31,6 +31,7 @@ type app struct {
 	metrics     *metrics.Metrics
 	store       dedup.Store
 	records     ledger.Store
+	customers   ledger.Customers
 	deadLetters deadletter.List
 	pipeline    *pipeline.Pipeline
 	routes      []server.Route
@@ -55,6 +56,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 	}
 	a.pipeline = &pipeline.Pipeline{
 		Store: a.store, DeadLetters: a.deadLetters, Records: a.records,
+		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL,
 		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
 		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
 	}
@@ -85,7 +87,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		pr := &pipeline.Route{
 			Name: rc.Name, Livemode: rc.Livemode, Events: events,
 			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x, Forwarder: fw,
-			Connect: rc.Connect, Budget: rc.Forward.Budget,
+			Connect: rc.Connect, Budget: rc.Forward.Budget, UserWait: rc.Extract.InvoiceUserWait,
 		}
 		if len(rc.ConnectAccounts) > 0 {
 			pr.ConnectAccounts = map[string]bool{}
@@ -119,6 +121,7 @@ func (a *app) openStores() error {
 			"dead_letter_file", cfg.DeadLetter.File)
 		a.store = dedup.NewMemory(time.Now)
 		a.records = ledger.NewMemory(time.Now)
+		a.customers = ledger.NewMemoryCustomers(time.Now)
 		f, err := deadletter.OpenFile(cfg.DeadLetter.File)
 		if err != nil {
 			return fmt.Errorf("open dead-letter file: %w", err)
@@ -147,6 +150,7 @@ func (a *app) openStores() error {
 	a.redis = client
 	a.store = dedup.NewRedis(client, r.KeyPrefix)
 	a.records = ledger.NewRedis(client, r.KeyPrefix)
+	a.customers = ledger.NewRedisCustomers(client, r.KeyPrefix)
 	a.deadLetters = deadletter.NewRedis(client, r.KeyPrefix)
 	return nil
 }

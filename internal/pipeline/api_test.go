@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
@@ -17,8 +18,27 @@ type fakeAPI struct {
 	lines   []stripeapi.Line
 	invoice stripeapi.Invoice
 	cus     map[string]string
-	err     error
-	calls   []string
+	// sessions are the Checkout Sessions SessionFor finds, by "sub:<id>" or "pi:<id>".
+	sessions map[string]stripeapi.Session
+	// sessionPI is SessionPaymentIntent's answer, by session id.
+	sessionPI map[string]string
+	err       error
+	calls     []string
+}
+
+func (f *fakeAPI) SessionFor(_ context.Context, account, sub, pi string) (stripeapi.Session, bool, error) {
+	key := "pi:" + pi
+	if sub != "" {
+		key = "sub:" + sub
+	}
+	f.calls = append(f.calls, "sessions "+account+" "+key)
+	s, ok := f.sessions[key]
+	return s, ok, f.err
+}
+
+func (f *fakeAPI) SessionPaymentIntent(_ context.Context, account, id string) (string, error) {
+	f.calls = append(f.calls, "session "+account+" "+id)
+	return f.sessionPI[id], f.err
 }
 
 func (f *fakeAPI) SessionLines(_ context.Context, account, id string) ([]stripeapi.Line, error) {
@@ -88,23 +108,18 @@ func TestPriceTableGrant(t *testing.T) {
 
 func TestInvoicePaid(t *testing.T) {
 	const subUser = user2
-	inv := stripeapi.Invoice{ID: "in_1", Customer: "cus_sub", PaymentIntent: "pi_inv", AmountPaid: 1999, Currency: "eur", Paid: true,
+	inv := stripeapi.Invoice{ID: "in_1", Customer: "cus_sub", PaymentIntent: "pi_inv", AmountPaid: 1999, Total: 1999, Currency: "eur", Paid: true,
+		BillingReason: "subscription_cycle", Subscription: "sub_1",
 		SubscriptionMetadata: map[string]string{"user_id": subUser},
 		Lines: []stripeapi.Line{{PriceID: "price_m", Quantity: 1, ProductMetadata: map[string]string{"credits": "500"}},
 			{PriceID: "price_old", Quantity: 1, Proration: true}}}
-	invoiceDelivery := func(t *testing.T, id string) pipeline.Delivery {
-		d := delivery(t, "charge_refunded.json")
-		d.Event.ID, d.Event.Type = id, pipeline.TypeInvoicePaid
-		d.Event.Object = eventObject("in_1", "invoice", "cus_sub")
-		return d
-	}
 	e := newEnv(t, nil)
 	recs := withReversals(e)
 	e.rt.Events[pipeline.TypeInvoicePaid] = true
 	api := &fakeAPI{invoice: inv}
 	withAPI(t, e, api, config.Extract{UserID: []string{"subscription.metadata.user_id", "customer_map"}, Credits: []string{"price_metadata"}})
 
-	o := e.process(invoiceDelivery(t, "evt_inv1"))
+	o := e.process(invoiceDelivery(t, "evt_inv1", "in_1"))
 	if o.Result != pipeline.Forwarded || e.be.credited["in_1"] != 500 {
 		t.Fatalf("%+v credited %v", o, e.be.credited)
 	}
@@ -115,30 +130,158 @@ func TestInvoicePaid(t *testing.T) {
 	if _, ok, _ := recs.Get(context.Background(), route+":pi_inv"); !ok {
 		t.Error("no purchase record for the invoice's payment intent")
 	}
+	if u, _, _ := e.cus.Customer(context.Background(), route, "cus_sub"); u != subUser {
+		t.Errorf("the grant did not teach the customer map: %q", u)
+	}
 	// Another event for the same invoice is a duplicate purchase.
-	if o := e.process(invoiceDelivery(t, "evt_inv2")); o.Result != pipeline.Duplicate {
+	if o := e.process(invoiceDelivery(t, "evt_inv2", "in_1")); o.Result != pipeline.Duplicate {
 		t.Fatalf("second event: %+v", o)
 	}
-	// A free invoice (trial) is ignored unless the route grants free purchases.
-	api.invoice.ID, api.invoice.AmountPaid = "in_2", 0
-	d := invoiceDelivery(t, "evt_inv3")
-	d.Event.Object.ID = "in_2"
-	if o := e.process(d); o.Result != pipeline.Ignored || o.Reason != "no_payment_required" {
-		t.Fatalf("trial invoice: %+v", o)
+	// The billing rules, invoice by invoice.
+	tests := []struct {
+		name   string
+		change func(*stripeapi.Invoice)
+		result pipeline.Result
+		reason string
+	}{
+		{"trial's $0 invoice", func(i *stripeapi.Invoice) { i.AmountPaid, i.Total, i.BillingReason = 0, 0, "subscription_create" }, pipeline.Ignored, "zero_total"},
+		{"proration only", func(i *stripeapi.Invoice) { i.BillingReason, i.Lines = "subscription_update", i.Lines[1:] }, pipeline.Ignored, "proration"},
+		{"threshold", func(i *stripeapi.Invoice) { i.BillingReason = "subscription_threshold" }, pipeline.Ignored, "billing_reason"},
+		{"unknown billing reason", func(i *stripeapi.Invoice) { i.BillingReason = "subscription_pause" }, pipeline.DeadLettered, "unknown_billing_reason"},
+		{"paid from the balance", func(i *stripeapi.Invoice) { i.AmountPaid, i.PaymentIntent = 0, "" }, pipeline.Forwarded, ""},
 	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("in_rule_%d", i)
+			api.invoice = inv
+			api.invoice.ID = id
+			api.invoice.Lines = append([]stripeapi.Line(nil), inv.Lines...)
+			tt.change(&api.invoice)
+			o := e.process(invoiceDelivery(t, "evt_rule_"+id, id))
+			if o.Result != tt.result || o.Reason != tt.reason {
+				t.Fatalf("%s %s (%s), want %s %s", o.Result, o.Reason, o.Detail, tt.result, tt.reason)
+			}
+			if got := e.be.credited[id]; (got != 0) != (tt.result == pipeline.Forwarded) {
+				t.Errorf("credited %d", got)
+			}
+		})
+	}
+}
 
-	// The subscription's checkout session only teaches the customer map.
-	e2 := newEnv(t, nil)
-	e2.rt.Events[pipeline.TypeInvoicePaid] = true
-	withAPI(t, e2, &fakeAPI{invoice: inv}, config.Extract{UserID: config.DefaultUserIDSources, Credits: []string{"price_metadata"}})
-	sd := delivery(t, paidFile)
-	sd.Event.Object.Mode = "subscription"
-	if o := e2.process(sd); o.Result != pipeline.Ignored || o.Reason != "subscription_session" || len(e2.be.sent()) != 0 {
-		t.Fatalf("subscription session: %+v", o)
+// TestSessionAndFirstInvoice: a subscription's session and its first invoice, and a
+// one-time session and Checkout's post-payment invoice, are one purchase in either
+// order (one grant under the session's id); the session alone teaches the customer
+// map, trials included.
+func TestSessionAndFirstInvoice(t *testing.T) {
+	first := stripeapi.Invoice{ID: "in_first", Customer: paidCust, PaymentIntent: "pi_first", AmountPaid: 999, Total: 999, Currency: "eur",
+		BillingReason: "subscription_create", Subscription: "sub_1",
+		Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}
+	postPayment := stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999, Currency: "eur",
+		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}
+	cs := stripeapi.Session{ID: paidSession, Metadata: map[string]string{"user_id": user1, "credits": "100"}, Customer: paidCust}
+	tests := []struct {
+		name         string
+		inv          stripeapi.Invoice
+		mode         string
+		invoiceFirst bool
+	}{
+		{"subscription, session first", first, "subscription", false},
+		{"subscription, invoice first", first, "subscription", true},
+		{"post-payment invoice, session first", postPayment, "payment", false},
+		{"post-payment invoice, invoice first", postPayment, "payment", true},
 	}
-	if u, ok, _ := e2.mem.Customer(context.Background(), paidCust); !ok || u != user1 {
-		t.Errorf("customer map: %q %t", u, ok)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.rt.Events[pipeline.TypeInvoicePaid] = true
+			api := &fakeAPI{invoice: tt.inv, sessions: map[string]stripeapi.Session{"sub:sub_1": cs, "pi:" + paidPI: cs}}
+			withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
+				PriceTable: map[string]int64{"price_100": 100}})
+			session := delivery(t, paidFile)
+			session.Event.Object.Mode = tt.mode
+			invoice := invoiceDelivery(t, "evt_invoice", tt.inv.ID)
+			invoice.Event.Object.Customer = paidCust
+			order := []pipeline.Delivery{session, invoice}
+			if tt.invoiceFirst {
+				order = []pipeline.Delivery{invoice, session}
+			}
+			for _, d := range append(order, order...) { // and every redelivery
+				if o := e.process(d); !is2xx(o.Result) {
+					t.Fatalf("%s: %+v", d.Event.ID, o)
+				}
+			}
+			if len(e.be.sent()) != 1 || e.be.credited[paidSession] != 100 {
+				t.Fatalf("backend got %+v, want one grant of 100 under %s", e.be.sent(), paidSession)
+			}
+			if u, _, _ := e.cus.Customer(context.Background(), route, paidCust); u != user1 {
+				t.Errorf("customer map: %q", u)
+			}
+		})
 	}
+}
+
+// TestInvoiceUserWait: an invoice of a young subscription whose user nobody names yet
+// is answered 409 (Stripe retries); once its session has taught the map, the retry
+// grants; an old subscription's is parked.
+func TestInvoiceUserWait(t *testing.T) {
+	inv := stripeapi.Invoice{ID: "in_w", Customer: paidCust, PaymentIntent: "pi_w", AmountPaid: 999, Total: 999, Currency: "eur",
+		BillingReason: "subscription_cycle", Subscription: "sub_w", SubscriptionStarted: start.Add(-time.Hour),
+		Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}
+	e := newEnv(t, nil)
+	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	e.rt.UserWait = 24 * time.Hour
+	api := &fakeAPI{invoice: inv}
+	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"price_table"}, PriceTable: map[string]int64{"price_100": 100}})
+	d := invoiceDelivery(t, "evt_w", "in_w")
+	d.Event.Object.Customer = paidCust
+	o := e.process(d)
+	if o.Result != pipeline.InFlight || o.Reason != "awaiting_user" || o.Result.Status() != 409 {
+		t.Fatalf("young subscription: %+v", o)
+	}
+	e.wantKeys("evt_w", "in_w", free, free)
+	// A trial's session teaches the map without granting.
+	trial := delivery(t, paidFile)
+	trial.Event.Object.Mode, trial.Event.Object.PaymentStatus = "subscription", "no_payment_required"
+	if o := e.process(trial); o.Result != pipeline.Ignored || o.Reason != "subscription_session" {
+		t.Fatalf("trial session: %+v", o)
+	}
+	if o := e.process(d); o.Result != pipeline.Forwarded || e.be.credited["in_w"] != 100 {
+		t.Fatalf("retry after the session: %+v %v", o, e.be.credited)
+	}
+	// An old subscription's invoice without a user is parked at once.
+	api.invoice.ID, api.invoice.Customer, api.invoice.SubscriptionStarted = "in_old", "", start.Add(-25*time.Hour)
+	old := invoiceDelivery(t, "evt_old", "in_old")
+	if o := e.process(old); o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
+		t.Fatalf("old subscription: %+v", o)
+	}
+}
+
+// TestSubscriptionSessionRecord: a route that grants subscription sessions itself
+// records the purchase under the PaymentIntent of the session's invoice.
+func TestSubscriptionSessionRecord(t *testing.T) {
+	e := newEnv(t, nil)
+	recs := withReversals(e)
+	api := &fakeAPI{sessionPI: map[string]string{paidSession: "pi_from_invoice"}}
+	withAPI(t, e, api, config.Extract{UserID: config.DefaultUserIDSources, Credits: config.DefaultCreditsSources})
+	d := delivery(t, paidFile)
+	d.Event.Object.Mode, d.Event.Object.PaymentIntent = "subscription", ""
+	if o := e.process(d); o.Result != pipeline.Forwarded {
+		t.Fatalf("%+v", o)
+	}
+	r, ok, _ := recs.Get(context.Background(), route+":pi_from_invoice")
+	if !ok || r.PurchaseID != paidSession || r.Credits != 100 {
+		t.Fatalf("record %+v %t", r, ok)
+	}
+	if got := e.be.sent()[0].Stripe.PaymentIntentID; got != "pi_from_invoice" {
+		t.Errorf("forwarded payment_intent_id %q", got)
+	}
+}
+
+func invoiceDelivery(t *testing.T, evt, id string) pipeline.Delivery {
+	d := delivery(t, "charge_refunded.json")
+	d.Event.ID, d.Event.Type = evt, pipeline.TypeInvoicePaid
+	d.Event.Object = eventObject(id, "invoice", "")
+	return d
 }
 
 func TestConnect(t *testing.T) {

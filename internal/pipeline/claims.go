@@ -78,15 +78,15 @@ func (c *claims) cleanupCtx() context.Context {
 	return c.cctx
 }
 
-// doneAll marks every held key done and, when customer is set, remembers customer →
-// user, in one settlement (one round trip with Redis) together with first (a purchase
-// record, written first and with the rest or not at all). A failure is tried once
+// doneAll marks every held key done in one settlement (one round trip with Redis)
+// together with first (a purchase record, written first and with the rest or not at
+// all). A failure is tried once
 // more, then logged: the backend has the credit, and its Idempotency-Key stops a
 // second one if the key is retried. Only with strict (a record that a reversal will
 // need) is the failure returned and the keys kept, for the caller to release them
 // and answer so that Stripe retries.
-func (c *claims) doneAll(customer, user string, first *dedup.Put, strict bool) error {
-	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, CustomerID: customer, UserID: user, First: first}
+func (c *claims) doneAll(first *dedup.Put, strict bool) error {
+	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, First: first}
 	for i, h := range c.held {
 		st.Keys[i] = h.key
 	}
@@ -100,7 +100,7 @@ func (c *claims) doneAll(customer, user string, first *dedup.Put, strict bool) e
 	c.held = nil
 	if err != nil {
 		c.p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
-			"keys", st.Keys, "customer_id", customer, "error", err)
+			"keys", st.Keys, "error", err)
 	}
 	return nil
 }

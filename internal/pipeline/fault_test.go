@@ -18,8 +18,8 @@ import (
 // one credit in total.
 //
 // Store calls of a paid delivery, in order: Claim (event), Claim (purchase), Customer
-// (only when the user id comes from the customer map), the forward, Complete (event),
-// Complete (purchase), RememberCustomer. A transient failure releases in the order
+// (only when the user id comes from the customer map), Learn (the customer map), the
+// forward, Complete (event), Complete (purchase). A transient failure releases in the order
 // claimed: Release (event), Release (purchase). Parking calls Park, Complete (event),
 // Release (event, a no-op on a done key), Release (purchase).
 func TestProcessFaults(t *testing.T) {
@@ -54,9 +54,12 @@ func TestProcessFaults(t *testing.T) {
 		{name: "Complete purchase after delivery", d: paid, method: "Complete", nth: 2,
 			want: pipeline.Forwarded, event: done, purchase: done,
 			retry: pipeline.Duplicate, granted: 1},
-		{name: "RememberCustomer after delivery", d: paid, method: "RememberCustomer", nth: 1,
-			want: pipeline.Forwarded, event: done, purchase: done,
-			retry: pipeline.Duplicate, granted: 1},
+		{name: "Learn the customer before delivery", d: paid, method: "Learn", nth: 1,
+			want: pipeline.StoreUnavailable, reason: "store", event: free, purchase: free,
+			retry: pipeline.Forwarded, granted: 1},
+		{name: "Learn the customer, answer lost", d: paid, method: "Learn", nth: 1, after: true,
+			want: pipeline.StoreUnavailable, reason: "store", event: free, purchase: free,
+			retry: pipeline.Forwarded, granted: 1},
 
 		// Backend down once: the claims are released, so Stripe's retry can credit.
 		{name: "Release event after backend failure", d: paid, script: []error{errBackendDown},
@@ -138,7 +141,7 @@ func testFault(t *testing.T, tt faultCase) {
 	e := newEnv(t, newBackend(tt.script...))
 	d := tt.d(t)
 	ev, cs := d.Event.ID, d.Event.Object.ID
-	if err := e.mem.RememberCustomer(context.Background(), paidCust, user1, ttl); err != nil {
+	if _, err := e.cus.Learn(context.Background(), route, paidCust, user1, ttl); err != nil {
 		t.Fatal(err)
 	}
 	if tt.method == "Park" {

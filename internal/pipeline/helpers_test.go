@@ -17,6 +17,7 @@ import (
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/testkit"
 )
@@ -139,6 +140,7 @@ type env struct {
 	t     *testing.T
 	clk   *testkit.Clock
 	mem   *dedup.Memory
+	cus   *ledger.MemoryCustomers // the customer map, its faults counted by store
 	store *faultStore
 	file  *deadletter.File
 	dl    *faultList
@@ -168,10 +170,11 @@ func newEnv(t *testing.T, be *backend) *env {
 	if be == nil {
 		be = newBackend()
 	}
-	e := &env{t: t, clk: clk, mem: mem, file: file, be: be}
+	e := &env{t: t, clk: clk, mem: mem, cus: ledger.NewMemoryCustomers(clk.Now), file: file, be: be}
 	e.store = &faultStore{Store: mem}
 	e.dl = &faultList{innerList: file}
-	e.p = &pipeline.Pipeline{Store: e.store, DeadLetters: e.dl, TTL: ttl, Lease: lease, Now: clk.Now}
+	e.p = &pipeline.Pipeline{Store: e.store, DeadLetters: e.dl, TTL: ttl, Lease: lease, Now: clk.Now,
+		Customers: faultCustomers{e.store, e.cus}}
 	e.rt = &pipeline.Route{
 		Name:      route,
 		Events:    map[string]bool{pipeline.TypeSessionCompleted: true, pipeline.TypeAsyncPaymentSucceeded: true},
@@ -351,21 +354,28 @@ func (s *faultStore) Release(ctx context.Context, key, token string) error {
 	return s.Store.Release(ctx, key, token)
 }
 
-func (s *faultStore) Customer(ctx context.Context, customerID string) (string, bool, error) {
-	if s.fault("Customer") {
-		return "", false, injected("Customer")
-	}
-	return s.Store.Customer(ctx, customerID)
+// faultCustomers is the customer map with faults on its calls ("Customer", "Learn"),
+// counted with the store's.
+type faultCustomers struct {
+	s *faultStore
+	m ledger.Customers
 }
 
-func (s *faultStore) RememberCustomer(ctx context.Context, customerID, userID string, ttl time.Duration) error {
-	if s.fault("RememberCustomer") {
-		if s.after {
-			_ = s.Store.RememberCustomer(ctx, customerID, userID, ttl)
-		}
-		return injected("RememberCustomer")
+func (f faultCustomers) Customer(ctx context.Context, route, customerID string) (string, bool, error) {
+	if f.s.fault("Customer") {
+		return "", false, injected("Customer")
 	}
-	return s.Store.RememberCustomer(ctx, customerID, userID, ttl)
+	return f.m.Customer(ctx, route, customerID)
+}
+
+func (f faultCustomers) Learn(ctx context.Context, route, customerID, userID string, ttl time.Duration) (string, error) {
+	if f.s.fault("Learn") {
+		if f.s.after {
+			_, _ = f.m.Learn(ctx, route, customerID, userID, ttl)
+		}
+		return "", injected("Learn")
+	}
+	return f.m.Learn(ctx, route, customerID, userID, ttl)
 }
 
 // innerList names the embedded List, whose List method would clash with a field
@@ -414,7 +424,7 @@ func (s *faultStore) Settle(ctx context.Context, st dedup.Settlement) error {
 		errs = append(errs, s.Complete(ctx, k, st.TTL))
 	}
 	if st.CustomerID != "" {
-		errs = append(errs, s.RememberCustomer(ctx, st.CustomerID, st.UserID, st.TTL))
+		errs = append(errs, s.Store.RememberCustomer(ctx, st.CustomerID, st.UserID, st.TTL))
 	}
 	return errors.Join(errs...)
 }

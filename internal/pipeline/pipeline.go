@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/billing"
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
@@ -36,6 +37,8 @@ type API interface {
 	SessionLines(ctx context.Context, account, sessionID string) ([]stripeapi.Line, error)
 	Invoice(ctx context.Context, account, invoiceID string) (stripeapi.Invoice, error)
 	CustomerMetadata(ctx context.Context, account, customerID string) (map[string]string, error)
+	SessionFor(ctx context.Context, account, subscription, paymentIntent string) (stripeapi.Session, bool, error)
+	SessionPaymentIntent(ctx context.Context, account, sessionID string) (string, error)
 }
 
 // Forwarder delivers a credit to the backend (forward.Client in production).
@@ -61,6 +64,8 @@ type Route struct {
 	// Budget bounds the Stripe API calls and the forward together (forward.budget);
 	// zero means no bound beyond the forwarder's own.
 	Budget time.Duration
+	// UserWait is extract.invoice_user_wait (billing.AwaitUser); zero: never wait.
+	UserWait time.Duration
 }
 
 // Handles reports whether the route processes events of type t (others are ignored).
@@ -78,6 +83,11 @@ type Pipeline struct {
 	Store       dedup.Store
 	DeadLetters deadletter.List
 	Records     ledger.Store
+	// Customers is the per-route customer map (nil: customer_map finds nothing and
+	// nothing is learned); CustomerTTL is how long a mapping lives after the last
+	// session or grant that named it (dedup.customer_ttl; zero: TTL).
+	Customers   ledger.Customers
+	CustomerTTL time.Duration
 	// RecordsInStore says that Records keeps its records in Store's Redis under the
 	// same key prefix (ledger.NewRedis and dedup.NewRedis on one client): a grant's
 	// record is then written with its settlement, in the same round trip and
@@ -167,74 +177,40 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	return p.grantSession(ctx, &c, o, rt, d)
 }
 
-// grantSession credits a Checkout Session (DESIGN §3).
+// grantSession credits a Checkout Session, or learns its buyer when the billing
+// rules say it grants nothing (package billing).
 func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
 	ev := d.Event
 	obj := ev.Object
-	if ev.Type == TypeSessionCompleted {
-		switch obj.PaymentStatus {
-		case "paid":
-		case "unpaid":
-			o.Result, o.Reason, o.Detail = PendingPayment, "unpaid", "session completed, payment pending; waiting for checkout.session.async_payment_succeeded"
-			return c.done(o)
-		case "no_payment_required":
-			if !rt.GrantNoPaymentRequired {
-				o.Result, o.Reason, o.Detail = Ignored, "no_payment_required", "no payment required and the route does not grant free sessions (grant_no_payment_required)"
-				return c.done(o)
-			}
-		default:
-			return c.park(o, rt, d, "unknown_payment_status", fmt.Sprintf("payment_status %q is not paid, unpaid or no_payment_required", clip(obj.PaymentStatus)))
-		}
-	}
-	if obj.ID == "" {
-		return c.park(o, rt, d, "no_session_id", "data.object has no id")
-	}
+	dec := sessionDecision(rt, ev)
 	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer,
 		lines: func(ctx context.Context) ([]stripeapi.Line, error) {
 			return rt.API.SessionLines(ctx, ev.Account, obj.ID)
 		}}
-	if obj.Mode == "subscription" && rt.Events[TypeInvoicePaid] {
-		// The subscription's invoices carry its credits (invoice.paid, also for the
-		// first period); the session only teaches the customer map who the buyer is.
-		return p.learnCustomer(ctx, c, o, rt, obj, lookup)
+	switch dec.Verdict {
+	case billing.Park:
+		return c.park(o, rt, d, dec.Reason, dec.Detail)
+	case billing.Pending, billing.Ignore, billing.Learn:
+		o.Result, o.Reason, o.Detail = Ignored, dec.Reason, dec.Detail
+		if dec.Verdict == billing.Pending {
+			o.Result = PendingPayment
+		}
+		return p.learnOnly(ctx, c, o, rt, d, lookup)
+	}
+	if obj.ID == "" {
+		return c.park(o, rt, d, "no_session_id", "data.object has no id")
 	}
 	return p.grant(ctx, c, o, rt, d, purchase{
-		id: obj.ID, obj: obj, lookup: lookup,
+		id: obj.ID, obj: obj, lookup: lookup, session: true,
 		ref: forward.StripeRef{SessionID: obj.ID, CustomerID: obj.Customer, PaymentIntentID: obj.PaymentIntent,
 			AmountTotal: obj.AmountTotal, Currency: obj.Currency},
 	})
 }
 
-// grantInvoice credits a paid invoice of a subscription: the lines come from the API.
-func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
-	ev := d.Event
-	obj := ev.Object
-	if obj.ID == "" {
-		return c.park(o, rt, d, "no_invoice_id", "data.object has no id")
-	}
-	if rt.API == nil {
-		return c.park(o, rt, d, "no_api_key", "invoice.paid needs the Stripe API (stripe.api_key_file)")
-	}
-	if o, settled := p.claimPurchase(c, o, obj.ID); settled {
-		return o
-	}
-	inv, err := rt.API.Invoice(ctx, ev.Account, obj.ID)
-	if err != nil {
-		return p.apiFailed(c, o, rt, d, err)
-	}
-	if inv.AmountPaid == 0 && !rt.GrantNoPaymentRequired {
-		o.Result, o.Reason, o.Detail = Ignored, "no_payment_required", "invoice paid nothing (a trial or a 100 % coupon) and the route does not grant free purchases (grant_no_payment_required)"
-		return c.done(o)
-	}
-	if obj.Customer == "" {
-		obj.Customer = inv.Customer
-	}
-	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer, subscription: inv.SubscriptionMetadata,
-		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
-	return p.grant(ctx, c, o, rt, d, purchase{
-		id: obj.ID, obj: obj, lookup: lookup, claimed: true,
-		ref: forward.StripeRef{InvoiceID: obj.ID, CustomerID: obj.Customer, PaymentIntentID: inv.PaymentIntent,
-			AmountTotal: inv.AmountPaid, Currency: inv.Currency},
+func sessionDecision(rt *Route, ev event.View) billing.Decision {
+	return billing.Session(billing.SessionFacts{
+		Completed: ev.Type == TypeSessionCompleted, Mode: ev.Object.Mode, PaymentStatus: ev.Object.PaymentStatus,
+		GrantNoPaymentRequired: rt.GrantNoPaymentRequired, InvoicesGrant: rt.Events[TypeInvoicePaid],
 	})
 }
 
@@ -245,6 +221,10 @@ type purchase struct {
 	lookup  *lookup
 	ref     forward.StripeRef
 	claimed bool // the purchase key is held already
+	session bool // a Checkout Session event: a subscription's PaymentIntent is on its invoice
+	// started is when the invoice's subscription began; an unknown user of a young
+	// subscription is answered "retry" (billing.AwaitUser). Zero: never.
+	started time.Time
 }
 
 func purchaseKey(route, id string) string { return "purchase:" + route + ":" + id }
@@ -260,16 +240,11 @@ func expectedPurchase(rt *Route, ev event.View) string {
 	}
 	switch ev.Type {
 	case TypeSessionCompleted, TypeAsyncPaymentSucceeded:
-		paid := obj.PaymentStatus == "paid" || obj.PaymentStatus == "no_payment_required" && rt.GrantNoPaymentRequired
-		if ev.Type == TypeSessionCompleted && !paid || obj.Mode == "subscription" && rt.Events[TypeInvoicePaid] {
-			return ""
-		}
-		return obj.ID
-	case TypeInvoicePaid:
-		if rt.API != nil {
+		if sessionDecision(rt, ev).Verdict == billing.Grant {
 			return obj.ID
 		}
 	}
+	// An invoice's purchase may be its Checkout Session's: known after the API call.
 	return ""
 }
 
@@ -299,17 +274,26 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	if rt.API != nil {
 		api = pu.lookup
 	}
-	g, err := rt.Extractor.ExtractWith(ctx, pu.obj, p.Store, api)
+	g, err := rt.Extractor.ExtractWith(ctx, pu.obj, p.customers(rt), api)
 	if err != nil {
-		if reason := extract.Reason(err); reason != "" {
-			return c.park(o, rt, d, reason, err.Error())
+		if errors.Is(err, extract.ErrNoUserID) && billing.AwaitUser(pu.started, p.now(), rt.UserWait) {
+			return c.fail(o, InFlight, billing.ReasonAwaitingUser, fmt.Errorf("%w; the subscription started at %s, so its Checkout Session may still be on its way: Stripe retries until %s",
+				err, pu.started.Format(time.RFC3339), pu.started.Add(rt.UserWait).Format(time.RFC3339)))
 		}
-		if errors.Is(err, stripeapi.ErrUnavailable) {
-			return c.fail(o, BackendUnavailable, "stripe_api", err)
-		}
-		return c.fail(o, StoreUnavailable, "store", err)
+		return p.extractFailed(c, o, rt, d, err)
 	}
 	o.Credits = g.Credits
+	if o, settled := p.learn(ctx, c, o, rt, d, pu.obj.Customer, g.UserID); settled {
+		return o
+	}
+	if pu.ref.PaymentIntentID == "" && pu.session && pu.obj.Mode == "subscription" && rt.API != nil {
+		// A subscription session's payment_intent is null; its first invoice's is not.
+		pi, err := rt.API.SessionPaymentIntent(ctx, ev.Account, pu.id)
+		if err != nil {
+			return p.apiFailed(c, o, rt, d, err)
+		}
+		pu.ref.PaymentIntentID = pi
+	}
 
 	ref := pu.ref
 	ref.EventID, ref.EventType, ref.Account = ev.ID, ev.Type, ev.Account
@@ -341,11 +325,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	if err != nil {
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
-	var customer string
-	if g.UserSource != config.SourceCustomerMap {
-		customer = pu.obj.Customer
-	}
-	if err := c.doneAll(customer, g.UserID, first, first != nil && rt.reversals()); err != nil {
+	if err := c.doneAll(first, first != nil && rt.reversals()); err != nil {
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	return o
@@ -380,35 +360,6 @@ func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g ex
 		return nil, nil
 	}
 	return nil, err
-}
-
-// learnCustomer handles a subscription-mode session on a route that grants on
-// invoice.paid: it remembers the customer's user id, when one is found, and grants
-// nothing.
-func (p *Pipeline) learnCustomer(ctx context.Context, c *claims, o Outcome, rt *Route, obj event.Object, lk *lookup) Outcome {
-	o.Result, o.Reason = Ignored, "subscription_session"
-	o.Detail = "subscription checkout: credits come with invoice.paid"
-	if obj.Customer == "" {
-		return c.done(o)
-	}
-	var api extract.Lookup
-	if rt.API != nil {
-		api = lk
-	}
-	user, src, err := rt.Extractor.User(ctx, obj, p.Store, api)
-	switch {
-	case err == nil && src != config.SourceCustomerMap:
-		if err := p.Store.RememberCustomer(c.cleanupCtx(), obj.Customer, user, p.TTL); err != nil {
-			return c.fail(o, StoreUnavailable, "store", err)
-		}
-		o.Detail += "; customer " + obj.Customer + " remembered"
-	case err != nil && extract.Reason(err) == "":
-		if errors.Is(err, stripeapi.ErrUnavailable) {
-			return c.fail(o, BackendUnavailable, "stripe_api", err)
-		}
-		return c.fail(o, StoreUnavailable, "store", err)
-	}
-	return c.done(o)
 }
 
 // apiFailed maps a Stripe API error: permanent ones are parked with their reason

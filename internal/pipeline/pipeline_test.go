@@ -406,8 +406,9 @@ func TestProcessAsyncPayment(t *testing.T) {
 	e.wantKeys(asyncEvent, unpaidSession, done, done)
 }
 
-// The customer map is learned from a forwarded credit that names both a customer and
-// a user, and used by a later event that names only the customer.
+// The customer map is learned from an event that names both a customer and a user,
+// used by a later event that names only the customer, and never redirected: a
+// second user for the customer is parked customer_conflict.
 func TestProcessCustomerMap(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
@@ -420,21 +421,19 @@ func TestProcessCustomerMap(t *testing.T) {
 		t.Fatalf("before learning: %s/%q, want dead_lettered/no_user_id", o.Result, o.Reason)
 	}
 
-	// A failed forward teaches nothing.
+	// The session names its buyer even when the forward fails: the map learns.
 	e.be.script = []error{errBackendDown}
 	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.BackendUnavailable {
 		t.Fatalf("backend down: %s, want backend_unavailable", o.Result)
 	}
-	if u, ok, err := e.mem.Customer(ctx, paidCust); err != nil || ok {
-		t.Fatalf("after a failed forward the map has %q, %v, %v; want nothing", u, ok, err)
+	if u, ok, err := e.cus.Customer(ctx, route, paidCust); err != nil || !ok || u != user1 {
+		t.Fatalf("customer map has %q, %v, %v; want %s", u, ok, err, user1)
 	}
-
-	// A forwarded credit teaches.
 	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
 		t.Fatalf("first purchase: %s (%s)", o.Result, o.Detail)
 	}
-	if u, ok, err := e.mem.Customer(ctx, paidCust); err != nil || !ok || u != user1 {
-		t.Fatalf("customer map has %q, %v, %v; want %s", u, ok, err, user1)
+	if _, ok, _ := e.cus.Customer(ctx, "other-route", paidCust); ok {
+		t.Error("the mapping leaked to another route")
 	}
 
 	// A later purchase by the same customer without a user id.
@@ -449,16 +448,21 @@ func TestProcessCustomerMap(t *testing.T) {
 		t.Errorf("later request = %+v, want %s credited to %s", last, "cs_test_anon_2", user1)
 	}
 
-	// The mapping follows the latest purchase that names a user.
+	// Another user for the same customer is a conflict, not a redirect.
 	other := delivery(t, paidFile)
 	other.Event.ID, other.Event.Object.ID = "evt_other_user", "cs_test_other_user"
 	other.Event.Object.Metadata["user_id"] = user3
-	if o := e.process(other); o.Result != pipeline.Forwarded {
-		t.Fatalf("other user: %s", o.Result)
+	o := e.process(other)
+	if o.Result != pipeline.DeadLettered || o.Reason != "customer_conflict" || !strings.Contains(o.Detail, user1) || !strings.Contains(o.Detail, user3) {
+		t.Fatalf("other user: %s %s (%s), want dead_lettered customer_conflict naming both users", o.Result, o.Reason, o.Detail)
 	}
-	if u, _, _ := e.mem.Customer(ctx, paidCust); u != user3 {
-		t.Errorf("customer map has %q after a purchase by %s", u, user3)
+	if n := len(e.be.sent()); n != len(reqs) {
+		t.Errorf("a conflicting purchase reached the backend")
 	}
+	if u, _, _ := e.cus.Customer(ctx, route, paidCust); u != user1 {
+		t.Errorf("customer map has %q after a conflicting purchase by %s", u, user3)
+	}
+	e.wantKeys("evt_other_user", "cs_test_other_user", done, free)
 }
 
 func TestProcessReplay(t *testing.T) {

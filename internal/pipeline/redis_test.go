@@ -46,11 +46,12 @@ func redisEnv(t *testing.T) (*env, redis.UniversalClient, string, *roundTrips) {
 	e.p.Store = dedup.NewRedis(c, prefix)
 	e.p.Records = ledger.NewRedis(c, prefix)
 	e.p.RecordsInStore = true
+	e.p.Customers = ledger.NewRedisCustomers(c, prefix)
 	return e, c, prefix, rt
 }
 
-// TestProcessOnRedisRoundTrips: a credited purchase costs two Redis round trips (both
-// claims, then the settlement with the purchase record), and everything it wrote is
+// TestProcessOnRedisRoundTrips: a credited purchase costs three Redis round trips
+// (both claims, the customer map, then the settlement with the purchase record), and everything it wrote is
 // where the next events look for it: the refund finds the record.
 func TestProcessOnRedisRoundTrips(t *testing.T) {
 	e, c, prefix, rt := redisEnv(t)
@@ -59,19 +60,23 @@ func TestProcessOnRedisRoundTrips(t *testing.T) {
 	if _, err := e.p.Store.Claim(ctx, "warm-up", "tok", lease); err != nil {
 		t.Fatal(err)
 	}
+	// The customer map's script is loaded once per server (EVALSHA, then EVAL on NOSCRIPT).
+	if _, err := e.p.Customers.Learn(ctx, route, "cus_warm_up", user1, ttl); err != nil {
+		t.Fatal(err)
+	}
 	rt.n.Store(0)
 	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
 		t.Fatalf("grant: %+v", o)
 	}
-	if n := rt.n.Load(); n != 2 {
-		t.Errorf("a credited purchase took %d Redis round trips, want 2 (claims, settlement)", n)
+	if n := rt.n.Load(); n != 3 {
+		t.Errorf("a credited purchase took %d Redis round trips, want 3 (claims, customer map, settlement)", n)
 	}
 	for _, k := range []string{eventKey(paidEvent), purchaseKey(paidSession)} {
 		if v := c.Get(ctx, prefix+k).Val(); v != "done" {
 			t.Errorf("%s = %q, want done", k, v)
 		}
 	}
-	if v := c.Get(ctx, prefix+"customer:"+paidCust).Val(); v != user1 {
+	if v := c.Get(ctx, prefix+ledger.CustomerKey(route, paidCust)).Val(); v != user1 {
 		t.Errorf("customer map = %q, want %s", v, user1)
 	}
 	rec, ok, err := e.p.Records.Get(ctx, ledger.Key(route, paidPI))

@@ -96,7 +96,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		}
 		o.Result, o.Reason = Duplicate, "already_reversed"
 		o.Detail = fmt.Sprintf("nothing left to %s for %s (credits %d, refunded %d, disputed %d)", verb(typ), pi, rec.Credits, rec.Refunded, rec.Disputed)
-		_ = c.doneAll("", "", nil, false)
+		_ = c.doneAll(nil, false)
 		return o
 	}
 
@@ -144,7 +144,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 	} else {
 		o.Reversed = n
 	}
-	_ = c.doneAll("", "", nil, false)
+	_ = c.doneAll(nil, false)
 	return o
 }
 
