@@ -85,7 +85,7 @@ func TestDecodeFixtures(t *testing.T) {
 		file: "checkout_session_completed_paid_2026-dahlia.json",
 		want: View{
 			ID: "evt_1ucEPOOTmSkTuF8kwVT3kUY6", Type: "checkout.session.completed",
-			APIVersion: "2026-01-28.dahlia", Created: 1771849200,
+			APIVersion: "2026-03-25.dahlia", Created: 1774483200,
 			Object: session("cs_test_a1fh2CJ02sOJVgWlzzbJA59jc8nIH8rd7tfacIq1iHWZKp3Shu59xS3W",
 				"cus_jhJkyCuV1Zb3Gp", "", "", 8999, "eur",
 				map[string]string{"credits": "1000", "user_id": user1}),
