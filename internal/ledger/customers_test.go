@@ -38,9 +38,9 @@ func TestCustomers(t *testing.T) {
 			steps := []struct {
 				route, user, held string
 			}{
-				{"main", "u1", "u1"}, // learned
-				{"main", "u1", "u1"}, // refreshed
-				{"main", "u2", "u1"}, // conflict: unchanged
+				{"main", "u1", "u1"},  // learned
+				{"main", "u1", "u1"},  // refreshed
+				{"main", "u2", "u1"},  // conflict: unchanged
 				{"other", "u2", "u2"}, // another route has its own map
 			}
 			for i, step := range steps {

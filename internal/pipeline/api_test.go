@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,6 +275,30 @@ func TestSubscriptionSessionRecord(t *testing.T) {
 	}
 	if got := e.be.sent()[0].Stripe.PaymentIntentID; got != "pi_from_invoice" {
 		t.Errorf("forwarded payment_intent_id %q", got)
+	}
+}
+
+// TestPostPaymentInvoiceWithoutSession: when the API does not name the session of
+// Checkout's post-payment invoice, the purchase record its session's grant left under
+// the PaymentIntent still makes the invoice a duplicate.
+func TestPostPaymentInvoiceWithoutSession(t *testing.T) {
+	e := newEnv(t, nil)
+	withReversals(e)
+	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
+		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
+	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
+		PriceTable: map[string]int64{"price_100": 100}})
+	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+		t.Fatalf("session: %+v", o)
+	}
+	inv := invoiceDelivery(t, "evt_post", "in_post")
+	inv.Event.Object.Customer = paidCust
+	if o := e.process(inv); o.Result != pipeline.Duplicate || !strings.Contains(o.Detail, paidSession) {
+		t.Fatalf("invoice: %+v", o)
+	}
+	if n := len(e.be.sent()); n != 1 {
+		t.Errorf("backend got %d requests, want 1", n)
 	}
 }
 
