@@ -82,6 +82,42 @@ func TestStripeMock(t *testing.T) {
 	})
 }
 
+// TestSessionLookups: the Checkout Session of a subscription (the list endpoint's
+// subscription filter, one page of one), none for a subscription Checkout did not
+// start, and a subscription session's PaymentIntent from its expanded invoice.
+func TestSessionLookups(t *testing.T) {
+	ctx := context.Background()
+	srv := stripemock.NewRecorded(t, map[string]stripemock.Reply{
+		"GET /v1/checkout/sessions":                                  stripemock.File(t, "testdata/checkout_sessions_by_subscription.json"),
+		"GET /v1/checkout/sessions/cs_test_a1SubscriptionCheckout01": stripemock.File(t, "testdata/checkout_session_expanded_invoice.json"),
+	})
+	c := newClient(srv.URL, "sk_test_recorded")
+	s, ok, err := c.SessionFor(ctx, "", "sub_1PgdSubscription01", "")
+	if err != nil || !ok || s.ID != "cs_test_a1SubscriptionCheckout01" || s.Customer != "cus_QXgSubscriber01" ||
+		s.Metadata["user_id"] != "5c2e1a94-7b3f-4d8e-a6c0-91f4d2b3e8a7" || s.PaymentIntent != "" {
+		t.Fatalf("SessionFor = %+v %t %v", s, ok, err)
+	}
+	q := srv.Requests()[0].URL.Query()
+	if q.Get("subscription") != "sub_1PgdSubscription01" || q.Get("limit") != "1" || q.Has("payment_intent") {
+		t.Errorf("query %v", q)
+	}
+	pi, err := c.SessionPaymentIntent(ctx, "", "cs_test_a1SubscriptionCheckout01")
+	if err != nil || pi != "pi_3PgdFirstInvoicePI01" {
+		t.Errorf("SessionPaymentIntent = %q %v", pi, err)
+	}
+	if q := srv.Requests()[1].URL.Query(); q.Get("expand[0]") != "invoice" {
+		t.Errorf("session query %v", q)
+	}
+	srv.Set(map[string]stripemock.Reply{"GET /v1/checkout/sessions": {Status: 200, Body: []byte(`{"object":"list","data":[],"has_more":false,"url":"/v1/checkout/sessions"}`)}})
+	if s, ok, err := c.SessionFor(ctx, "acct_1Connected", "", "pi_none"); ok || err != nil || s.ID != "" {
+		t.Errorf("SessionFor without a session = %+v %t %v", s, ok, err)
+	}
+	last := srv.Requests()[2]
+	if last.URL.Query().Get("payment_intent") != "pi_none" || last.Header.Get("Stripe-Account") != "acct_1Connected" {
+		t.Errorf("request %v %v", last.URL, last.Header)
+	}
+}
+
 // TestRecorded covers what stripe-mock cannot produce: several pages, real-shaped
 // prices and products with credits metadata, prorations, and every error class.
 func TestRecorded(t *testing.T) {
@@ -121,7 +157,8 @@ func TestRecorded(t *testing.T) {
 	}
 	if in.Customer != "cus_QXgSubscriber01" || in.PaymentIntent != "pi_3PgdInvoicePaymentInt" || in.AmountPaid != 1999 ||
 		in.Subscription != "sub_1PgdSubscription01" || in.SubscriptionMetadata["user_id"] != "5c2e1a94-7b3f-4d8e-a6c0-91f4d2b3e8a7" ||
-		len(in.Lines) != 2 || in.Lines[0].Proration || !in.Lines[1].Proration || in.Lines[0].ProductMetadata["credits"] != "500" {
+		len(in.Lines) != 2 || in.Lines[0].Proration || !in.Lines[1].Proration || in.Lines[0].ProductMetadata["credits"] != "500" ||
+		in.BillingReason != "subscription_cycle" || in.Total != 1999 || in.Prorations() != 1 || in.SubscriptionStarted.Unix() != 1721000000 {
 		t.Errorf("invoice = %+v", in)
 	}
 	md, err := c.CustomerMetadata(ctx, "", "cus_QXgSubscriber01")

@@ -160,6 +160,8 @@ func TestInvoicePaid(t *testing.T) {
 			api := stripemock.NewRecorded(t, map[string]stripemock.Reply{
 				"GET /v1/invoices/in_1PgdInvoiceRecorded01":       stripemock.File(t, "../../internal/stripeapi/testdata/invoice.json"),
 				"GET /v1/invoices/in_1PgdInvoiceRecorded01/lines": stripemock.File(t, "../../internal/stripeapi/testdata/invoice_lines.json"),
+				// The subscription's Checkout Session (which names the buyer) is found.
+				"GET /v1/checkout/sessions": stripemock.File(t, "../../internal/stripeapi/testdata/checkout_sessions_by_subscription.json"),
 			})
 			b := newBackend(t)
 			p := startAPIProxy(t, b, apiRoute+`
