@@ -225,3 +225,29 @@ func TestCheckConfigUnknownKey(t *testing.T) {
 	}
 	assertNoLeak(t, stdout, stderr)
 }
+
+// TestCheckConfigRefusesSplitPurchases: a route granting Checkout Sessions and
+// another granting invoice.paid on one Stripe account could credit one purchase
+// twice; check-config names both routes and exits 1.
+func TestCheckConfigRefusesSplitPurchases(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "api-key", "sk_test_0123456789abcdef\n")
+	path := writeFile(t, dir, "config.yaml", `routes:
+  - name: sessions
+    path: /stripe/sessions
+    stripe: {signing_secrets: [whsec_a]}
+    forward: {url: "http://backend/credits", signing_keys: ["0123456789abcdef"]}
+  - name: invoices
+    path: /stripe/invoices
+    events: [invoice.paid]
+    stripe: {signing_secrets: [whsec_b], api_key_file: api-key}
+    forward: {url: "http://backend/credits", signing_keys: ["0123456789abcdef"]}
+`)
+	code, stdout, stderr := run(t, env(nil), "check-config", "--config", path)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, `routes[1].events: invoice.paid on route "invoices" and the Checkout Session events on route "sessions" could grant one purchase twice`) {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
