@@ -30,6 +30,9 @@ type Metrics struct {
 var DeadLetterReasons = []string{
 	"no_user_id", "bad_user_id", "no_credits", "bad_credits",
 	"backend_rejected", "unknown_payment_status", "no_session_id",
+	// billing (package billing): a second user for a mapped customer, an invoice
+	// whose billing_reason has no policy.
+	"customer_conflict", "unknown_billing_reason",
 }
 
 // StoreParts are the part labels of creditgate_store_errors_total: the dedup store
