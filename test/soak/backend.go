@@ -29,6 +29,7 @@ type grant struct {
 		EventID   string `json:"event_id"`
 		EventType string `json:"event_type"`
 		SessionID string `json:"session_id"`
+		InvoiceID string `json:"invoice_id"`
 	} `json:"stripe"`
 }
 
@@ -219,7 +220,9 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if key == "" || key != g.ID || g.Type != "credit.granted" || g.Stripe.SessionID != g.ID {
+	// The id is the Checkout Session (a subscription's first invoice included), or the
+	// invoice of a later period.
+	if key == "" || key != g.ID || g.Type != "credit.granted" || g.Stripe.SessionID != g.ID && g.Stripe.InvoiceID != g.ID {
 		b.bad(func(s *backendStats) { s.badRequest++ }, "Idempotency-Key "+strconv.Quote(key)+" id "+strconv.Quote(g.ID)+" type "+strconv.Quote(g.Type))
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return

@@ -186,6 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		procs []*proc
 		be    *backend
+		api   *stripeAPI
 		res   error
 	)
 	defer func() {
@@ -194,6 +195,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if be != nil {
 			be.close()
+		}
+		if api != nil {
+			api.close()
 		}
 		var v violations
 		if o.keep || errors.As(res, &v) {
@@ -236,6 +240,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 
+		// The Stripe API the subscriptions' invoices are read from.
+		apiAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		api = newStripeAPI(apiAddr)
+		if err := api.up(); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "stripe-api-key"), []byte("sk_test_soak\n"), 0o600); err != nil {
+			return err
+		}
+
 		// Two replicas.
 		var (
 			replicas []*proc
@@ -248,7 +265,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			cfg := filepath.Join(tmp, "replica-"+name+".yaml")
-			if err := os.WriteFile(cfg, []byte(replicaConfig(listen, admin, redisAddr, backendAddr, o.logLevel)), 0o600); err != nil {
+			if err := os.WriteFile(cfg, []byte(replicaConfig(listen, admin, redisAddr, backendAddr, apiAddr, o.logLevel)), 0o600); err != nil {
 				return err
 			}
 			p := replicaProc("replica-"+name, bin, cfg, filepath.Join(tmp, "replica-"+name+".log"), "http://"+admin, notef)
@@ -269,7 +286,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("only %s left for deliveries after the setup (build took %s), the traffic window needs %s + %s: raise -duration-limit",
 				room.Round(time.Second), buildTime.Round(time.Second), o.traffic, minTail)
 		}
-		ps := plan(o.purchases, o.seed, o.traffic)
+		ps := plan(o.purchases, o.seed, o.traffic, api)
 		s := newSim(stripeSecret, urls, o.concurrency, deliverBy, o.seed)
 		w := &world{redis: rp, replicas: replicas, backend: be, sim: s, notef: notef}
 		faults := schedule(w, o.traffic, o.seed)
@@ -303,6 +320,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rs.opts, rs.sim, rs.faults, rs.drained = o, s, injected, drained
+		rs.apiUnknown = api.unknownRequests()
 		rs.buildTime, rs.deliveryTime, rs.wall = buildTime, deliveryTime, time.Since(runStart)
 		return rs.print(stdout)
 	}()
@@ -310,7 +328,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // replicaConfig is the config file of one replica; both share Redis and key_prefix.
-func replicaConfig(listen, admin, redisAddr, backendAddr, logLevel string) string {
+func replicaConfig(listen, admin, redisAddr, backendAddr, apiAddr, logLevel string) string {
 	return fmt.Sprintf(`listen: %q
 admin_listen: %q
 log_level: %s
@@ -329,8 +347,12 @@ routes:
     livemode: false
     stripe:
       signing_secrets: [%q]
+      api_key_file: stripe-api-key
+      api_base_url: "http://%s"
+    events: [checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid]
     extract:
       user_id_format: uuid
+      credits: [metadata.credits, price_metadata]
       max_credits: 100000
     forward:
       url: "http://%s/internal/credits"
@@ -339,5 +361,5 @@ routes:
       attempts: %d
       budget: %s
 `, listen, admin, logLevel, shutdownTimeout, redisAddr, keyPrefix, lease, routeName,
-		stripeSecret, backendAddr, forwardKey, forwardTimeout, forwardAttempts, forwardBudget)
+		stripeSecret, apiAddr, backendAddr, forwardKey, forwardTimeout, forwardAttempts, forwardBudget)
 }

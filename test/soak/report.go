@@ -44,6 +44,7 @@ type results struct {
 	doneKeys        int
 	replicaProblems []string // crashes and panics
 	logNotes        []string // error-level lines other than the canonical one, by message
+	apiUnknown      []string // Stripe API requests the soak's API could not answer
 }
 
 // collect reads the ledger, the dead-letter list, the claims left in Redis and the
@@ -208,7 +209,10 @@ func (rs *results) print(out io.Writer) error {
 		}
 	}
 	for _, p := range rs.ps {
-		apps := rs.ledger[p.session]
+		apps := rs.ledger[p.creditID()]
+		if p.altID != "" {
+			apps = append(apps[:len(apps):len(apps)], rs.ledger[p.altID]...)
+		}
 		allAcked := true
 		for _, e := range p.events {
 			if !e.acked.Load() {
@@ -359,6 +363,7 @@ func (rs *results) print(out io.Writer) error {
 	add(len(rs.stuck) > 0, "%d stuck claims", len(rs.stuck))
 	add(b.badSig+b.badRequest > 0, "%d bad requests at the backend", b.badSig+b.badRequest)
 	add(!rs.drained, "backend handlers still running 10s after the last delivery")
+	add(len(rs.apiUnknown) > 0, "%d Stripe API requests not understood (%s)", len(rs.apiUnknown), strings.Join(rs.apiUnknown, ", "))
 
 	if len(v) > 0 || len(problems) > 0 {
 		fmt.Fprintf(out, "\nDETAILS\n")

@@ -33,15 +33,23 @@ const (
 	kindPaysLater               // completed (unpaid), later async_payment_succeeded
 	kindPaymentFail             // completed (unpaid), later async_payment_failed: never credited
 	kindNoUser                  // completed (paid) without any user id: dead-lettered
+	// Subscriptions (subscriptions.go): the invoices come from the soak's Stripe API.
+	kindSubscription // subscription session + its first invoice, in random order: one grant (cs_)
+	kindSubLate      // the same, the API lists the session only once its event is acknowledged
+	kindTrial        // trial session, $0 first invoice, first paid renewal: one grant (in_)
+	kindRenewal      // a renewal invoice, user on the subscription: one grant (in_)
 	numKinds
 )
 
 func (k kind) String() string {
-	return [...]string{"paid", "paid, second event", "unpaid, pays later", "unpaid, payment fails", "no user id"}[k]
+	return [...]string{"paid", "paid, second event", "unpaid, pays later", "unpaid, payment fails", "no user id",
+		"subscription + first invoice", "subscription, session listed late", "trial, then paid", "renewal"}[k]
 }
 
 // shouldCredit reports whether the purchase must end up credited exactly once.
-func (k kind) shouldCredit() bool { return k == kindPaid || k == kindPaidTwice || k == kindPaysLater }
+func (k kind) shouldCredit() bool {
+	return k == kindPaid || k == kindPaidTwice || k == kindPaysLater || k >= kindSubscription
+}
 
 const (
 	typeCompleted   = "checkout.session.completed"
@@ -59,6 +67,17 @@ type purchase struct {
 	credits  int64
 	at       time.Duration // first delivery, after the start of traffic
 	events   []*simEvent
+	// grantID is the id the backend must credit it under; "" means session. altID,
+	// when set, is another id it may be credited under instead (never both).
+	grantID, altID string
+}
+
+// creditID is the id (and Idempotency-Key) the purchase must be credited under.
+func (p *purchase) creditID() string {
+	if p.grantID != "" {
+		return p.grantID
+	}
+	return p.session
 }
 
 // simEvent is one Stripe event and how Stripe delivers it.
@@ -76,6 +95,7 @@ type simEvent struct {
 
 	acked   atomic.Bool   // a 2xx arrived
 	ackedCh chan struct{} // closed when acked
+	invoice string        // the invoice of an invoice.paid event
 
 	mu      sync.Mutex
 	answers []string // 2xx statuses received
@@ -84,7 +104,7 @@ type simEvent struct {
 
 // plan draws n purchases from seed: their kind, ids, amounts, delivery modes and
 // start offsets spread evenly over traffic.
-func plan(n int, seed uint64, traffic time.Duration) []*purchase {
+func plan(n int, seed uint64, traffic time.Duration, api *stripeAPI) []*purchase {
 	rng := rand.New(rand.NewPCG(seed, 0x57121be))
 	hex := func(k int) string {
 		const digits = "0123456789abcdef"
@@ -109,6 +129,8 @@ func plan(n int, seed uint64, traffic time.Duration) []*purchase {
 			at:       traffic * time.Duration(i) / time.Duration(max(n, 1)),
 		}
 		switch x := rng.Float64(); {
+		case x >= 0.25 && x < 0.45:
+			p.kind = subscriptionKinds[rng.IntN(len(subscriptionKinds))]
 		case x < 0.01:
 			p.kind, p.user = kindNoUser, ""
 		case x < 0.03:
@@ -144,6 +166,8 @@ func plan(n int, seed uint64, traffic time.Duration) []*purchase {
 				second.after = first
 			}
 			p.events = []*simEvent{first, second}
+		case kindSubscription, kindSubLate, kindTrial, kindRenewal:
+			planSubscription(p, rng, hex, ev, api)
 		case kindPaysLater, kindPaymentFail:
 			first := ev(typeCompleted, "unpaid", "pending_payment", "duplicate")
 			var second *simEvent
