@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -88,36 +87,19 @@ func (s *RedisCustomers) Learn(ctx context.Context, route, customerID, userID st
 }
 
 // MemoryCustomers is Customers in memory, for the in-memory store (one replica).
-type MemoryCustomers struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]memCustomer
-}
-
-type memCustomer struct {
-	user    string
-	expires time.Time
-}
+type MemoryCustomers struct{ m *expiring[string] }
 
 var _ Customers = (*MemoryCustomers)(nil)
 
 // NewMemoryCustomers returns an empty map; now is the clock (nil: time.Now).
 func NewMemoryCustomers(now func() time.Time) *MemoryCustomers {
-	if now == nil {
-		now = time.Now
-	}
-	return &MemoryCustomers{now: now, m: map[string]memCustomer{}}
+	return &MemoryCustomers{m: newExpiring[string](now)}
 }
 
 // Customer implements Customers.
 func (s *MemoryCustomers) Customer(_ context.Context, route, customerID string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, ok := s.m[CustomerKey(route, customerID)]
-	if !ok || !s.now().Before(cur.expires) {
-		return "", false, nil
-	}
-	return cur.user, true, nil
+	u, ok := s.m.get(CustomerKey(route, customerID))
+	return u, ok, nil
 }
 
 // Learn implements Customers.
@@ -125,12 +107,6 @@ func (s *MemoryCustomers) Learn(_ context.Context, route, customerID, userID str
 	if err := checkLearn(route, customerID, userID, ttl); err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key, now := CustomerKey(route, customerID), s.now()
-	if cur, ok := s.m[key]; ok && now.Before(cur.expires) && cur.user != userID {
-		return cur.user, nil
-	}
-	s.m[key] = memCustomer{user: userID, expires: now.Add(ttl)}
-	return userID, nil
+	held, _ := s.m.setUnless(CustomerKey(route, customerID), userID, ttl, func(cur string) bool { return cur != userID })
+	return held, nil
 }

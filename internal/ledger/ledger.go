@@ -132,26 +132,12 @@ func NewPut(key string, r Record, ttl time.Duration) (dedup.Put, error) {
 }
 
 // Memory is a Store in memory, for the in-memory store (one replica).
-type Memory struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]memRecord
-}
-
-type memRecord struct {
-	b       []byte
-	expires time.Time
-}
+type Memory struct{ m *expiring[[]byte] }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty Memory store; now is the clock (nil: time.Now).
-func NewMemory(now func() time.Time) *Memory {
-	if now == nil {
-		now = time.Now
-	}
-	return &Memory{now: now, m: map[string]memRecord{}}
-}
+func NewMemory(now func() time.Time) *Memory { return &Memory{m: newExpiring[[]byte](now)} }
 
 // Create implements Store.
 func (s *Memory) Create(_ context.Context, key string, r Record, ttl time.Duration) (bool, error) {
@@ -159,25 +145,18 @@ func (s *Memory) Create(_ context.Context, key string, r Record, ttl time.Durati
 	if err != nil {
 		return false, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cur, ok := s.m[key]; ok && s.now().Before(cur.expires) {
-		return false, nil
-	}
-	s.m[key] = memRecord{b: b, expires: s.now().Add(ttl)}
-	return true, nil
+	_, kept := s.m.setUnless(key, b, ttl, func([]byte) bool { return true })
+	return !kept, nil
 }
 
 // Get implements Store.
 func (s *Memory) Get(_ context.Context, key string) (Record, bool, error) {
-	s.mu.Lock()
-	cur, ok := s.m[key]
-	s.mu.Unlock()
-	if !ok || !s.now().Before(cur.expires) {
+	b, ok := s.m.get(key)
+	if !ok {
 		return Record{}, false, nil
 	}
 	var r Record
-	err := json.Unmarshal(cur.b, &r)
+	err := json.Unmarshal(b, &r)
 	return r, err == nil, err
 }
 
@@ -187,10 +166,52 @@ func (s *Memory) Put(_ context.Context, key string, r Record, ttl time.Duration)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[key] = memRecord{b: b, expires: s.now().Add(ttl)}
+	s.m.setUnless(key, b, ttl, nil)
 	return nil
+}
+
+// expiring is a map whose entries live for a ttl, for the in-memory stores.
+type expiring[V any] struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]expiringEntry[V]
+}
+
+type expiringEntry[V any] struct {
+	v       V
+	expires time.Time
+}
+
+func newExpiring[V any](now func() time.Time) *expiring[V] {
+	if now == nil {
+		now = time.Now
+	}
+	return &expiring[V]{now: now, m: map[string]expiringEntry[V]{}}
+}
+
+// get returns the live value under key.
+func (e *expiring[V]) get(key string) (V, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur, ok := e.m[key]
+	if !ok || !e.now().Before(cur.expires) {
+		var zero V
+		return zero, false
+	}
+	return cur.v, true
+}
+
+// setUnless stores v under key for ttl, unless a live value is there and keep (nil:
+// never) says to keep it; it returns that live value and whether it was kept.
+func (e *expiring[V]) setUnless(key string, v V, ttl time.Duration, keep func(cur V) bool) (V, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	if cur, ok := e.m[key]; ok && now.Before(cur.expires) && keep != nil && keep(cur.v) {
+		return cur.v, true
+	}
+	e.m[key] = expiringEntry[V]{v: v, expires: now.Add(ttl)}
+	return v, false
 }
 
 func encode(key string, r Record, ttl time.Duration) ([]byte, error) {
