@@ -148,8 +148,8 @@ func (p *Pipeline) learn(ctx context.Context, c *claims, o Outcome, rt *Route, d
 		return c.fail(o, StoreUnavailable, "store", err), true
 	case billing.Conflict(held, user):
 		return c.park(o, rt, d, billing.ReasonCustomerConflict, fmt.Sprintf(
-			"customer %s belongs to user %s on route %s, but this event names user %s; nothing was credited (replay after fixing the user, or drop)",
-			clip(customer), clip(held), rt.Name, clip(user))), true
+			"customer %s belongs to user %s on route %s, but this event names user %s; nothing was credited: drop it, or, if the customer really changed hands, delete the mapping (key customermap:%s:%s under redis.key_prefix) and replay",
+			clip(customer), clip(held), rt.Name, clip(user), rt.Name, clip(customer))), true
 	}
 	return o, false
 }
