@@ -240,3 +240,79 @@ func stripeDelivery(t *testing.T, p *proxy, api *fakeStripe, w *purchaseWorld, r
 	}
 	return awaited
 }
+
+// TestSubscriptionSessionRefund: on a route without invoice.paid a subscription's
+// Checkout Session grants itself; its purchase record takes the PaymentIntent of the
+// session's invoice (the session's own is null), so a refund of the first period
+// finds it and takes the credits back.
+func TestSubscriptionSessionRefund(t *testing.T) {
+	requireRedis(t)
+	api := newFakeStripe(t)
+	b := newBackend(t)
+	p := startAPIProxy(t, b, apiRoute+`
+    events: [checkout.session.completed, charge.refunded]
+    extract:
+      user_id_format: uuid
+      credits: [price_table]
+      price_table: {`+subscriptionPrice+`: 100}
+`, api.URL, "sk_test_fake")
+	w := &purchaseWorld{t: t, api: api}
+	user, cus, sub, pi := newUUID(), "cus_e2e_"+randHex(6), "sub_e2e_"+randHex(6), "pi_e2e_first_"+randHex(6)
+	in := w.invoice(cus, sub, "subscription_create", pi, 999, 999, nil, priceLine(subscriptionPrice, false))
+	cs := w.session(user, cus, "subscription", "paid", sub, "", in, true)
+	if a := p.deliver(w.events[1]); a.Code != 200 || a.Status != "forwarded" {
+		t.Fatalf("session: %d %s (%s)", a.Code, a.Status, a.Raw)
+	}
+	if got := b.credited()[cs]; got.Credits != 100 || got.UserID != user || got.Stripe.PaymentIntentID != pi {
+		t.Fatalf("grant %+v", got)
+	}
+	evt := "evt_e2e_refund_" + randHex(6)
+	refund := mutate(t, withIDs(t, "charge_refunded_partial.json", evt, "ch_e2e_"+randHex(6)), func(o, _ map[string]any) {
+		o["payment_intent"], o["amount"], o["amount_refunded"], o["refunded"] = pi, 999, 999, true
+	})
+	if a := p.deliver(refund); a.Code != 200 || a.Status != "forwarded" {
+		t.Fatalf("refund: %d %s (%s)", a.Code, a.Status, a.Raw)
+	}
+	if got := b.credited()[evt]; got.Credits != -100 || got.UserID != user || got.Stripe.SessionID != cs {
+		t.Fatalf("reversal %+v", got)
+	}
+}
+
+// TestCustomerConflict: a second user for a customer the route already maps is parked
+// customer_conflict, never credited and never a redirect of the customer's next
+// invoice; another route keeps a map of its own.
+func TestCustomerConflict(t *testing.T) {
+	requireRedis(t)
+	api := newFakeStripe(t)
+	b := newBackend(t)
+	p := startAPIProxy(t, b, subscriptionRoute, api.URL, "sk_test_fake")
+	w := &purchaseWorld{t: t, api: api}
+	owner, other, cus := newUUID(), newUUID(), "cus_e2e_"+randHex(6)
+	w.session(owner, cus, "payment", "paid", "", "pi_e2e_"+randHex(6), "", true)
+	w.session(other, cus, "payment", "paid", "", "pi_e2e_"+randHex(6), "", true)
+	if a := p.deliver(w.events[0]); a.Status != "forwarded" {
+		t.Fatalf("owner's purchase: %d %s", a.Code, a.Status)
+	}
+	if a := p.deliver(w.events[1]); a.Code != 200 || a.Status != "dead_lettered" {
+		t.Fatalf("other user's purchase: %d %s, want 200 dead_lettered", a.Code, a.Status)
+	}
+	// A renewal of a subscription that names nobody (and that no Checkout Session
+	// started) goes to the owner, through the map.
+	sub := "sub_e2e_" + randHex(6)
+	in := w.invoice(cus, sub, "subscription_cycle", "pi_e2e_"+randHex(6), 999, 999, nil, priceLine(subscriptionPrice, false))
+	if a := p.deliver(w.events[2]); a.Status != "forwarded" {
+		t.Fatalf("renewal: %d %s (%s)", a.Code, a.Status, a.Raw)
+	}
+	if got := b.credited()[in]; got.UserID != owner {
+		t.Errorf("renewal credited to %s, want the customer's first user %s", got.UserID, owner)
+	}
+	for _, r := range b.credited() {
+		if r.UserID == other {
+			t.Errorf("the conflicting user was credited: %+v", r)
+		}
+	}
+	out, err := p.runCLI("dlq", "list", "--config", p.cfgPath)
+	if err != nil || !strings.Contains(out, "customer_conflict") || !strings.Contains(out, "1 entries") {
+		t.Errorf("dlq list: %v\n%s", err, out)
+	}
+}
