@@ -58,6 +58,21 @@ func TestStripeMock(t *testing.T) {
 			t.Errorf("invoice = %+v, want an id", in)
 		}
 	})
+	t.Run("checkout session of a subscription and of a payment intent", func(t *testing.T) {
+		// stripe-mock validates the list filters against the spec; it answers with its
+		// fixed session whatever the filter.
+		for _, q := range [][2]string{{"sub_any", ""}, {"", "pi_any"}} {
+			s, ok, err := c.SessionFor(ctx, "", q[0], q[1])
+			if err != nil || !ok || !strings.HasPrefix(s.ID, "cs_") {
+				t.Errorf("SessionFor(%q, %q) = %+v %t %v", q[0], q[1], s, ok, err)
+			}
+		}
+	})
+	t.Run("a session's payment intent, its invoice expanded", func(t *testing.T) {
+		if _, err := c.SessionPaymentIntent(ctx, "", "cs_test_any"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("events", func(t *testing.T) {
 		n := 0
 		err := c.Events(ctx, stripeapi.EventQuery{Since: time.Now().Add(-72 * time.Hour), Types: []string{"checkout.session.completed"}}, func(raw []byte) error {
