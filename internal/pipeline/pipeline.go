@@ -286,8 +286,9 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	if o, settled := p.learn(ctx, c, o, rt, d, pu.obj.Customer, g.UserID); settled {
 		return o
 	}
-	if pu.ref.PaymentIntentID == "" && pu.session && pu.obj.Mode == "subscription" && rt.API != nil {
-		// A subscription session's payment_intent is null; its first invoice's is not.
+	if pu.ref.PaymentIntentID == "" && pu.session && pu.obj.Mode == "subscription" && rt.API != nil && rt.reversals() {
+		// A subscription session's payment_intent is null; its first invoice's is not,
+		// and a refund of the period will name it.
 		pi, err := rt.API.SessionPaymentIntent(ctx, ev.Account, pu.id)
 		if err != nil {
 			return p.apiFailed(c, o, rt, d, err)
