@@ -104,12 +104,12 @@ type stripeAPI struct {
 	srv      *http.Server
 	addr     string
 	mu       sync.Mutex
-	invoices map[string][]byte           // id → the invoice
-	lines    map[string][]byte           // invoice id → its lines
-	sessions map[string]map[string]any   // subscription → its Checkout Session
-	lateBy   map[string]*simEvent        // subscription → the event that must be acknowledged first
-	calls    map[string]int              // requests by kind, for the report
-	unknown  []string                    // requests it could not answer
+	invoices map[string][]byte         // id → the invoice
+	lines    map[string][]byte         // invoice id → its lines
+	sessions map[string]map[string]any // subscription → its Checkout Session
+	lateBy   map[string]*simEvent      // subscription → the event that must be acknowledged first
+	calls    map[string]int            // requests by kind, for the report
+	unknown  []string                  // requests it could not answer
 }
 
 func newStripeAPI(addr string) *stripeAPI {
