@@ -302,6 +302,33 @@ func TestPostPaymentInvoiceWithoutSession(t *testing.T) {
 	}
 }
 
+// TestPostPaymentInvoiceFirstWithoutSession: the same when the invoice came first and
+// was granted under its own id: the session's grant finds the record of its
+// PaymentIntent and is a duplicate.
+func TestPostPaymentInvoiceFirstWithoutSession(t *testing.T) {
+	e := newEnv(t, nil)
+	withReversals(e)
+	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
+		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
+	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
+		PriceTable: map[string]int64{"price_100": 100}})
+	if _, err := e.cus.Learn(context.Background(), route, paidCust, user1, ttl); err != nil {
+		t.Fatal(err)
+	}
+	inv := invoiceDelivery(t, "evt_post", "in_post")
+	inv.Event.Object.Customer = paidCust
+	if o := e.process(inv); o.Result != pipeline.Forwarded || e.be.credited["in_post"] != 100 {
+		t.Fatalf("invoice: %+v", o)
+	}
+	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Duplicate || !strings.Contains(o.Detail, "in_post") {
+		t.Fatalf("session: %+v", o)
+	}
+	if n := len(e.be.sent()); n != 1 {
+		t.Errorf("backend got %d requests, want 1", n)
+	}
+}
+
 func invoiceDelivery(t *testing.T, evt, id string) pipeline.Delivery {
 	d := delivery(t, "charge_refunded.json")
 	d.Event.ID, d.Event.Type = evt, pipeline.TypeInvoicePaid

@@ -64,28 +64,32 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 	if o, settled := p.claimPurchase(c, o, id); settled {
 		return o
 	}
-	if o, settled := p.grantedAsSession(c, o, rt, facts, cs.ID); settled {
-		return o
+	if cs.ID == "" && billing.SameAsSession(facts) {
+		if o, settled := p.paidBefore(c, o, rt, facts.PaymentIntent, id); settled {
+			return o
+		}
 	}
 	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer, subscription: inv.SubscriptionMetadata,
 		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
 	return p.grant(ctx, c, o, rt, d, purchase{id: id, obj: obj, lookup: lookup, claimed: true, ref: ref, started: inv.SubscriptionStarted})
 }
 
-// grantedAsSession is a second guard for an invoice that is its session's purchase
-// when the API did not name the session: if the route already recorded a grant paid
-// by the invoice's PaymentIntent (the session's own event), the invoice is that
-// purchase, a duplicate. settled is true when o is final.
-func (p *Pipeline) grantedAsSession(c *claims, o Outcome, rt *Route, inv billing.Invoice, sessionID string) (Outcome, bool) {
-	if sessionID != "" || !billing.SameAsSession(inv) || inv.PaymentIntent == "" || p.Records == nil {
+// paidBefore is a second guard for the one-time purchases whose session and
+// post-payment invoice could each be granted under its own key, should the API not
+// name the invoice's session: if the route already recorded a grant paid by
+// paymentIntent under another purchase id, this one is that purchase, a duplicate.
+// settled is true when o is final. (Two deliveries in flight at once, before either
+// recorded its grant, are not caught here.)
+func (p *Pipeline) paidBefore(c *claims, o Outcome, rt *Route, paymentIntent, id string) (Outcome, bool) {
+	if paymentIntent == "" || p.Records == nil {
 		return o, false
 	}
-	rec, ok, err := p.Records.Get(c.cleanupCtx(), ledger.Key(rt.Name, inv.PaymentIntent))
+	rec, ok, err := p.Records.Get(c.cleanupCtx(), ledger.Key(rt.Name, paymentIntent))
 	switch {
 	case err != nil:
 		return c.fail(o, StoreUnavailable, "store", err), true
-	case ok && rec.PurchaseID != inv.ID:
-		o.Result, o.Reason, o.Detail = Duplicate, "purchase", fmt.Sprintf("payment %s was already credited as %s", inv.PaymentIntent, clip(rec.PurchaseID))
+	case ok && rec.PurchaseID != id:
+		o.Result, o.Reason, o.Detail = Duplicate, "purchase", fmt.Sprintf("payment %s was already credited as %s", clip(paymentIntent), clip(rec.PurchaseID))
 		return c.done(o), true
 	}
 	return o, false

@@ -270,6 +270,12 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 			return o
 		}
 	}
+	if pu.session && rt.Events[TypeInvoicePaid] {
+		// Its post-payment invoice may have been granted first, under its own id.
+		if o, settled := p.paidBefore(c, o, rt, pu.ref.PaymentIntentID, pu.id); settled {
+			return o
+		}
+	}
 	var api extract.Lookup
 	if rt.API != nil {
 		api = pu.lookup
