@@ -255,6 +255,12 @@ func TestInvoiceUserWait(t *testing.T) {
 	if o := e.process(old); o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
 		t.Fatalf("old subscription: %+v", o)
 	}
+	// A young subscription whose session was found and names nobody never will: parked.
+	api.invoice.ID, api.invoice.Subscription, api.invoice.SubscriptionStarted = "in_named", "sub_named", start.Add(-time.Minute)
+	api.sessions = map[string]stripeapi.Session{"sub:sub_named": {ID: "cs_nobody"}}
+	if o := e.process(invoiceDelivery(t, "evt_named", "in_named")); o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
+		t.Fatalf("session found without a user: %+v", o)
+	}
 }
 
 // TestSubscriptionSessionRecord: a route that grants subscription sessions itself

@@ -71,7 +71,13 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 	}
 	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer, subscription: inv.SubscriptionMetadata,
 		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
-	return p.grant(ctx, c, o, rt, d, purchase{id: id, obj: obj, lookup: lookup, claimed: true, ref: ref, started: inv.SubscriptionStarted})
+	pu := purchase{id: id, obj: obj, lookup: lookup, claimed: true, ref: ref}
+	if cs.ID == "" {
+		// Only a session still to come can name the user later: a session that was
+		// found and names nobody never will.
+		pu.started = inv.SubscriptionStarted
+	}
+	return p.grant(ctx, c, o, rt, d, pu)
 }
 
 // paidBefore is a second guard for the one-time purchases whose session and
