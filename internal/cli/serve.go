@@ -79,6 +79,9 @@ func runCheckConfig(_ context.Context, env Env, args []string) error {
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(env.Stdout, "  route %s: POST %s (livemode=%t) -> %s, %d signing secret(s), %d forwarding key(s), events %s\n",
 			r.Name, r.Path, r.Livemode, r.Forward.URL, len(r.Stripe.SigningSecrets), len(r.Forward.SigningKeys), strings.Join(r.Events, ","))
+		for _, n := range r.Notes() {
+			fmt.Fprintf(env.Stdout, "    note: %s\n", n)
+		}
 	}
 	return nil
 }

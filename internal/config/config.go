@@ -126,6 +126,11 @@ type Route struct {
 	// ConnectAccounts, when not empty, are the only connected accounts (acct_...) the
 	// route credits; events of other accounts are answered 200 "ignored".
 	ConnectAccounts []string `yaml:"connect_accounts"`
+	// ConnectTrustAccounts lets a Connect route take credits from what its connected
+	// accounts write themselves (metadata.credits, price_metadata). Default false: a
+	// Connect route credits only through price_table, the platform's own list of
+	// approved prices, because an account controls its sessions, metadata and Prices.
+	ConnectTrustAccounts bool `yaml:"connect_trust_accounts"`
 	// GrantNoPaymentRequired grants sessions with payment_status=no_payment_required
 	// (100 % coupons, free trials). Default false: they are ignored.
 	GrantNoPaymentRequired bool `yaml:"grant_no_payment_required"`
@@ -156,6 +161,10 @@ type Stripe struct {
 	// APIBaseURL is the Stripe API's address. Default https://api.stripe.com; tests
 	// point it at stripe-mock.
 	APIBaseURL string `yaml:"api_base_url"`
+	// APIReadsPerSecond is the read budget of the route's API key: every API read made
+	// with the key (lookups, thin events, reconcile) takes a token; routes sharing a
+	// key share one budget. Default 20 (Stripe allows 25 reads a second in test mode).
+	APIReadsPerSecond int `yaml:"api_reads_per_second"`
 }
 
 // UsesAPI reports whether the route needs the Stripe API key.

@@ -24,6 +24,7 @@ const (
 	DefaultPath            = "/stripe/webhook"
 	DefaultAPITimeout      = 3 * time.Second
 	DefaultAPIBaseURL      = "https://api.stripe.com"
+	DefaultAPIReadsPerSec  = 20
 )
 
 // Default event types of a route.
@@ -108,6 +109,9 @@ func (c *Config) ApplyDefaults() {
 		setDur(&r.Stripe.Tolerance, DefaultTolerance)
 		setDur(&r.Stripe.APITimeout, DefaultAPITimeout)
 		setStr(&r.Stripe.APIBaseURL, DefaultAPIBaseURL)
+		if r.Stripe.APIReadsPerSecond == 0 {
+			r.Stripe.APIReadsPerSecond = DefaultAPIReadsPerSec
+		}
 		if len(r.Events) == 0 {
 			r.Events = append([]string(nil), DefaultEvents...)
 		}

@@ -176,6 +176,8 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap, SourceSubscriptionUserID, SourceCustomerUserID)
 	validSources(v, p+".extract.credits", r.Extract.Credits, SourceMetadataCredits, SourcePriceTable, SourcePriceMetadata)
 	c.validateAPI(v, p, r)
+	validateConnect(v, p, r)
+	validateReads(v, p, r)
 	if err := ValidUserIDFormat(r.Extract.UserIDFormat); err != nil {
 		v.add(p+".extract.user_id_format", "%v", err)
 	}

@@ -310,6 +310,8 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	o.Credits = g.Credits
+	user := g.UserID // the customer map keeps the account's own id
+	g.UserID = scopedUser(rt, ev.Account, g.UserID)
 
 	ref := pu.ref
 	ref.EventID, ref.EventType, ref.Account = ev.ID, ev.Type, ev.Account
@@ -345,7 +347,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	if g.UserSource != config.SourceCustomerMap {
 		customer = pu.obj.Customer
 	}
-	if err := c.doneAll(customer, g.UserID, first, first != nil && rt.reversals()); err != nil {
+	if err := c.doneAll(customer, user, first, first != nil && rt.reversals()); err != nil {
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	return o

@@ -77,6 +77,9 @@ type Options struct {
 	Retries int
 	// Logger receives stripe-go's own messages at debug level; nil discards them.
 	Logger *slog.Logger
+	// Budget, when set, bounds the requests of this client together with every
+	// other client that shares it (one Budget per API key); nil means no bound.
+	Budget *Budget
 }
 
 // Client reads the Stripe API. It is safe for concurrent use.
@@ -97,6 +100,7 @@ func New(o Options) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: o.Timeout}
 	}
+	hc = withBudget(hc, o.Budget)
 	retries := int64(o.Retries)
 	switch {
 	case o.Retries == 0:

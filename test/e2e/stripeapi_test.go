@@ -221,7 +221,9 @@ func TestStripeAPIErrors(t *testing.T) {
 	}
 }
 
-// TestConnectRoute: the account is required, copied and allow-listed.
+// TestConnectRoute: the account is required, copied and allow-listed; a route that
+// trusts its accounts' metadata says so in check-config, and the user id reaches the
+// backend scoped by the account.
 func TestConnectRoute(t *testing.T) {
 	requireRedis(t)
 	b := newBackend(t)
@@ -230,7 +232,12 @@ func TestConnectRoute(t *testing.T) {
       signing_secrets: ["${STRIPE_WEBHOOK_SECRET}"]
     connect: true
     connect_accounts: [acct_1bYhhkDlE8OUkVJV]
+    connect_trust_accounts: true
 `, "", "unused")
+	out, err := p.runCLI("check-config", "--config", p.cfgPath)
+	if err != nil || !strings.Contains(out, "note: TRUSTS acct_1bYhhkDlE8OUkVJV to set its own credits (metadata.credits; connect_trust_accounts: true)") {
+		t.Errorf("check-config does not name the trust: %v\n%s", err, out)
+	}
 	tests := []struct {
 		name    string
 		account any
@@ -249,8 +256,12 @@ func TestConnectRoute(t *testing.T) {
 			if a := p.deliver(raw); a.Code != 200 || a.Status != tt.status {
 				t.Fatalf("%d %s, want 200 %s", a.Code, a.Status, tt.status)
 			}
-			if got, ok := b.credited()[cs]; ok != (tt.status == "forwarded") || (ok && got.Stripe.Account != tt.account) {
+			got, ok := b.credited()[cs]
+			if ok != (tt.status == "forwarded") || (ok && got.Stripe.Account != tt.account) {
 				t.Errorf("credit = %+v (%t)", got, ok)
+			}
+			if ok && !strings.HasPrefix(got.UserID, "acct_1bYhhkDlE8OUkVJV:") {
+				t.Errorf("user id %q is not scoped by the account", got.UserID)
 			}
 		})
 	}
