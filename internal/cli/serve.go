@@ -28,6 +28,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.close()
+	defer ownMemoryStore(cfg, log)()
 	webhookLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
