@@ -29,6 +29,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer a.close()
 	defer ownMemoryStore(cfg, log)()
+	stopWatch, err := a.startWatch(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	webhookLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

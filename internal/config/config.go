@@ -32,6 +32,8 @@ type Config struct {
 	DeadLetter DeadLetter `yaml:"dead_letter"`
 	// Routes are the webhook endpoints; at least one.
 	Routes []Route `yaml:"routes"`
+	// Watch checks each route's Stripe webhook endpoint in the background (watch.go).
+	Watch Watch `yaml:"watch"`
 }
 
 // Redis selects and configures the Redis deployment. Exactly one of URL, Sentinel and
@@ -165,6 +167,10 @@ type Stripe struct {
 	// with the key (lookups, thin events, reconcile) takes a token; routes sharing a
 	// key share one budget. Default 20 (Stripe allows 25 reads a second in test mode).
 	APIReadsPerSecond int `yaml:"api_reads_per_second"`
+	// WebhookEndpoint is the id (we_...) of the Stripe webhook endpoint that posts to
+	// this route, for the watch. Empty: the watch finds the endpoints whose URL path
+	// is the route's path.
+	WebhookEndpoint string `yaml:"webhook_endpoint"`
 }
 
 // UsesAPI reports whether the route needs the Stripe API key.

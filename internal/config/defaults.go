@@ -103,6 +103,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Dedup.TTL, DefaultDedupTTL)
 	setDur(&c.Dedup.Lease, DefaultLease)
 	setStr(&c.DeadLetter.File, DefaultDeadLetterFile)
+	c.Watch.setDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setStr(&r.Path, DefaultPath)

@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 		v.add("shutdown_timeout", "must be at least 1s, got %s", c.ShutdownTimeout)
 	}
 	c.validateRedis(v)
+	c.validateWatch(v)
 	if c.Dedup.TTL < MinDedupTTL {
 		v.add("dedup.ttl", "must be at least %s (Stripe retries for 3 days), got %s", MinDedupTTL, c.Dedup.TTL)
 	}

@@ -55,10 +55,10 @@ func TestReconcileConnectAccounts(t *testing.T) {
 			accountA, _ := json.Marshal(map[string]any{"id": acctA, "object": "account"})
 			accountB, _ := json.Marshal(map[string]any{"id": acctB, "object": "account"})
 			api.Set(map[string]stripemock.Reply{
-				"GET /v1/events @" + acctA: listPage(t, "/v1/events", false, rawA),
-				"GET /v1/events @" + acctB: listPage(t, "/v1/events", true, rawB1),
+				"GET /v1/events @" + acctA:                              listPage(t, "/v1/events", false, rawA),
+				"GET /v1/events @" + acctB:                              listPage(t, "/v1/events", true, rawB1),
 				"GET /v1/events?starting_after=" + evtB1 + " @" + acctB: listPage(t, "/v1/events", false, rawB2),
-				"GET /v1/accounts": listPage(t, "/v1/accounts", false, accountA, accountB),
+				"GET /v1/accounts":                                      listPage(t, "/v1/accounts", false, accountA, accountB),
 			})
 			out, err := p.runCLI("reconcile", "--config", p.cfgPath, "--route", "main", "--since", "72h")
 			if err != nil || !strings.Contains(out, "3 events in 2 account(s) since") || !strings.Contains(out, "3 credited now") {

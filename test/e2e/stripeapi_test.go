@@ -28,6 +28,13 @@ const (
 // run on the config see it); apiKey is the file api-key.
 func startAPIProxy(t *testing.T, b *backend, route, apiBase, apiKey string) *proxy {
 	t.Helper()
+	// The Stripe watch reads webhook endpoints, which most recorded APIs do not serve.
+	return startAPIProxyWith(t, b, "watch:\n  disabled: true\n", route, apiBase, apiKey)
+}
+
+// startAPIProxyWith is startAPIProxy with top (YAML) at the top level of the config.
+func startAPIProxyWith(t *testing.T, b *backend, top, route, apiBase, apiKey string) *proxy {
+	t.Helper()
 	dir := t.TempDir()
 	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: "redis://" + redisAddr + "/0"}
 	listen, admin := freeAddr(t), freeAddr(t)
@@ -37,7 +44,7 @@ log_level: debug
 redis:
   url: %q
   key_prefix: %q
-routes:
+%sroutes:
   - name: main
     path: /stripe/webhook
 %s
@@ -47,7 +54,7 @@ routes:
       timeout: 1s
       attempts: 2
       budget: 3s
-`, listen, admin, p.redisURL, p.prefix, strings.ReplaceAll(route, "${API_BASE}", apiBase), b.srv.URL+"/internal/credits", forwardKey)
+`, listen, admin, p.redisURL, p.prefix, top, strings.ReplaceAll(route, "${API_BASE}", apiBase), b.srv.URL+"/internal/credits", forwardKey)
 	must(t, os.WriteFile(filepath.Join(dir, "api-key"), []byte(apiKey+"\n"), 0o600))
 	p.run(t, dir, listen, admin, cfg)
 	return p
