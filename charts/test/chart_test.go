@@ -255,6 +255,10 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 	if len(exported) < 10 {
 		t.Fatalf("found only %d metrics in internal/metrics/metrics.go", len(exported))
 	}
+	// The Stripe watch's gauges (internal/watch/metrics.go).
+	for _, m := range regexp.MustCompile(`Metric[A-Za-z]+\s+= "(creditgate_[a-z_]+)"`).FindAllStringSubmatch(string(readFile(t, repoRoot+"/internal/watch/metrics.go")), -1) {
+		exported[m[1]] = true
+	}
 	used := regexp.MustCompile(`\b(creditgate_[a-z_]+|up)\{`)
 	rel := mustRender(t, []string{chartDir + "/ci/production-values.yaml"})
 	o, _ := rel.find("PrometheusRule", "")
@@ -277,7 +281,8 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable"} {
+	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable",
+		"CreditgateStripeEndpointDisabled", "CreditgateStripeEndpointURLWrong", "CreditgateStripeUndeliveredEvents", "CreditgateStripeWatchFailing"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)
 		}
