@@ -56,8 +56,8 @@ func runReconcile(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.since > cfg.Dedup.TTL {
-		return fmt.Errorf("--since %s reaches beyond dedup.ttl (%s): purchases older than the dedup markers would be forwarded again; use --since %s or less, or raise dedup.ttl", o.since, cfg.Dedup.TTL, cfg.Dedup.TTL)
+	if err := withinTTL(cfg, o.since, "purchases older than the dedup markers would be forwarded again"); err != nil {
+		return err
 	}
 	release, err := lockMemoryStore(cfg)
 	if errors.Is(err, errStoreBusy) {
@@ -205,6 +205,14 @@ func reconcileAccounts(ctx context.Context, rc config.Route, api *stripeapi.Clie
 		return nil, fmt.Errorf("list connected accounts (route %q has no connect_accounts): %w", rc.Name, err)
 	}
 	return out, nil
+}
+
+// withinTTL refuses a --since beyond dedup.ttl; why says what would go wrong.
+func withinTTL(cfg *config.Config, since time.Duration, why string) error {
+	if since > cfg.Dedup.TTL {
+		return fmt.Errorf("--since %s reaches beyond dedup.ttl (%s): %s; use --since %s or less, or raise dedup.ttl", since, cfg.Dedup.TTL, why, cfg.Dedup.TTL)
+	}
+	return nil
 }
 
 // routeConfig returns the configured route named name (it exists: byName has it).
