@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 )
 
@@ -76,14 +75,7 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, raw []byte, th ev
 
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()
-	switch st, err := c.claim("event:" + rt.Name + ":" + th.ID); {
-	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err)
-	case st == dedup.Done:
-		o.Result, o.Reason, o.Detail = Duplicate, "event", "event already handled"
-		return o
-	case st == dedup.InFlight:
-		o.Result, o.Reason, o.Detail = InFlight, "event", "event is being handled by another request"
+	if o, settled := c.claimEvent(o, eventKey(rt.Name, th.ID)); settled {
 		return o
 	}
 	d := Delivery{Raw: raw, Event: env}

@@ -150,9 +150,7 @@ func TestAuditRefuses(t *testing.T) {
 	requireRedis(t)
 	api := stripemock.NewRecorded(t, map[string]stripemock.Reply{})
 	p := startAPIProxy(t, newBackend(t), apiRoute, api.URL, "sk_test_recorded")
-	cfg, err := os.ReadFile(p.cfgPath)
-	must(t, err)
-	must(t, os.WriteFile(p.cfgPath, append(cfg, []byte("dedup:\n  ttl: 100h\n")...), 0o600))
+	withDedupTTL(t, p, "100h")
 	if _, err := p.runCLI("audit", "--config", p.cfgPath, "--route", "main", "--since", "200h"); err == nil || !strings.Contains(err.Error(), "beyond dedup.ttl (100h0m0s)") {
 		t.Errorf("--since beyond dedup.ttl: %v", err)
 	}

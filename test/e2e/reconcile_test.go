@@ -102,15 +102,29 @@ func TestReconcileUndeliveredAndAlreadyCredited(t *testing.T) {
 	if err != nil || !strings.Contains(out, "2 undelivered events since") || !strings.Contains(out, "1 already done, 1 credited now") {
 		t.Fatalf("reconcile: %v\n%s", err, out)
 	}
-	var q string
-	for _, r := range api.Requests() {
-		if r.URL.Path == "/v1/events" {
-			q = r.URL.Query().Get("delivery_success")
-		}
-	}
-	if q != "false" {
+	if q := lastQuery(api, "/v1/events", "delivery_success"); q != "false" {
 		t.Errorf("delivery_success = %q, want false", q)
 	}
+}
+
+// lastQuery is the query parameter param of the last request to path.
+func lastQuery(api *stripemock.Recorded, path, param string) string {
+	var q string
+	for _, r := range api.Requests() {
+		if r.URL.Path == path {
+			q = r.URL.Query().Get(param)
+		}
+	}
+	return q
+}
+
+// withDedupTTL rewrites p's config with dedup.ttl set to ttl (the config has no
+// dedup section of its own).
+func withDedupTTL(t *testing.T, p *proxy, ttl string) {
+	t.Helper()
+	cfg, err := os.ReadFile(p.cfgPath)
+	must(t, err)
+	must(t, os.WriteFile(p.cfgPath, append(cfg, []byte("dedup:\n  ttl: "+ttl+"\n")...), 0o600))
 }
 
 // TestReconcileRefusesWhatItCannotDedup: a window longer than dedup.ttl, and the
@@ -120,9 +134,7 @@ func TestReconcileRefusesWhatItCannotDedup(t *testing.T) {
 	requireRedis(t)
 	api := stripemock.NewRecorded(t, map[string]stripemock.Reply{})
 	p := startAPIProxy(t, newBackend(t), apiRoute, api.URL, "sk_test_recorded")
-	cfg, err := os.ReadFile(p.cfgPath)
-	must(t, err)
-	must(t, os.WriteFile(p.cfgPath, append(cfg, []byte("dedup:\n  ttl: 100h\n")...), 0o600))
+	withDedupTTL(t, p, "100h")
 	out, err := p.runCLI("reconcile", "--config", p.cfgPath, "--route", "main", "--since", "200h")
 	if err == nil || !strings.Contains(out+err.Error(), "beyond dedup.ttl (100h0m0s)") {
 		t.Errorf("--since 200h with dedup.ttl 100h: %v\n%s", err, out)

@@ -72,13 +72,7 @@ func TestWatchDisabledEndpoint(t *testing.T) {
 		`creditgate_stripe_undelivered_events{route="main"} 2`,
 		`creditgate_stripe_watch_errors_total{route="main"} 0`,
 	)
-	var q string
-	for _, r := range api.Requests() {
-		if r.URL.Path == "/v1/events" {
-			q = r.URL.Query().Get("delivery_success")
-		}
-	}
-	if q != "false" {
+	if q := lastQuery(api, "/v1/events", "delivery_success"); q != "false" {
 		t.Errorf("undelivered count listed with delivery_success=%q", q)
 	}
 }
