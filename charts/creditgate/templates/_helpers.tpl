@@ -101,12 +101,12 @@ one per line ("" when it is off): reconcile.routes, or every route.
 
 {{/*
 creditgate.routeNeedsAPIKey: "true" when the route reads the Stripe API or is
-reconciled (call with (list $ route)).
+reconciled or audited (call with (list $ route)).
 */}}
 {{- define "creditgate.routeNeedsAPIKey" -}}
 {{- $ := index . 0 }}
 {{- $r := index . 1 }}
-{{- if or (include "creditgate.routeUsesAPI" $r) (has $r.name (splitList "\n" (include "creditgate.reconciledRoutes" $))) }}true{{ end }}
+{{- if or (include "creditgate.routeUsesAPI" $r) (has $r.name (splitList "\n" (include "creditgate.reconciledRoutes" $))) (has $r.name (splitList "\n" (include "creditgate.auditedRoutes" $))) }}true{{ end }}
 {{- end }}
 
 {{- define "creditgate.reconcileSelectorLabels" -}}
@@ -150,7 +150,7 @@ creditgate.validate fails the render on combinations the schema cannot express.
 {{- fail (printf "route %q reads the Stripe API (its sources or invoice.paid): it needs secrets.routes.%s.stripeApiKey (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
 {{- end }}
 {{- if and (include "creditgate.routeNeedsAPIKey" (list $ .)) (not (get $s "stripeApiKey")) }}
-{{- fail (printf "route %q is reconciled (reconcile.enabled): it needs secrets.routes.%s.stripeApiKey to read the Events API (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
+{{- fail (printf "route %q is reconciled (reconcile.enabled) or audited (audit.enabled): it needs secrets.routes.%s.stripeApiKey to read the Stripe API (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
 {{- end }}
 {{- end }}
 {{- range $name, $_ := .Values.secrets.routes }}
