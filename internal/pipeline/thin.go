@@ -42,8 +42,11 @@ var thinObjectTypes = map[string]string{
 // Before the read, the thin event's own id is claimed, so a redelivery of a handled
 // thin event costs no API read. A transient API failure answers 503 (Stripe
 // redelivers); a permanent one (stripe_auth, stripe_not_found, ...) parks the thin
-// event as it came.
-func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, raw []byte, th event.Thin) Outcome {
+// event as it came. d.Raw is the thin event's body; d.Event is not used; with
+// d.Replay (a dead-letter replay: the event key was settled when it was parked) the
+// event key is not claimed and only the purchase key decides.
+func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th event.Thin) Outcome {
+	raw := d.Raw
 	v1 := th.V1Type()
 	env := event.View{ID: th.ID, Type: th.Type, Created: th.Created.Unix(), Livemode: th.Livemode, Account: th.Context}
 	if th.Created.IsZero() {
@@ -51,7 +54,7 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, raw []byte, th ev
 	}
 	// Process screens livemode (and a live Connect route's test events) and ignores
 	// the thin type itself, which no route lists; only a handled v1 type goes on.
-	o := p.Process(ctx, rt, Delivery{Raw: raw, Event: env})
+	o := p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
 	if o.Result == LivemodeMismatch {
 		// Never a 4xx for a signed thin event: Stripe would retry it for days.
 		o.Result = Ignored
@@ -68,6 +71,9 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, raw []byte, th ev
 	if rt.API == nil || !ok {
 		o.Reason = ReasonThinNoAPI
 		o.Detail = fmt.Sprintf("thin event %s carries no data: set stripe.api_key_file on route %q so creditgate can read %s, or send snapshot events to this endpoint", clip(th.Type), rt.Name, clip(th.Related.ID))
+		if d.Replay {
+			o.Result = BackendUnavailable // a parked credit is never dropped for it: the entry stays
+		}
 		return o
 	}
 	o.Reason, o.Detail = "", ""
@@ -75,10 +81,12 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, raw []byte, th ev
 
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()
-	if o, settled := c.claimEvent(o, eventKey(rt.Name, th.ID)); settled {
-		return o
+	if !d.Replay {
+		if o, settled := c.claimEvent(o, eventKey(rt.Name, th.ID)); settled {
+			return o
+		}
 	}
-	d := Delivery{Raw: raw, Event: env}
+	d.Event = env
 	if want := thinObjectTypes[v1]; th.Related.ID == "" || th.Related.Type != want {
 		return c.park(o, rt, d, "thin_related_object", fmt.Sprintf("thin event %s points at %s %s, want a %s", v1, clip(th.Related.Type), clip(th.Related.ID), want))
 	}
@@ -101,5 +109,5 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, raw []byte, th ev
 	}
 	// The snapshot's path claims the event key itself (and settles it); give ours back.
 	c.release()
-	return p.Process(ctx, rt, Delivery{Raw: snap, Event: ev})
+	return p.Process(ctx, rt, Delivery{Raw: snap, Event: ev, Replay: d.Replay, Replays: d.Replays})
 }

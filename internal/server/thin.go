@@ -14,5 +14,5 @@ func processThin(d Deps, rt *Route, r *http.Request, body []byte) (pipeline.Outc
 	if err != nil {
 		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "decode", Detail: err.Error()}, ""
 	}
-	return d.Pipeline.ProcessThin(r.Context(), rt.Pipeline, body, th), ""
+	return d.Pipeline.ProcessThin(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body}, th), ""
 }

@@ -172,3 +172,33 @@ func logReason(p *proxy, evt string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestThinParkedThenReplayed: a thin event whose session the API could not find is
+// parked as it came; once the API finds it, `creditgate dlq replay` credits it once.
+func TestThinParkedThenReplayed(t *testing.T) {
+	requireRedis(t)
+	b := newBackend(t)
+	snap, _, cs := sessionEvent(t, "pi_e2e_"+randHex(6), true)
+	api := stripemock.NewRecorded(t, map[string]stripemock.Reply{
+		"GET /v1/checkout/sessions/" + cs: stripemock.Error(t, 404, "../../internal/stripeapi/testdata/error_not_found.json"),
+	})
+	p := startAPIProxy(t, b, apiRoute, api.URL, "sk_test_recorded")
+	thin, evt := thinEvent(t, "v1.checkout.session.completed", "checkout.session", cs, "")
+	if a := p.deliver(thin); a.Status != "dead_lettered" {
+		t.Fatalf("thin event of a session the API cannot find: %s, want dead_lettered", a.Status)
+	}
+	api.Set(map[string]stripemock.Reply{"GET /v1/checkout/sessions/" + cs: sessionObject(t, snap)})
+	out, err := p.runCLI("dlq", "replay", "main:"+evt, "--config", p.cfgPath)
+	if err != nil || !strings.Contains(out, "forwarded") {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if got := b.credited()[cs]; got.Credits != 100 || got.UserID != user1 {
+		t.Errorf("credit = %+v", got)
+	}
+	if out, _ := p.runCLI("dlq", "list", "--config", p.cfgPath); strings.Contains(out, evt) {
+		t.Errorf("the replayed entry is still listed:\n%s", out)
+	}
+	if a := p.deliver(snap); a.Status != "duplicate" {
+		t.Errorf("snapshot twin after the replay: %s, want duplicate", a.Status)
+	}
+}
