@@ -95,3 +95,18 @@ func TestClientSpendsBudget(t *testing.T) {
 		t.Fatalf("%d requests reached the API and %d failed, want 2 and 2", hits.Load(), failed)
 	}
 }
+
+// BenchmarkBudgetWait is the cost of the read budget on every Stripe API call when
+// it has room (the common case).
+func BenchmarkBudgetWait(b *testing.B) {
+	bu := NewBudget(100)
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	bu.now = func() time.Time { clk.t = clk.t.Add(20 * time.Millisecond); return clk.t }
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := bu.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
