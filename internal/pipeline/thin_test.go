@@ -48,7 +48,9 @@ func sessionOf(t *testing.T, file string) json.RawMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev struct{ Data struct{ Object json.RawMessage } }
+	var ev struct {
+		Data struct{ Object json.RawMessage }
+	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
