@@ -81,10 +81,6 @@ invoice.paid), as config.Route.UsesAPI says; such a route needs stripe-api-key.<
 {{- if $uses }}true{{ end }}
 {{- end }}
 
-{{- define "creditgate.anyRouteUsesAPI" -}}
-{{- range .Values.routes }}{{ include "creditgate.routeUsesAPI" . }}{{ end }}
-{{- end }}
-
 {{/*
 creditgate.reconciledRoutes: the names of the routes the reconcile CronJob runs for,
 one per line ("" when it is off): reconcile.routes, or every route.
@@ -230,6 +226,7 @@ secret referenced as a mounted file (*_file), never inlined.
   "dedup" (dict "ttl" .Values.config.dedup.ttl "lease" .Values.config.dedup.lease)
   "routes" $routes
 }}
+{{- with .Values.config.watch }}{{ $_ := set $cfg "watch" . }}{{ end }}
 {{- if eq .Values.redis.mode "none" }}
 {{- $_ := set $cfg "dead_letter" (dict "file" (printf "%s/dead-letters.jsonl" (include "creditgate.dataDir" .))) }}
 {{- end -}}
@@ -429,8 +426,9 @@ the Stripe API when used, extraEgress). Call with (list $ forceStripeAPI).
         {{- toYaml . | nindent 8 }}
       {{- end }}
     {{- end }}
-    {{- if or $forceStripe $np.stripeApi.enabled (include "creditgate.anyRouteUsesAPI" .) }}
-    # The Stripe API (HTTPS): on when asked or when a route reads the API.
+    {{- if or $forceStripe $np.stripeApi.enabled (include "creditgate.anyRouteHasAPIKey" .) }}
+    # The Stripe API (HTTPS): on when asked or when a route has an API key (its
+    # sources, and the Stripe watch, read the API).
     - ports:
         - {port: 443, protocol: TCP}
       {{- with $np.stripeApi.cidrs }}

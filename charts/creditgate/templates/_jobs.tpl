@@ -132,3 +132,12 @@ creditgate.validateAudit fails the render on an audit the chart cannot run.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+creditgate.anyRouteHasAPIKey: non-empty when some route's config names an API key
+(its sources, reconcile or audit need one); the webhook pods' Stripe watch then reads
+the API too.
+*/}}
+{{- define "creditgate.anyRouteHasAPIKey" -}}
+{{- range .Values.routes }}{{ include "creditgate.routeNeedsAPIKey" (list $ .) }}{{ end }}
+{{- end }}
