@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/creditgate/creditgate/internal/event"
 )
@@ -16,9 +17,14 @@ type ObjectReader interface {
 
 // Reasons of thin events that are answered without being processed.
 const (
-	ReasonThinNoAPI   = "thin_event_needs_api_key"
-	ReasonThinUnknown = "thin_event_type"
+	ReasonThinNoAPI    = "thin_event_needs_api_key"
+	ReasonThinUnknown  = "thin_event_type"
+	ReasonStripeHealth = "stripe_health_event"
 )
+
+// thinHealthPrefix starts Stripe's health events, e.g.
+// v2.core.health.event_generation_failure.resolved.
+const thinHealthPrefix = "v2.core.health."
 
 // thinObjectTypes is the related_object.type each handled v1 event type points at.
 var thinObjectTypes = map[string]string{
@@ -61,6 +67,11 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 		return o
 	}
 	if o.Result != Ignored || o.Reason != "event_type" {
+		return o
+	}
+	if strings.HasPrefix(th.Type, thinHealthPrefix) {
+		o.Reason = ReasonStripeHealth
+		o.Detail = fmt.Sprintf("Stripe health event %s: Stripe reports events it could not generate or deliver; see its Dashboard (Workbench, Health), then run creditgate audit --route %s", clip(th.Type), rt.Name)
 		return o
 	}
 	if v1 == "" || !rt.Handles(v1) {

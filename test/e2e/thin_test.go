@@ -102,7 +102,8 @@ func TestThinEvents(t *testing.T) {
 		status       string
 		reason       string
 	}{
-		{"v2 health event", "v2.core.health.event_generation_failure.resolved", "", nil, 200, "ignored", "thin_event_type"},
+		{"v2 health event", "v2.core.health.event_generation_failure.resolved", "", nil, 200, "ignored", "stripe_health_event"},
+		{"other v2 event", "v2.core.account.created", "", nil, 200, "ignored", "thin_event_type"},
 		{"v1 type the route does not handle", "v1.invoice.paid", "invoice", nil, 200, "ignored", "thin_event_type"},
 		{"session not found", "v1.checkout.session.completed", "checkout.session", ptr(stripemock.Error(t, 404, "../../internal/stripeapi/testdata/error_not_found.json")), 200, "dead_lettered", "stripe_not_found"},
 		{"rate limited", "v1.checkout.session.completed", "checkout.session", ptr(stripemock.Error(t, 429, "../../internal/stripeapi/testdata/error_rate_limit.json")), 503, "backend_unavailable", "stripe_api"},
@@ -200,5 +201,27 @@ func TestThinParkedThenReplayed(t *testing.T) {
 	}
 	if a := p.deliver(snap); a.Status != "duplicate" {
 		t.Errorf("snapshot twin after the replay: %s, want duplicate", a.Status)
+	}
+}
+
+// TestThinEventWithStripeMock reads the session of a thin event from stripe-mock
+// (real response shapes; it echoes the requested id): its fixed session is not paid,
+// so the answer is 200 pending_payment, and nothing is credited.
+func TestThinEventWithStripeMock(t *testing.T) {
+	requireRedis(t)
+	base := stripemock.Start(t)
+	b := newBackend(t)
+	p := startAPIProxy(t, b, apiRoute, base, stripemock.Key)
+	cs := "cs_test_e2e_" + randHex(8)
+	raw, evt := thinEvent(t, "v1.checkout.session.completed", "checkout.session", cs, "")
+	if a := p.deliver(raw); a.Code != 200 || a.Status != "pending_payment" {
+		t.Fatalf("%d %s, want 200 pending_payment (stripe-mock's session is unpaid)", a.Code, a.Status)
+	}
+	line := logLine(p, evt)
+	if line["event_type"] != "checkout.session.completed" || line["session_id"] != cs || line["reason"] != "unpaid" {
+		t.Errorf("log line %v", line)
+	}
+	if n, _ := b.stats(); n != 0 {
+		t.Errorf("backend got %d requests", n)
 	}
 }
