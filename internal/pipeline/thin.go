@@ -89,6 +89,11 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 	}
 	o.Reason, o.Detail = "", ""
 	env.Type = v1
+	if rt.Connect && (th.Context == "" || rt.ConnectAccounts != nil && !rt.ConnectAccounts[th.Context]) {
+		// No account, or one the route does not credit: Process answers it (parked
+		// no_account, ignored account_not_allowed) without an API read.
+		return p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
+	}
 
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()

@@ -105,4 +105,30 @@ func TestThinWithoutAPI(t *testing.T) {
 	}
 }
 
+// TestThinConnectAccounts: on a Connect route a thin event without context is parked
+// and one of an account the route does not credit is ignored, both without an API read.
+func TestThinConnectAccounts(t *testing.T) {
+	e := newEnv(t, nil)
+	api := &recordedAPI{obj: sessionOf(t, paidFile)}
+	e.rt.API, e.rt.Connect, e.rt.ConnectAccounts = api, true, map[string]bool{connectAccount: true}
+	d, th := thinFor(t, paidSession, false)
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.DeadLettered || o.Reason != "no_account" {
+		t.Fatalf("no context: %s %s, want dead_lettered no_account", o.Result, o.Reason)
+	}
+	th.ID, th.Context = "evt_test_thin2", "acct_1NotAllowed"
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Ignored || o.Reason != "account_not_allowed" {
+		t.Fatalf("other account: %s %s, want ignored account_not_allowed", o.Result, o.Reason)
+	}
+	if api.reads != 0 || e.be.granted() != 0 {
+		t.Fatalf("%d API reads and %d grants, want none", api.reads, e.be.granted())
+	}
+	th.ID, th.Context = "evt_test_thin3", connectAccount
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Forwarded || api.reads != 1 {
+		t.Fatalf("allowed account: %s (%s) after %d reads, want forwarded after 1", o.Result, o.Detail, api.reads)
+	}
+	if got := e.be.sent()[0]; got.UserID != connectAccount+":"+user1 || got.Stripe.Account != connectAccount {
+		t.Errorf("forwarded %+v, want the user scoped by %s", got, connectAccount)
+	}
+}
+
 var _ pipeline.ObjectReader = (*stripeapi.Client)(nil)
