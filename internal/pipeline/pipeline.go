@@ -303,15 +303,13 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	o.Credits = g.Credits
-	user := g.UserID // the customer map keeps the account's own id
-	g.UserID = scopedUser(rt, ev.Account, g.UserID)
 
 	ref := pu.ref
 	ref.EventID, ref.EventType, ref.Account = ev.ID, ev.Type, ev.Account
 	res, err := rt.Forwarder.Send(ctx, forward.Request{
 		ID:         pu.id,
 		Type:       forward.TypeGranted,
-		UserID:     g.UserID,
+		UserID:     scopedUser(rt, ev.Account, g.UserID),
 		Credits:    g.Credits,
 		Livemode:   ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),
@@ -340,7 +338,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	if g.UserSource != config.SourceCustomerMap {
 		customer = pu.obj.Customer
 	}
-	if err := c.doneAll(customer, user, first, first != nil && rt.reversals()); err != nil {
+	if err := c.doneAll(customer, g.UserID, first, first != nil && rt.reversals()); err != nil {
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	return o
