@@ -12,6 +12,10 @@ import (
 // endpoint's events are signed by Stripe but their content is the account's word.
 var AccountCreditSources = []string{SourceMetadataCredits, SourcePriceMetadata}
 
+// DefaultAPIReadsPerSec is stripe.api_reads_per_second's default: below Stripe's
+// test-mode read limit (25 a second), well below live mode's.
+const DefaultAPIReadsPerSec = 20
+
 // MaxAPIReadsPerSecond bounds stripe.api_reads_per_second (Stripe's live-mode read
 // limit is about 100 a second per account).
 const MaxAPIReadsPerSecond = 100

@@ -24,7 +24,6 @@ const (
 	DefaultPath            = "/stripe/webhook"
 	DefaultAPITimeout      = 3 * time.Second
 	DefaultAPIBaseURL      = "https://api.stripe.com"
-	DefaultAPIReadsPerSec  = 20
 )
 
 // Default event types of a route.
