@@ -22,7 +22,7 @@ import (
 
 // Stripe is what the audit reads of the Stripe API (stripeapi.Client).
 type Stripe interface {
-	CompletedSessions(ctx context.Context, account string, since time.Time, fn func(stripeapi.Session) error) error
+	CompletedSessions(ctx context.Context, account string, since time.Time, fn func(stripeapi.AuditSession) error) error
 	PaidInvoices(ctx context.Context, account string, since time.Time, fn func(stripeapi.PaidInvoice) error) error
 	Refunds(ctx context.Context, account string, since time.Time, fn func(stripeapi.Refund) error) error
 	Disputes(ctx context.Context, account string, since time.Time, fn func(stripeapi.Dispute) error) error
@@ -131,7 +131,7 @@ func (r *run) add(f Finding) { r.rep.Findings = append(r.rep.Findings, f) }
 func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 	ev := r.rt.Events
 	if ev[config.EventSessionCompleted] || ev[config.EventAsyncPaymentSucceeded] {
-		err := r.a.API.CompletedSessions(ctx, acct, since, func(s stripeapi.Session) error {
+		err := r.a.API.CompletedSessions(ctx, acct, since, func(s stripeapi.AuditSession) error {
 			paid := s.PaymentStatus == "paid" || s.PaymentStatus == "no_payment_required" && r.rt.GrantNoPaymentRequired
 			if !paid || s.Mode == "setup" || s.Mode == "subscription" && ev[config.EventInvoicePaid] {
 				return nil // nothing to credit, or credited through its invoices

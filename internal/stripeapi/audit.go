@@ -10,8 +10,8 @@ import (
 // The listings below feed `creditgate audit`: what Stripe says was paid and taken
 // back since a time, every page, as the account's (Connect) or the platform's ("").
 
-// Session is a completed Checkout Session.
-type Session struct {
+// AuditSession is a completed Checkout Session, as the audit lists it.
+type AuditSession struct {
 	ID, PaymentIntent, PaymentStatus, Mode, Currency string
 	AmountTotal                                      int64
 	Created                                          int64
@@ -49,12 +49,12 @@ func since(t time.Time) *stripe.RangeQueryParams {
 }
 
 // CompletedSessions calls fn with every Checkout Session completed since t.
-func (c *Client) CompletedSessions(ctx context.Context, account string, t time.Time, fn func(Session) error) error {
+func (c *Client) CompletedSessions(ctx context.Context, account string, t time.Time, fn func(AuditSession) error) error {
 	p := &stripe.CheckoutSessionListParams{ListParams: listParams(ctx, account), CreatedRange: since(t), Status: stripe.String("complete")}
 	it := c.api.CheckoutSessions.List(p)
 	for it.Next() {
 		s := it.CheckoutSession()
-		out := Session{ID: s.ID, PaymentStatus: string(s.PaymentStatus), Mode: string(s.Mode), Currency: string(s.Currency), AmountTotal: s.AmountTotal, Created: s.Created}
+		out := AuditSession{ID: s.ID, PaymentStatus: string(s.PaymentStatus), Mode: string(s.Mode), Currency: string(s.Currency), AmountTotal: s.AmountTotal, Created: s.Created}
 		if s.PaymentIntent != nil {
 			out.PaymentIntent = s.PaymentIntent.ID
 		}
