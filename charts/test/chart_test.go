@@ -25,7 +25,7 @@ func TestScenariosRenderStrictly(t *testing.T) {
 		"in-chart-redis":  {"ConfigMap", "Deployment", "Deployment", "Ingress", "NetworkPolicy", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service", "Service", "ServiceAccount"},
 		"manifests":       {"ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"},
 		"memory-store":    {"ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "Secret", "Service", "ServiceAccount"},
-		"production":      {"ConfigMap", "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceAccount", "ServiceMonitor"},
+		"production":      {"ConfigMap", "ConfigMap", "CronJob", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceAccount", "ServiceMonitor"},
 		"sidecar":         {"ConfigMap", "PrometheusRule", "Secret"},
 	}
 	for _, f := range scenarios(t) {
@@ -82,8 +82,8 @@ func TestPodsAreRestricted(t *testing.T) {
 	}
 }
 
-// checkReconcileJob: the reconcile CronJob's pods are restricted too, run the
-// reconcile command once at a time, and are never selected as webhook pods.
+// checkReconcileJob: the reconcile and audit CronJobs' pods are restricted too, run
+// their command once at a time, and are never selected as webhook pods.
 func checkReconcileJob(t *testing.T, cj *batchv1.CronJob) {
 	t.Helper()
 	spec := cj.Spec.JobTemplate.Spec.Template.Spec
@@ -94,8 +94,8 @@ func checkReconcileJob(t *testing.T, cj *batchv1.CronJob) {
 	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("%s: concurrencyPolicy %q, want Forbid", cj.Name, cj.Spec.ConcurrencyPolicy)
 	}
-	if len(spec.Containers) != 1 || len(spec.Containers[0].Args) == 0 || spec.Containers[0].Args[0] != "reconcile" {
-		t.Errorf("%s: containers %+v, want one running reconcile", cj.Name, spec.Containers)
+	if len(spec.Containers) != 1 || len(spec.Containers[0].Args) == 0 || !slices.Contains([]string{"reconcile", "audit"}, spec.Containers[0].Args[0]) {
+		t.Errorf("%s: containers %+v, want one running reconcile or audit", cj.Name, spec.Containers)
 	}
 	if name := cj.Spec.JobTemplate.Spec.Template.Labels["app.kubernetes.io/name"]; name != "creditgate-reconcile" {
 		t.Errorf("%s: pods labelled app.kubernetes.io/name=%q: the webhook Service would select them", cj.Name, name)
@@ -255,6 +255,10 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 	if len(exported) < 10 {
 		t.Fatalf("found only %d metrics in internal/metrics/metrics.go", len(exported))
 	}
+	// The Stripe watch's gauges (internal/watch/metrics.go).
+	for _, m := range regexp.MustCompile(`Metric[A-Za-z]+\s+= "(creditgate_[a-z_]+)"`).FindAllStringSubmatch(string(readFile(t, repoRoot+"/internal/watch/metrics.go")), -1) {
+		exported[m[1]] = true
+	}
 	used := regexp.MustCompile(`\b(creditgate_[a-z_]+|up)\{`)
 	rel := mustRender(t, []string{chartDir + "/ci/production-values.yaml"})
 	o, _ := rel.find("PrometheusRule", "")
@@ -277,7 +281,8 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable"} {
+	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable",
+		"CreditgateStripeEndpointDisabled", "CreditgateStripeEndpointURLWrong", "CreditgateStripeUndeliveredEvents", "CreditgateStripeWatchFailing"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)
 		}

@@ -44,6 +44,7 @@ func commands() []command {
 		{"trigger", "sign a sample event and POST it (an offline `stripe trigger`)", runTrigger},
 		{"dlq", "work the dead-letter list: list | show ID | replay ID|--all | drop ID", runDLQ},
 		{"reconcile", "run the Stripe events of the last --since through the pipeline again", runReconcile},
+		{"audit", "compare what Stripe says was paid and refunded with what was credited", runAudit},
 		{"version", "print the version", func(_ context.Context, env Env, _ []string) error {
 			_, err := fmt.Fprintln(env.Stdout, "creditgate", Version)
 			return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
-	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -150,11 +149,10 @@ func (a *app) replay(ctx context.Context, e deadletter.Entry) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("route %q is not in the config", e.Route)
 	}
-	ev, err := event.Decode([]byte(e.Payload))
+	o, err := a.replayOne(ctx, rt, e)
 	if err != nil {
-		return "", fmt.Errorf("stored payload does not decode: %w", err)
+		return "", err
 	}
-	o := a.pipeline.Process(ctx, rt, pipeline.Delivery{Raw: []byte(e.Payload), Event: ev, Replay: true, Replays: e.Replays})
 	switch o.Result {
 	case pipeline.Forwarded, pipeline.Duplicate, pipeline.Ignored, pipeline.PendingPayment:
 		if err := a.deadLetters.Delete(ctx, e.ID); err != nil && !errors.Is(err, deadletter.ErrNotFound) {

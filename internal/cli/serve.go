@@ -28,6 +28,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.close()
+	defer ownMemoryStore(cfg, log)()
+	stopWatch, err := a.startWatch(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	webhookLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -79,6 +85,9 @@ func runCheckConfig(_ context.Context, env Env, args []string) error {
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(env.Stdout, "  route %s: POST %s (livemode=%t) -> %s, %d signing secret(s), %d forwarding key(s), events %s\n",
 			r.Name, r.Path, r.Livemode, r.Forward.URL, len(r.Stripe.SigningSecrets), len(r.Forward.SigningKeys), strings.Join(r.Events, ","))
+		for _, n := range r.Notes() {
+			fmt.Fprintf(env.Stdout, "    note: %s\n", n)
+		}
 	}
 	return nil
 }

@@ -65,6 +65,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		results = append(results, string(r))
 	}
 	shared := forward.NewHTTPClient() // one keep-alive pool for every route
+	budgets := readBudgets{}
 	for _, rc := range cfg.Routes {
 		x, err := extract.New(rc.Extract)
 		if err != nil {
@@ -99,6 +100,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 			api := stripeapi.New(stripeapi.Options{
 				Key: rc.Stripe.APIKey, BaseURL: rc.Stripe.APIBaseURL, Timeout: rc.Stripe.APITimeout,
 				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout}, Logger: log,
+				Budget: budgets.of(rc.Stripe),
 			})
 			a.apis[rc.Name] = api
 			pr.API = api

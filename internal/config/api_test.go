@@ -62,10 +62,31 @@ func TestAPIAndConnectKeys(t *testing.T) {
     stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
     events: [checkout.session.completed, invoice.paid, charge.refunded, charge.dispute.created, charge.dispute.closed]
     extract: {user_id: [subscription.metadata.user_id, customer.metadata.user_id, customer_map], credits: [price_metadata]}`, nil},
-		{"connect with allow-list", `
+		{"connect with allow-list and price_table", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
+    connect: true
+    connect_accounts: [acct_1bYhhkDlE8OUkVJV]
+    extract: {credits: [price_table], price_table: {price_1: 100}}`, nil},
+		{"connect with account-written credits", `
+    stripe: {signing_secrets: [whsec_x], api_key_file: ` + testKey + `}
+    connect: true
+    extract: {credits: [price_table, price_metadata, metadata.credits], price_table: {price_1: 100}}`,
+			[]string{`routes[0].extract.credits[1]: "price_metadata" on a Connect route`, `routes[0].extract.credits[2]: "metadata.credits" on a Connect route`, "connect_trust_accounts: true"}},
+		{"connect by default (metadata.credits)", `
+    stripe: {signing_secrets: [whsec_x]}
+    connect: true`,
+			[]string{`routes[0].extract.credits[0]: "metadata.credits" on a Connect route takes the credits from what the connected account wrote`}},
+		{"connect trusting its accounts", `
     stripe: {signing_secrets: [whsec_x]}
     connect: true
-    connect_accounts: [acct_1bYhhkDlE8OUkVJV]`, nil},
+    connect_trust_accounts: true`, nil},
+		{"read budget out of range", `
+    stripe: {signing_secrets: [whsec_x], api_reads_per_second: 101}`,
+			[]string{"routes[0].stripe.api_reads_per_second: must be between 1 and 100, got 101"}},
+		{"trust without connect", `
+    stripe: {signing_secrets: [whsec_x]}
+    connect_trust_accounts: true`,
+			[]string{"routes[0].connect_trust_accounts: is set, but the route is not a Connect route"}},
 		{"allow-list without connect, bad account", `
     stripe: {signing_secrets: [whsec_x]}
     connect_accounts: [cus_1]`,
@@ -107,6 +128,9 @@ routes:
 		t.Fatal(err)
 	}
 	r := cfg.Routes[0]
+	if r.Stripe.APIReadsPerSecond != 20 {
+		t.Errorf("api_reads_per_second default %d, want 20", r.Stripe.APIReadsPerSecond)
+	}
 	if r.Stripe.APITimeout != DefaultAPITimeout || r.Stripe.APIBaseURL != "https://api.stripe.com" || r.Connect || r.UsesAPI() {
 		t.Errorf("defaults: %+v connect %t usesAPI %t", r.Stripe, r.Connect, r.UsesAPI())
 	}
@@ -130,5 +154,27 @@ func TestStripeAPIExampleLoads(t *testing.T) {
 	}
 	if r := cfg.Routes[0]; !r.UsesAPI() || r.Extract.PriceTable["price_1PgcA0B7WZ01zgkWcredit500"] != 500 || !cfg.Routes[1].Connect {
 		t.Errorf("routes: %+v", cfg.Routes)
+	}
+	if r := cfg.Routes[1]; r.ConnectTrustAccounts || len(r.Extract.Credits) != 1 || r.Extract.Credits[0] != SourcePriceTable {
+		t.Errorf("the example's Connect route must take credits only from its price_table: %+v", r.Extract)
+	}
+}
+
+// TestConnectNotes: check-config names a Connect route that trusts its accounts.
+func TestConnectNotes(t *testing.T) {
+	r := Route{Connect: true, ConnectTrustAccounts: true, ConnectAccounts: []string{"acct_1"},
+		Extract: Extract{Credits: []string{SourcePriceTable, SourceMetadataCredits}, MaxCredits: 500}}
+	notes := strings.Join(r.Notes(), "\n")
+	for _, w := range []string{"TRUSTS acct_1 to set its own credits (metadata.credits; connect_trust_accounts: true)", "max_credits (500)", `scoped by account ("acct_…:<user id>")`} {
+		if !strings.Contains(notes, w) {
+			t.Errorf("notes lack %q:\n%s", w, notes)
+		}
+	}
+	r.ConnectTrustAccounts = false
+	if notes := strings.Join(r.Notes(), "\n"); strings.Contains(notes, "TRUSTS") {
+		t.Errorf("a route without connect_trust_accounts is named as trusting: %s", notes)
+	}
+	if n := (&Route{}).Notes(); len(n) != 0 {
+		t.Errorf("notes for a plain route: %q", n)
 	}
 }

@@ -32,6 +32,8 @@ type Config struct {
 	DeadLetter DeadLetter `yaml:"dead_letter"`
 	// Routes are the webhook endpoints; at least one.
 	Routes []Route `yaml:"routes"`
+	// Watch checks each route's Stripe webhook endpoint in the background (watch.go).
+	Watch Watch `yaml:"watch"`
 }
 
 // Redis selects and configures the Redis deployment. Exactly one of URL, Sentinel and
@@ -130,6 +132,11 @@ type Route struct {
 	// ConnectAccounts, when not empty, are the only connected accounts (acct_...) the
 	// route credits; events of other accounts are answered 200 "ignored".
 	ConnectAccounts []string `yaml:"connect_accounts"`
+	// ConnectTrustAccounts lets a Connect route take credits from what its connected
+	// accounts write themselves (metadata.credits, price_metadata). Default false: a
+	// Connect route credits only through price_table, the platform's own list of
+	// approved prices, because an account controls its sessions, metadata and Prices.
+	ConnectTrustAccounts bool `yaml:"connect_trust_accounts"`
 	// GrantNoPaymentRequired grants sessions with payment_status=no_payment_required
 	// (100 % coupons, free trials). Default false: they are ignored.
 	GrantNoPaymentRequired bool `yaml:"grant_no_payment_required"`
@@ -160,6 +167,14 @@ type Stripe struct {
 	// APIBaseURL is the Stripe API's address. Default https://api.stripe.com; tests
 	// point it at stripe-mock.
 	APIBaseURL string `yaml:"api_base_url"`
+	// APIReadsPerSecond is the read budget of the route's API key: every API read made
+	// with the key (lookups, thin events, reconcile) takes a token; routes sharing a
+	// key share one budget. Default 20 (Stripe allows 25 reads a second in test mode).
+	APIReadsPerSecond int `yaml:"api_reads_per_second"`
+	// WebhookEndpoint is the id (we_...) of the Stripe webhook endpoint that posts to
+	// this route, for the watch. Empty: the watch finds the endpoints whose URL path
+	// is the route's path.
+	WebhookEndpoint string `yaml:"webhook_endpoint"`
 }
 
 // UsesAPI reports whether the route needs the Stripe API key.

@@ -112,12 +112,16 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Dedup.Lease, DefaultLease)
 	setDur(&c.Dedup.CustomerTTL, DefaultCustomerTTL)
 	setStr(&c.DeadLetter.File, DefaultDeadLetterFile)
+	c.Watch.setDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setStr(&r.Path, DefaultPath)
 		setDur(&r.Stripe.Tolerance, DefaultTolerance)
 		setDur(&r.Stripe.APITimeout, DefaultAPITimeout)
 		setStr(&r.Stripe.APIBaseURL, DefaultAPIBaseURL)
+		if r.Stripe.APIReadsPerSecond == 0 {
+			r.Stripe.APIReadsPerSecond = DefaultAPIReadsPerSec
+		}
 		if len(r.Events) == 0 {
 			r.Events = append([]string(nil), DefaultEvents...)
 		}

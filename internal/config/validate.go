@@ -52,6 +52,7 @@ func (c *Config) Validate() error {
 		v.add("shutdown_timeout", "must be at least 1s, got %s", c.ShutdownTimeout)
 	}
 	c.validateRedis(v)
+	c.validateWatch(v)
 	if c.Dedup.TTL < MinDedupTTL {
 		v.add("dedup.ttl", "must be at least %s (Stripe retries for 3 days), got %s", MinDedupTTL, c.Dedup.TTL)
 	}
@@ -182,6 +183,8 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap, SourceSubscriptionUserID, SourceCustomerUserID)
 	validSources(v, p+".extract.credits", r.Extract.Credits, SourceMetadataCredits, SourcePriceTable, SourcePriceMetadata)
 	c.validateAPI(v, p, r)
+	validateConnect(v, p, r)
+	validateReads(v, p, r)
 	if err := ValidUserIDFormat(r.Extract.UserIDFormat); err != nil {
 		v.add(p+".extract.user_id_format", "%v", err)
 	}

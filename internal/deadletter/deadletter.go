@@ -82,7 +82,7 @@ func prepare(e Entry, now time.Time) (Entry, error) {
 		if e.Route == "" || e.EventID == "" {
 			return Entry{}, fmt.Errorf("%w: no id, and no route and event id to derive it from", ErrInvalid)
 		}
-		e.ID = e.Route + ":" + e.EventID
+		e.ID = EntryID(e.Route, e.EventID)
 	}
 	if e.ParkedAt.IsZero() {
 		e.ParkedAt = now

@@ -14,3 +14,19 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeThin measures the thin path's own decoding: IsThin (what the server
+// tries after Decode refused a body) and DecodeThin on a thin event.
+func BenchmarkDecodeThin(b *testing.B) {
+	raw := readThin(b, "checkout_session_completed.json")
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !IsThin(raw) {
+			b.Fatal("not thin")
+		}
+		if _, err := DecodeThin(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -168,7 +168,7 @@ func (c *claims) storeFailed(o Outcome, err error) Outcome {
 // credit it once). Only a durable park earns Stripe a 2xx.
 func (c *claims) park(o Outcome, rt *Route, d Delivery, reason, detail string) Outcome {
 	e := deadletter.Entry{
-		ID:        rt.Name + ":" + d.Event.ID,
+		ID:        deadletter.EntryID(rt.Name, d.Event.ID),
 		Route:     rt.Name,
 		EventID:   d.Event.ID,
 		EventType: d.Event.Type,

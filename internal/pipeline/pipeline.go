@@ -136,19 +136,12 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()
 
-	eventKey := "event:" + rt.Name + ":" + ev.ID
+	evKey := eventKey(rt.Name, ev.ID)
 	if id := expectedPurchase(rt, ev); id != "" && !d.Replay {
-		c.claimEach(eventKey, purchaseKey(rt.Name, id))
+		c.claimEach(evKey, purchaseKey(rt.Name, id))
 	}
 	if !d.Replay {
-		switch st, err := c.claim(eventKey); {
-		case err != nil:
-			return c.fail(o, StoreUnavailable, "store", err)
-		case st == dedup.Done:
-			o.Result, o.Reason, o.Detail = Duplicate, "event", "event already handled"
-			return o
-		case st == dedup.InFlight:
-			o.Result, o.Reason, o.Detail = InFlight, "event", "event is being handled by another request"
+		if o, settled := c.claimEvent(o, evKey); settled {
 			return o
 		}
 	}
@@ -307,7 +300,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	res, err := rt.Forwarder.Send(ctx, forward.Request{
 		ID:         pu.id,
 		Type:       forward.TypeGranted,
-		UserID:     g.UserID,
+		UserID:     scopedUser(rt, ev.Account, g.UserID),
 		Credits:    g.Credits,
 		Livemode:   ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),

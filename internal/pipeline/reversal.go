@@ -110,7 +110,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		credits = n
 	}
 	res, err := rt.Forwarder.Send(ctx, forward.Request{
-		ID: ev.ID, Type: typ, UserID: rec.UserID, Credits: credits, Livemode: ev.Livemode,
+		ID: ev.ID, Type: typ, UserID: scopedUser(rt, rec.Account, rec.UserID), Credits: credits, Livemode: ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),
 		Stripe: forward.StripeRef{
 			EventID: ev.ID, EventType: ev.Type, SessionID: rec.SessionID, CustomerID: rec.CustomerID,

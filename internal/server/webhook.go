@@ -94,6 +94,9 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: signatureReason(err), Detail: err.Error()}, ""
 	}
 	ev, err := event.Decode(body)
+	if err != nil && event.IsThin(body) {
+		return processThin(d, rt, r, body)
+	}
 	if err != nil {
 		// An event the route does not handle is ignored whatever its data.object
 		// holds: only its envelope has to be sound. A 400 would have Stripe retry it

@@ -77,6 +77,9 @@ type Options struct {
 	Retries int
 	// Logger receives stripe-go's own messages at debug level; nil discards them.
 	Logger *slog.Logger
+	// Budget, when set, bounds the requests of this client together with every
+	// other client that shares it (one Budget per API key); nil means no bound.
+	Budget *Budget
 }
 
 // Client reads the Stripe API. It is safe for concurrent use.
@@ -97,6 +100,7 @@ func New(o Options) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: o.Timeout}
 	}
+	hc = withBudget(hc, o.Budget)
 	retries := int64(o.Retries)
 	switch {
 	case o.Retries == 0:
@@ -326,6 +330,11 @@ type EventQuery struct {
 	Types []string // at most 20 (the API's limit)
 	// PageTimeout bounds each page; zero means the client's timeout.
 	PageTimeout time.Duration
+	// Account lists a connected account's events (Stripe-Account); "" the platform's.
+	Account string
+	// Undelivered lists only the events Stripe failed to deliver to an endpoint
+	// (delivery_success=false).
+	Undelivered bool
 }
 
 // Events lists the events of the account that match q, newest first, every page,
@@ -342,8 +351,15 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(raw []byte) e
 	for _, t := range q.Types {
 		p.Types = append(p.Types, stripe.String(t))
 	}
+	setAccount(&p.ListParams, q.Account)
+	if q.Undelivered {
+		p.DeliverySuccess = stripe.Bool(false)
+	}
 	it := c.api.Events.List(p)
 	for it.Next() {
+		if e := it.Event(); e != nil && e.Account == "" {
+			e.Account = q.Account // listed with Stripe-Account: the event is that account's
+		}
 		raw, err := encodeEvent(it.Event())
 		if err != nil {
 			return err

@@ -81,10 +81,6 @@ invoice.paid), as config.Route.UsesAPI says; such a route needs stripe-api-key.<
 {{- if $uses }}true{{ end }}
 {{- end }}
 
-{{- define "creditgate.anyRouteUsesAPI" -}}
-{{- range .Values.routes }}{{ include "creditgate.routeUsesAPI" . }}{{ end }}
-{{- end }}
-
 {{/*
 creditgate.reconciledRoutes: the names of the routes the reconcile CronJob runs for,
 one per line ("" when it is off): reconcile.routes, or every route.
@@ -101,12 +97,12 @@ one per line ("" when it is off): reconcile.routes, or every route.
 
 {{/*
 creditgate.routeNeedsAPIKey: "true" when the route reads the Stripe API or is
-reconciled (call with (list $ route)).
+reconciled or audited (call with (list $ route)).
 */}}
 {{- define "creditgate.routeNeedsAPIKey" -}}
 {{- $ := index . 0 }}
 {{- $r := index . 1 }}
-{{- if or (include "creditgate.routeUsesAPI" $r) (has $r.name (splitList "\n" (include "creditgate.reconciledRoutes" $))) }}true{{ end }}
+{{- if or (include "creditgate.routeUsesAPI" $r) (has $r.name (splitList "\n" (include "creditgate.reconciledRoutes" $))) (has $r.name (splitList "\n" (include "creditgate.auditedRoutes" $))) }}true{{ end }}
 {{- end }}
 
 {{- define "creditgate.reconcileSelectorLabels" -}}
@@ -150,7 +146,7 @@ creditgate.validate fails the render on combinations the schema cannot express.
 {{- fail (printf "route %q reads the Stripe API (its sources or invoice.paid): it needs secrets.routes.%s.stripeApiKey (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
 {{- end }}
 {{- if and (include "creditgate.routeNeedsAPIKey" (list $ .)) (not (get $s "stripeApiKey")) }}
-{{- fail (printf "route %q is reconciled (reconcile.enabled): it needs secrets.routes.%s.stripeApiKey to read the Events API (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
+{{- fail (printf "route %q is reconciled (reconcile.enabled) or audited (audit.enabled): it needs secrets.routes.%s.stripeApiKey to read the Stripe API (or secrets.existingSecret with stripe-api-key.%s)" .name .name .name) }}
 {{- end }}
 {{- end }}
 {{- range $name, $_ := .Values.secrets.routes }}
@@ -230,6 +226,7 @@ secret referenced as a mounted file (*_file), never inlined.
   "dedup" (dict "ttl" .Values.config.dedup.ttl "lease" .Values.config.dedup.lease)
   "routes" $routes
 }}
+{{- with .Values.config.watch }}{{ $_ := set $cfg "watch" . }}{{ end }}
 {{- if eq .Values.redis.mode "none" }}
 {{- $_ := set $cfg "dead_letter" (dict "file" (printf "%s/dead-letters.jsonl" (include "creditgate.dataDir" .))) }}
 {{- end -}}
@@ -429,8 +426,9 @@ the Stripe API when used, extraEgress). Call with (list $ forceStripeAPI).
         {{- toYaml . | nindent 8 }}
       {{- end }}
     {{- end }}
-    {{- if or $forceStripe $np.stripeApi.enabled (include "creditgate.anyRouteUsesAPI" .) }}
-    # The Stripe API (HTTPS): on when asked or when a route reads the API.
+    {{- if or $forceStripe $np.stripeApi.enabled (include "creditgate.anyRouteHasAPIKey" .) }}
+    # The Stripe API (HTTPS): on when asked or when a route has an API key (its
+    # sources, and the Stripe watch, read the API).
     - ports:
         - {port: 443, protocol: TCP}
       {{- with $np.stripeApi.cidrs }}

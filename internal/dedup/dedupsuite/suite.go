@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"VerifyConnection", verifyConnection},
 		{"SettleMarksDoneAndRemembers", settle},
 		{"ClaimEachIsClaimPerKey", claimEach},
+		{"PeekDone", peekDone},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

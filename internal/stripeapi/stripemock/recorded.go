@@ -33,7 +33,8 @@ func Error(t testing.TB, status int, path string) Reply {
 
 // Recorded serves recorded Stripe API responses, for what stripe-mock cannot produce
 // (it always returns the same fixed objects). Replies are keyed by "METHOD /path",
-// or "METHOD /path?starting_after=ID" for the next page of a list. An unknown key is
+// or "METHOD /path?starting_after=ID" for the next page of a list, either followed by
+// " @acct_..." for a reply only to that Stripe-Account (Connect). An unknown key is
 // a 404 in Stripe's error shape, and fails the test.
 type Recorded struct {
 	*httptest.Server
@@ -74,7 +75,10 @@ func (r *Recorded) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.reqs = append(r.reqs, req.Clone(req.Context()))
-	reply, ok := r.replies[key]
+	reply, ok := r.replies[key+" @"+req.Header.Get("Stripe-Account")]
+	if !ok {
+		reply, ok = r.replies[key]
+	}
 	r.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Request-Id", "req_recorded")

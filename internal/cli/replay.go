@@ -1,0 +1,31 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/creditgate/creditgate/internal/deadletter"
+	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/pipeline"
+)
+
+// replayOne runs a parked entry through the pipeline as a replay: a snapshot event
+// through Process, a thin event (parked when the object it points at could not be
+// read) through ProcessThin.
+func (a *app) replayOne(ctx context.Context, rt *pipeline.Route, e deadletter.Entry) (pipeline.Outcome, error) {
+	raw := []byte(e.Payload)
+	d := pipeline.Delivery{Raw: raw, Replay: true, Replays: e.Replays}
+	if event.IsThin(raw) {
+		th, err := event.DecodeThin(raw)
+		if err != nil {
+			return pipeline.Outcome{}, fmt.Errorf("stored thin event does not decode: %w", err)
+		}
+		return a.pipeline.ProcessThin(ctx, rt, d, th), nil
+	}
+	ev, err := event.Decode(raw)
+	if err != nil {
+		return pipeline.Outcome{}, fmt.Errorf("stored payload does not decode: %w", err)
+	}
+	d.Event = ev
+	return a.pipeline.Process(ctx, rt, d), nil
+}

@@ -1,0 +1,4 @@
+package deadletter
+
+// EntryID is the id of the entry that parks event eventID of route: "<route>:<evt_id>".
+func EntryID(route, eventID string) string { return route + ":" + eventID }

@@ -1,0 +1,37 @@
+package pipeline
+
+import (
+	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/ledger"
+)
+
+// eventKey is the dedup key of one delivery of event id on route.
+func eventKey(route, id string) string { return "event:" + route + ":" + id }
+
+// claimEvent takes the event key; settled is true when o is final: the event was
+// handled before (duplicate), is being handled elsewhere (in flight), or the store
+// failed.
+func (c *claims) claimEvent(o Outcome, key string) (Outcome, bool) {
+	switch st, err := c.claim(key); {
+	case err != nil:
+		return c.fail(o, StoreUnavailable, "store", err), true
+	case st == dedup.Done:
+		o.Result, o.Reason, o.Detail = Duplicate, "event", "event already handled"
+		return o, true
+	case st == dedup.InFlight:
+		o.Result, o.Reason, o.Detail = InFlight, "event", "event is being handled by another request"
+		return o, true
+	}
+	return o, false
+}
+
+// PurchaseKey is the dedup key that marks purchase id (cs_..., in_...) of route as
+// credited, for readers outside the pipeline (`creditgate audit`).
+func PurchaseKey(route, id string) string { return purchaseKey(route, id) }
+
+// RefundedCredits is the share of rec's credits that a charge's cumulative refunds
+// stand for, by the rule the pipeline reverses with (see reverse).
+func RefundedCredits(rec ledger.Record, charge event.Object) int64 {
+	return refundedCredits(rec, charge)
+}

@@ -1,0 +1,129 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/creditgate/creditgate/internal/event"
+)
+
+// ObjectReader reads the object a thin event points at (stripeapi.Client). A route's
+// API that also implements it processes thin events.
+type ObjectReader interface {
+	Object(ctx context.Context, account, typ, id string) (json.RawMessage, error)
+}
+
+// Reasons of thin events that are answered without being processed.
+const (
+	ReasonThinNoAPI    = "thin_event_needs_api_key"
+	ReasonThinUnknown  = "thin_event_type"
+	ReasonStripeHealth = "stripe_health_event"
+)
+
+// thinHealthPrefix starts Stripe's health events, e.g.
+// v2.core.health.event_generation_failure.resolved.
+const thinHealthPrefix = "v2.core.health."
+
+// thinObjectTypes is the related_object.type each handled v1 event type points at.
+var thinObjectTypes = map[string]string{
+	TypeSessionCompleted:      "checkout.session",
+	TypeAsyncPaymentSucceeded: "checkout.session",
+	TypeInvoicePaid:           "invoice",
+	TypeChargeRefunded:        "charge",
+	TypeDisputeCreated:        "dispute",
+	TypeDisputeClosed:         "dispute",
+}
+
+// ProcessThin runs one thin event (object "v2.core.event", raw its exact body) to its
+// Outcome. A thin event is never refused: one of the other mode is ignored (reason
+// livemode); a type the route does not handle (v2 and health events included) is
+// ignored; a handled v1 type on a route without an API key is ignored with a reason
+// that names the setting; otherwise the related object is read through the API and
+// the snapshot event it stands for goes through Process. The purchase key is the
+// object's id either way, so a thin event and the snapshot event of the same purchase
+// credit it once.
+//
+// Before the read, the thin event's own id is claimed, so a redelivery of a handled
+// thin event costs no API read. A transient API failure answers 503 (Stripe
+// redelivers); a permanent one (stripe_auth, stripe_not_found, ...) parks the thin
+// event as it came. d.Raw is the thin event's body; d.Event is not used; with
+// d.Replay (a dead-letter replay: the event key was settled when it was parked) the
+// event key is not claimed and only the purchase key decides.
+func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th event.Thin) Outcome {
+	raw := d.Raw
+	v1 := th.V1Type()
+	env := event.View{ID: th.ID, Type: th.Type, Created: th.Created.Unix(), Livemode: th.Livemode, Account: th.Context}
+	if th.Created.IsZero() {
+		env.Created = 0
+	}
+	// Process screens livemode (and a live Connect route's test events) and ignores
+	// the thin type itself, which no route lists; only a handled v1 type goes on.
+	o := p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
+	if o.Result == LivemodeMismatch {
+		// Never a 4xx for a signed thin event: Stripe would retry it for days.
+		o.Result = Ignored
+		return o
+	}
+	if o.Result != Ignored || o.Reason != "event_type" {
+		return o
+	}
+	if strings.HasPrefix(th.Type, thinHealthPrefix) {
+		o.Reason = ReasonStripeHealth
+		o.Detail = fmt.Sprintf("Stripe health event %s: Stripe reports events it could not generate or deliver; see its Dashboard (Workbench, Health), then run creditgate audit --route %s", clip(th.Type), rt.Name)
+		return o
+	}
+	if v1 == "" || !rt.Handles(v1) {
+		o.Reason, o.Detail = ReasonThinUnknown, fmt.Sprintf("route %q does not handle thin event %s", rt.Name, clip(th.Type))
+		return o
+	}
+	reader, ok := rt.API.(ObjectReader)
+	if rt.API == nil || !ok {
+		o.Reason = ReasonThinNoAPI
+		o.Detail = fmt.Sprintf("thin event %s carries no data: set stripe.api_key_file on route %q so creditgate can read %s, or send snapshot events to this endpoint", clip(th.Type), rt.Name, clip(th.Related.ID))
+		if d.Replay {
+			o.Result = BackendUnavailable // a parked credit is never dropped for it: the entry stays
+		}
+		return o
+	}
+	o.Reason, o.Detail = "", ""
+	env.Type = v1
+	if rt.Connect && (th.Context == "" || rt.ConnectAccounts != nil && !rt.ConnectAccounts[th.Context]) {
+		// No account, or one the route does not credit: Process answers it (parked
+		// no_account, ignored account_not_allowed) without an API read.
+		return p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
+	}
+
+	c := claims{p: p, ctx: ctx}
+	defer c.settle()
+	if !d.Replay {
+		if o, settled := c.claimEvent(o, eventKey(rt.Name, th.ID)); settled {
+			return o
+		}
+	}
+	d.Event = env
+	if want := thinObjectTypes[v1]; th.Related.ID == "" || th.Related.Type != want {
+		return c.park(o, rt, d, "thin_related_object", fmt.Sprintf("thin event %s points at %s %s, want a %s", v1, clip(th.Related.Type), clip(th.Related.ID), want))
+	}
+	if rt.API != nil && rt.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.Budget)
+		defer cancel()
+	}
+	obj, err := reader.Object(ctx, th.Context, th.Related.Type, th.Related.ID)
+	if err != nil {
+		return p.apiFailed(&c, o, rt, d, err)
+	}
+	snap, err := th.Snapshot(obj)
+	if err != nil {
+		return c.park(o, rt, d, "thin_related_object", err.Error())
+	}
+	ev, err := event.Decode(snap)
+	if err != nil {
+		return c.park(o, rt, d, "thin_related_object", "the related object does not decode: "+err.Error())
+	}
+	// The snapshot's path claims the event key itself (and settles it); give ours back.
+	c.release()
+	return p.Process(ctx, rt, Delivery{Raw: snap, Event: ev, Replay: d.Replay, Replays: d.Replays})
+}
