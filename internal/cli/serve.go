@@ -78,7 +78,7 @@ func runCheckConfig(_ context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "config %s is valid: %d route(s), store %s\n", *path, len(cfg.Routes), storeKind(cfg))
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(env.Stdout, "  route %s: POST %s (livemode=%t) -> %s, %d signing secret(s), %d forwarding key(s), events %s\n",
-			r.Name, r.Path, r.Livemode, r.Forward.URL, len(r.Stripe.SigningSecrets), len(r.Forward.SigningKeys), strings.Join(r.Events, ","))
+			r.Name, r.Path, r.Livemode, secret.URL(r.Forward.URL), len(r.Stripe.SigningSecrets), len(r.Forward.SigningKeys), strings.Join(r.Events, ","))
 	}
 	return nil
 }

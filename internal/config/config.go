@@ -21,6 +21,15 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// MaxBodyBytes caps a webhook body; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflightBodyBytes caps the webhook bytes held in memory by all requests
+	// together; a request that would go beyond it gets 503 overloaded (Stripe retries).
+	// It counts bytes received, never the announced Content-Length. Default 32 MiB.
+	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+	// MaxConnections caps the open connections of the webhook listener; further
+	// clients wait in the kernel's accept queue. Default 4096.
+	MaxConnections int `yaml:"max_connections"`
+	// AdminMaxConnections caps the open connections of the admin listener. Default 64.
+	AdminMaxConnections int `yaml:"admin_max_connections"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight webhooks. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Redis names the shared store. Empty URL, Sentinel and ClusterAddrs: the in-memory

@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > MaxBodyLimit {
 		v.add("max_body_bytes", "must be between 1024 and %d, got %d", MaxBodyLimit, c.MaxBodyBytes)
 	}
+	c.validateEdge(v)
 	if c.ShutdownTimeout < time.Second {
 		v.add("shutdown_timeout", "must be at least 1s, got %s", c.ShutdownTimeout)
 	}
@@ -129,6 +130,7 @@ func (c *Config) validateRedis(v *problems) {
 			v.add("redis."+t.name, "must be between 1ns and 1m, got %s", t.d)
 		}
 	}
+	validateRedisSecrets(v, r)
 	if r.PoolSize < 0 {
 		v.add("redis.pool_size", "must not be negative")
 	}
@@ -151,8 +153,8 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	for i, s := range r.Stripe.SigningSecrets {
 		f := fmt.Sprintf("%s.stripe.signing_secrets[%d]", p, i)
 		switch val := s.Reveal(); {
-		case val == "":
-			v.add(f, "is empty (an unset ${VAR}?)")
+		case s.Problem() != "":
+			v.add(f, "%s", s.Problem())
 		case hasAnyPrefix(val, "sk_", "rk_", "pk_"):
 			v.add(f, "looks like a Stripe API key, not a webhook signing secret (whsec_...); rotate that key, it was written into the config")
 		}
@@ -191,7 +193,9 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 		v.add(p+".forward.signing_keys", "at least one forwarding key is required, in signing_keys or signing_keys_file")
 	}
 	for i, k := range r.Forward.SigningKeys {
-		if len(k.Reveal()) < MinKeyLength {
+		if prob := k.Problem(); prob != "" {
+			v.add(fmt.Sprintf("%s.forward.signing_keys[%d]", p, i), "%s", prob)
+		} else if len(k.Reveal()) < MinKeyLength {
 			v.add(fmt.Sprintf("%s.forward.signing_keys[%d]", p, i), "must be at least %d characters (use e.g. `openssl rand -hex 32`)", MinKeyLength)
 		}
 	}
@@ -258,14 +262,7 @@ const MaxShown = 24
 // secret: URLs lose their user info and query, long values are not shown at all.
 func show(v string) string {
 	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
-		if u.User != nil {
-			u.User = url.User(secret.Redacted)
-		}
-		if u.RawQuery != "" {
-			u.RawQuery = secret.Redacted
-		}
-		u.Fragment = ""
-		if s := u.String(); len(s) <= 2*MaxShown+len(secret.Redacted) {
+		if s := secret.URL(v); len(s) <= 2*MaxShown+len(secret.Redacted) {
 			return strconv.Quote(s)
 		}
 	}
@@ -335,6 +332,8 @@ func (c *Config) validateAPI(v *problems, p string, r *Route) {
 	switch {
 	case r.UsesAPI() && key == "":
 		v.add(p+".stripe.api_key_file", "is required: the route's sources or invoice.paid read the Stripe API")
+	case key != "" && r.Stripe.APIKey.Problem() != "":
+		v.add(p+".stripe.api_key_file", "%s", r.Stripe.APIKey.Problem())
 	case key != "" && !hasAnyPrefix(key, "sk_", "rk_"):
 		v.add(p+".stripe.api_key_file", "must hold a secret (sk_...) or restricted (rk_...) Stripe API key")
 	case key != "" && r.Livemode != strings.Contains(key, "_live_"):
