@@ -37,6 +37,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		_ = webhookLn.Close()
 		return fmt.Errorf("admin_listen: %w", err)
 	}
+	webhookLn = server.LimitListener(webhookLn, cfg.MaxConnections)
+	adminLn = server.LimitListener(adminLn, cfg.AdminMaxConnections)
 	paths := make([]string, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		paths = append(paths, r.Name+"="+r.Path)
@@ -48,6 +50,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		server.NewWebhookHandler(server.Deps{
 			Logger: log, Metrics: a.metrics, Pipeline: a.pipeline,
 			Routes: a.routes, MaxBodyBytes: cfg.MaxBodyBytes,
+			Inflight: server.NewBodyBudget(cfg.MaxInflightBodyBytes),
 		}),
 		server.NewAdminHandler(a.registry, a.log, a.checkers()...),
 		cfg.ShutdownTimeout)

@@ -33,6 +33,7 @@ func TestResultStatus(t *testing.T) {
 		pipeline.TooLarge:           413,
 		pipeline.NotFound:           404,
 		pipeline.MethodNotAllowed:   405,
+		pipeline.Overloaded:         503, // docs/security.md: in-flight body budget
 	}
 	words := map[pipeline.Result]string{
 		pipeline.Forwarded: "forwarded", pipeline.Duplicate: "duplicate", pipeline.Ignored: "ignored",
@@ -41,6 +42,7 @@ func TestResultStatus(t *testing.T) {
 		pipeline.StoreUnavailable: "store_unavailable", pipeline.InvalidSignature: "invalid_signature",
 		pipeline.LivemodeMismatch: "livemode_mismatch", pipeline.MalformedEvent: "malformed_event",
 		pipeline.TooLarge: "too_large", pipeline.NotFound: "not_found", pipeline.MethodNotAllowed: "method_not_allowed",
+		pipeline.Overloaded: "overloaded",
 	}
 	seen := map[pipeline.Result]bool{}
 	for _, r := range pipeline.AllResults {

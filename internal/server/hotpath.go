@@ -35,26 +35,38 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// readBody reads r to its end into *buf (grown as needed, first to the announced
-// length when it is within limit) and returns the bytes read. The error is r's, as
-// io.ReadAll would return it.
-func readBody(r io.Reader, announced, limit int64, buf *[]byte) ([]byte, error) {
+// readBody reads r to its end into *buf and returns the bytes read. Memory follows the
+// bytes that really arrive, never the announced Content-Length: a client announcing
+// 1 MiB and sending nothing holds no more than the pooled buffer. Every byte of buffer
+// capacity is first taken from budget (the global in-flight body budget); when the
+// budget has no room, readBody stops with errOverloaded. The caller gives back the
+// returned held bytes once the body is no longer needed. Other errors are r's, as
+// io.ReadAll would return them.
+func readBody(r io.Reader, buf *[]byte, budget *BodyBudget) (body []byte, held int64, err error) {
 	b := (*buf)[:0]
-	if announced > 0 && announced <= limit && int64(cap(b)) <= announced {
-		b = make([]byte, 0, announced+1) // +1: the read that sees EOF needs room
+	held = int64(cap(b))
+	if !budget.take(held) {
+		return nil, 0, errOverloaded
 	}
 	defer func() { *buf = b }()
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			grown := max(2*cap(b), 512)
+			if !budget.take(int64(grown - cap(b))) {
+				return b, held, errOverloaded
+			}
+			held += int64(grown - cap(b))
+			nb := make([]byte, len(b), grown)
+			copy(nb, b)
+			b = nb
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			return b, nil
+			return b, held, nil
 		}
 		if err != nil {
-			return b, err
+			return b, held, err
 		}
 	}
 }

@@ -29,7 +29,12 @@ type Deps struct {
 	Pipeline     *pipeline.Pipeline
 	Routes       []Route
 	MaxBodyBytes int64
-	Now          func() time.Time
+	// Inflight is the global in-flight body budget shared by every route (and kept
+	// across reloads); nil is unlimited.
+	Inflight *BodyBudget
+	Now      func() time.Time
+
+	unauthLog *logLimiter // set by NewWebhookHandler
 }
 
 // Keys of the canonical log line (one per webhook).
@@ -70,15 +75,25 @@ func handleWebhook(d Deps, rt *Route) http.Handler {
 func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *http.Request) (pipeline.Outcome, string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + r.Method}, ""
+		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + clip(r.Method, maxLogged)}, ""
+	}
+	// Answered before a byte of the body is read, so a client that sent
+	// "Expect: 100-continue" never gets "100 Continue" for a body that is refused.
+	if r.ContentLength > d.MaxBodyBytes {
+		return tooLarge("Content-Length larger than max_body_bytes"), ""
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	body, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), r.ContentLength, d.MaxBodyBytes, buf)
+	body, held, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), buf, d.Inflight)
+	defer d.Inflight.give(held)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return pipeline.Outcome{Result: pipeline.TooLarge, Reason: "body", Detail: "body larger than max_body_bytes"}, ""
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return tooLarge("body larger than max_body_bytes"), ""
+		case errors.Is(err, errOverloaded):
+			// Not read to its end: net/http closes the connection after the answer.
+			return pipeline.Outcome{Result: pipeline.Overloaded, Reason: "inflight_body_bytes", Detail: "max_inflight_body_bytes reached; Stripe retries"}, ""
 		}
 		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "read", Detail: "reading body: " + err.Error()}, ""
 	}
@@ -104,6 +119,10 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "decode", Detail: err.Error()}, ""
 	}
 	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev}), ev.APIVersion
+}
+
+func tooLarge(detail string) pipeline.Outcome {
+	return pipeline.Outcome{Result: pipeline.TooLarge, Reason: "body", Detail: detail}
 }
 
 func signatureReason(err error) string {
@@ -153,10 +172,18 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 			d.Metrics.StoreErrors.WithLabelValues(o.Reason).Inc()
 		}
 	}
+	var suppressed int
+	if unauthenticated(o) {
+		ok, dropped := d.unauthLog.allow(time.Now())
+		if !ok {
+			return
+		}
+		suppressed = dropped
+	}
 	attrs := []slog.Attr{
 		slog.String(LogRoute, route),
-		slog.String(LogEventID, o.EventID),
-		slog.String(LogEventType, o.EventType),
+		slog.String(LogEventID, clip(o.EventID, maxLogged)),
+		slog.String(LogEventType, clip(o.EventType, maxLogged)),
 		slog.String(LogResult, res),
 		slog.Int(LogStatus, code),
 		slog.Float64(LogDuration, elapsed.Seconds()),
@@ -165,7 +192,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		attrs = append(attrs, slog.String(LogReason, o.Reason))
 	}
 	if o.SessionID != "" {
-		attrs = append(attrs, slog.String(LogSession, o.SessionID))
+		attrs = append(attrs, slog.String(LogSession, clip(o.SessionID, maxLogged)))
 	}
 	if o.Credits != 0 {
 		attrs = append(attrs, slog.Int64(LogCredits, o.Credits))
@@ -177,10 +204,13 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		attrs = append(attrs, slog.Int(LogAttempts, o.Attempts))
 	}
 	if apiVersion != "" {
-		attrs = append(attrs, slog.String(LogAPI, apiVersion))
+		attrs = append(attrs, slog.String(LogAPI, clip(apiVersion, maxLogged)))
 	}
 	if o.Detail != "" {
-		attrs = append(attrs, slog.String(LogDetail, o.Detail))
+		attrs = append(attrs, slog.String(LogDetail, clip(o.Detail, maxDetail)))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int(LogSuppressed, suppressed))
 	}
 	lvl := level(o.Result)
 	if o.Reason == pipeline.ReasonCancelled {
@@ -197,7 +227,7 @@ func level(r pipeline.Result) slog.Level {
 		return slog.LevelError
 	case pipeline.BackendUnavailable, pipeline.InvalidSignature, pipeline.LivemodeMismatch,
 		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight,
-		pipeline.NotFound, pipeline.MethodNotAllowed:
+		pipeline.NotFound, pipeline.MethodNotAllowed, pipeline.Overloaded:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
