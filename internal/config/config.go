@@ -25,8 +25,9 @@ type Config struct {
 	// together; a request that would go beyond it gets 503 overloaded (Stripe retries).
 	// It counts bytes received, never the announced Content-Length. Default 32 MiB.
 	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
-	// MaxConnections caps the open connections of the webhook listener; further
-	// clients wait in the kernel's accept queue. Default 4096.
+	// MaxConnections caps the open connections of the webhook listener. At the cap, a
+	// new client makes room by closing the oldest connection that has not delivered
+	// its body yet (or sits idle); when all are busy, it waits. Default 512.
 	MaxConnections int `yaml:"max_connections"`
 	// AdminMaxConnections caps the open connections of the admin listener. Default 64.
 	AdminMaxConnections int `yaml:"admin_max_connections"`

@@ -10,7 +10,7 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	// Edge limits (docs/security.md).
 	DefaultMaxInflightBodyBytes = 32 << 20
-	DefaultMaxConnections       = 4096
+	DefaultMaxConnections       = 512
 	DefaultAdminMaxConnections  = 64
 	DefaultShutdownTimeout      = 20 * time.Second
 	DefaultKeyPrefix            = "creditgate:"

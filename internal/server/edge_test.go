@@ -2,11 +2,17 @@ package server_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,63 +134,98 @@ func TestUnauthenticatedLogsAreRateLimited(t *testing.T) {
 	}
 }
 
-// TestLimitListener: the (n+1)th connection is not accepted until one of the n open
-// ones closes.
-func TestLimitListener(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
+// startLimited runs Serve with the webhook listener limited to n connections.
+func startLimited(t *testing.T, n int, h http.Handler) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	wl := server.LimitListener(listen(t), n)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Serve(ctx, slog.New(slog.DiscardHandler), wl, listen(t), h, http.NotFoundHandler(), time.Second)
+	}()
+	t.Cleanup(func() { cancel(); waitFor(t, done, "Serve to return") })
+	return wl.Addr().String()
+}
+
+// slowBody opens a connection that announces a body and sends none of it.
+func slowBody(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := server.LimitListener(inner, 2)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 3)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
+	t.Cleanup(func() { _ = c.Close() })
+	fmt.Fprintf(c, "POST /stripe/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+	return c
+}
+
+// closedByServer waits until the server closes c (a read ends), within waitLong.
+func closedByServer(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(waitLong))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestLimitListenerEvictsSlowBodies: at the connection limit, a new client is served
+// at once and the oldest connection still sending its body is the one closed.
+func TestLimitListenerEvictsSlowBodies(t *testing.T) {
+	addr := startLimited(t, 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		server.MarkBusy(r.Context())
+		w.WriteHeader(http.StatusOK)
+	}))
+	oldest := slowBody(t, addr)
+	time.Sleep(50 * time.Millisecond) // accept order
+	slowBody(t, addr)
+	got := waitFor(t, postAsync("http://"+addr+"/stripe/webhook"), "a webhook at the connection limit")
+	if got.err != nil || got.code != http.StatusOK {
+		t.Fatalf("webhook at the limit: %d %v, want 200", got.code, got.err)
+	}
+	if !closedByServer(oldest) {
+		t.Fatal("the oldest slow body was not closed")
+	}
+}
+
+// TestLimitListenerKeepsBusyConnections: a connection whose body is in is never
+// evicted; a new client waits until one finishes.
+func TestLimitListenerKeepsBusyConnections(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock() // a failing test must not leave handlers blocked
+	var started atomic.Int32
+	addr := startLimited(t, 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		server.MarkBusy(r.Context())
+		if started.Add(1) <= 2 {
+			select {
+			case <-release:
+			case <-time.After(waitLong):
 			}
-			accepted <- c
 		}
-	}()
-	for range 3 {
-		c, err := net.DialTimeout("tcp", inner.Addr().String(), 2*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		w.WriteHeader(http.StatusOK)
+	}))
+	first, second := postAsync("http://"+addr+"/a"), postAsync("http://"+addr+"/b")
+	deadline := time.Now().Add(waitLong)
+	for started.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	var open []net.Conn
-	for range 2 {
-		select {
-		case c := <-accepted:
-			open = append(open, c)
-		case <-time.After(5 * time.Second):
-			t.Fatal("the first two connections were not accepted within 5s")
-		}
+	if started.Load() < 2 {
+		t.Fatal("the first two requests did not start")
 	}
+	third := postAsync("http://" + addr + "/c")
 	select {
-	case <-accepted:
-		t.Fatal("a third connection was accepted while two were open")
-	case <-time.After(200 * time.Millisecond):
+	case r := <-third:
+		t.Fatalf("a third request was served (%d %v) while two busy connections held the limit", r.code, r.err)
+	case r := <-first:
+		t.Fatalf("a busy connection was cut: %d %v", r.code, r.err)
+	case <-time.After(300 * time.Millisecond):
 	}
-	_ = open[0].Close()
-	_ = open[0].Close() // a second Close must not free a second slot
-	select {
-	case c := <-accepted:
-		_ = c.Close()
-	case <-time.After(5 * time.Second):
-		t.Fatal("the third connection was not accepted after one closed")
-	}
-	_ = open[1].Close()
-	_ = ln.Close()
-	select {
-	case _, ok := <-accepted:
-		for ok {
-			_, ok = <-accepted
+	unblock()
+	for _, ch := range []<-chan result{first, second, third} {
+		if r := waitFor(t, ch, "a request after the release"); r.err != nil || r.code != http.StatusOK {
+			t.Errorf("after the release: %d %v, want 200", r.code, r.err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Accept did not return after Close")
 	}
 }

@@ -27,29 +27,31 @@ func TestReadBody(t *testing.T) {
 				if oneByte {
 					r = iotest.OneByteReader(r)
 				}
-				buf := getBuffer()
 				budget := NewBodyBudget(1 << 20)
-				got, held, err := readBody(r, buf, budget)
+				got, pooled, held, err := readBody(r, budget)
 				if err != nil || !bytes.Equal(got, body) {
 					t.Errorf("size %d, announced %d, one byte at a time %t: %d bytes, err %v", size, announced, oneByte, len(got), err)
 				}
-				if held != int64(cap(*buf)) || budget.Left() != 1<<20-held {
-					t.Errorf("size %d: held %d, buffer %d, budget left %d; want held = buffer = what the budget lost", size, held, cap(*buf), budget.Left())
+				if held != int64(cap(got)) || budget.Left() != 1<<20-held {
+					t.Errorf("size %d: held %d, buffer %d, budget left %d; want held = buffer = what the budget lost", size, held, cap(got), budget.Left())
 				}
-				putBuffer(buf)
+				if (pooled == nil) != (size < firstRead) {
+					t.Errorf("size %d: pooled buffer taken: %t", size, pooled != nil)
+				}
+				if pooled != nil {
+					putBuffer(pooled)
+				}
 			}
 		}
 	}
 
 	rec := httptest.NewRecorder()
-	buf := getBuffer()
-	defer putBuffer(buf)
-	_, _, err := readBody(http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(strings.Repeat("y", limit+1))), limit), buf, nil)
+	_, _, _, err := readBody(http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(strings.Repeat("y", limit+1))), limit), nil)
 	var tooLarge *http.MaxBytesError
 	if !errors.As(err, &tooLarge) {
 		t.Errorf("a body over the limit: err %v, want *http.MaxBytesError", err)
 	}
-	_, _, err = readBody(iotest.ErrReader(io.ErrUnexpectedEOF), buf, nil)
+	_, _, _, err = readBody(iotest.ErrReader(io.ErrUnexpectedEOF), nil)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("a failing reader: err %v, want io.ErrUnexpectedEOF", err)
 	}
@@ -67,26 +69,25 @@ func TestPutBufferDropsLargeBuffers(t *testing.T) {
 }
 
 // TestReadBodyGrowsWithBytesReceived: a body announced as 1 MiB that has sent 10
-// bytes holds the pooled buffer only, never the announced size.
+// bytes holds the first read's small buffer only: not the announced size, not even a
+// pooled buffer.
 func TestReadBodyGrowsWithBytesReceived(t *testing.T) {
 	budget := NewBodyBudget(1 << 30)
-	fresh := make([]byte, 0, initialBuffer) // what the pool's New makes
-	buf := &fresh
 	// io.ErrNoProgress stands for "the client stopped sending" (a slow body).
 	r := io.MultiReader(strings.NewReader("0123456789"), iotest.ErrReader(io.ErrNoProgress))
-	_, held, err := readBody(r, buf, budget)
-	if !errors.Is(err, io.ErrNoProgress) || held > initialBuffer || cap(*buf) > initialBuffer {
-		t.Fatalf("held %d bytes, buffer %d, err %v; want at most %d and the reader's error", held, cap(*buf), err, initialBuffer)
+	_, pooled, held, err := readBody(r, budget)
+	if !errors.Is(err, io.ErrNoProgress) || held != firstRead || pooled != nil {
+		t.Fatalf("held %d bytes, err %v; want %d (the first read's buffer only) and the reader's error", held, err, firstRead)
 	}
 }
 
 // TestReadBodyBudget: a body that would take the budget below zero stops with
 // errOverloaded, and what it held is reported so the caller can give it back.
 func TestReadBodyBudget(t *testing.T) {
+	fresh := func() { bodyPool.Put(&[]byte{}) } // next pooled buffer: as small as can be
 	budget := NewBodyBudget(initialBuffer * 2)
-	fresh := make([]byte, 0, initialBuffer)
-	buf := &fresh
-	_, held, err := readBody(strings.NewReader(strings.Repeat("z", initialBuffer*2)), buf, budget)
+	fresh()
+	_, _, held, err := readBody(strings.NewReader(strings.Repeat("z", initialBuffer*2)), budget)
 	if !errors.Is(err, errOverloaded) {
 		t.Fatalf("err %v, want errOverloaded", err)
 	}
@@ -96,13 +97,13 @@ func TestReadBodyBudget(t *testing.T) {
 	}
 	// Exactly at the budget: fits.
 	budget = NewBodyBudget(initialBuffer * 2)
-	fresh = make([]byte, 0, initialBuffer)
-	body, held, err := readBody(strings.NewReader(strings.Repeat("z", initialBuffer*2-1)), buf, budget)
+	fresh()
+	body, _, held, err := readBody(strings.NewReader(strings.Repeat("z", initialBuffer*2-1)), budget)
 	if err != nil || len(body) != initialBuffer*2-1 || budget.Left() != 0 {
 		t.Fatalf("a body that fits the budget exactly: %d bytes, held %d, left %d, err %v", len(body), held, budget.Left(), err)
 	}
 	// An empty budget refuses even the first buffer.
-	if _, _, err := readBody(strings.NewReader("a"), buf, NewBodyBudget(0)); !errors.Is(err, errOverloaded) {
+	if _, _, _, err := readBody(strings.NewReader("a"), NewBodyBudget(0)); !errors.Is(err, errOverloaded) {
 		t.Fatalf("empty budget: err %v, want errOverloaded", err)
 	}
 }

@@ -70,8 +70,8 @@ func handleWebhook(d Deps, rt *Route) http.Handler {
 }
 
 // process reads, verifies, decodes and processes one delivery. The body lives in a
-// pooled buffer until process returns: nothing it returns refers to it (the event
-// view and the outcome hold copies).
+// pooled buffer, counted in the in-flight body budget, until process returns: nothing
+// it returns refers to it (the event view and the outcome hold copies).
 func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *http.Request) (pipeline.Outcome, string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -82,10 +82,11 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 	if r.ContentLength > d.MaxBodyBytes {
 		return tooLarge("Content-Length larger than max_body_bytes"), ""
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	body, held, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), buf, d.Inflight)
+	body, pooled, held, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), d.Inflight)
 	defer d.Inflight.give(held)
+	if pooled != nil {
+		defer putBuffer(pooled)
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
@@ -97,6 +98,7 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 		}
 		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "read", Detail: "reading body: " + err.Error()}, ""
 	}
+	MarkBusy(r.Context()) // the body is in: LimitListener no longer evicts this connection
 	headers := r.Header.Values(signature.StripeHeader)
 	if len(headers) > 1 {
 		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: "header", Detail: "more than one Stripe-Signature header"}, ""

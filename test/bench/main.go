@@ -3,6 +3,7 @@
 //	go run ./test/bench                      # full run: ~1 minute
 //	go run ./test/bench -smoke               # a few seconds, for CI
 //	go run ./test/bench -profile /tmp/prof   # also write CPU and allocation profiles
+//	go run ./test/bench flood                # slow-body flood: peak RSS (docs/security.md)
 //
 // It builds the real creditgate binary (static, stripped) and starts it with a
 // generated config against the Redis at -redis (its own key prefix, deleted at the
@@ -48,7 +49,11 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	runner := run
+	if len(os.Args) > 1 && os.Args[1] == "flood" { // docs/security.md
+		runner, os.Args = benchRunFlood, os.Args[1:]
+	}
+	err := runner(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
