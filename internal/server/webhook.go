@@ -149,31 +149,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 	res := string(o.Result)
 	route := rm.route
 	rm.answered(o.Result, elapsed)
-	switch o.Result {
-	case pipeline.Forwarded:
-		d.Metrics.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
-		d.Metrics.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
-		outcome := "credited"
-		if o.Reason == "already_credited" {
-			outcome = "already_credited"
-		}
-		d.Metrics.Forwards.WithLabelValues(route, outcome).Inc()
-	case pipeline.DeadLettered:
-		d.Metrics.DeadLettered.WithLabelValues(route, o.Reason).Inc()
-		if o.Reason == "backend_rejected" {
-			d.Metrics.Forwards.WithLabelValues(route, "rejected").Inc()
-		}
-	case pipeline.BackendUnavailable:
-		// Only the backend's own failures count as forwards; a Stripe API outage
-		// (reason stripe_api) or a caller that left (cancelled) never reached it.
-		if o.Reason == "backend" {
-			d.Metrics.Forwards.WithLabelValues(route, "unavailable").Inc()
-		}
-	case pipeline.StoreUnavailable:
-		if o.Reason != pipeline.ReasonCancelled {
-			d.Metrics.StoreErrors.WithLabelValues(o.Reason).Inc()
-		}
-	}
+	countOutcome(d.Metrics, route, o)
 	var suppressed int
 	if unauthenticated(o) {
 		ok, dropped := d.unauthLog.allow(time.Now())
@@ -214,11 +190,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int(LogSuppressed, suppressed))
 	}
-	lvl := level(o.Result)
-	if o.Reason == pipeline.ReasonCancelled {
-		lvl = slog.LevelWarn // the caller left; nothing is broken
-	}
-	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), lvl, "webhook", attrs...)
+	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), level(o.Result), "webhook", attrs...)
 }
 
 // level follows the outcome: what needs a human is an error, what Stripe will retry
@@ -229,7 +201,8 @@ func level(r pipeline.Result) slog.Level {
 		return slog.LevelError
 	case pipeline.BackendUnavailable, pipeline.InvalidSignature, pipeline.LivemodeMismatch,
 		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight,
-		pipeline.NotFound, pipeline.MethodNotAllowed, pipeline.Overloaded:
+		pipeline.NotFound, pipeline.MethodNotAllowed, pipeline.Overloaded,
+		pipeline.Cancelled: // the caller left; nothing is broken
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
