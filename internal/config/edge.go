@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/secret"
 )
@@ -53,4 +54,29 @@ func sentinelPassword(s *Sentinel) secret.Secret {
 		return secret.Secret{}
 	}
 	return s.Password
+}
+
+// StoreCallsPerDelivery is how many store round trips a claim must outlive: the claim
+// itself, the customer-map lookup before the forward, and the settlement after it.
+const StoreCallsPerDelivery = 3
+
+// MinLease is the shortest dedup.lease route r allows: a claim must not expire while
+// its holder can still be working, so the lease covers the forward budget, the Stripe
+// API calls made before it (routes that use the API), each store call at its Redis
+// read and write timeouts, and LeaseMargin.
+func (c *Config) MinLease(r *Route) time.Duration {
+	d := r.Forward.Budget + LeaseMargin
+	if r.UsesAPI() {
+		d += r.Stripe.APITimeout
+	}
+	if c.Redis.Enabled() {
+		d += StoreCallsPerDelivery * (c.Redis.ReadTimeout + c.Redis.WriteTimeout)
+	}
+	return d
+}
+
+func (c *Config) validateLease(v *problems, p string, r *Route) {
+	if min := c.MinLease(r); c.Dedup.Lease < min {
+		v.add("dedup.lease", "(%s) must be at least %s (%s.forward.budget %s, Stripe API and Redis timeouts of the calls around it, + %s), so a claim cannot expire while its holder is still working", c.Dedup.Lease, min, p, r.Forward.Budget, LeaseMargin)
+	}
 }

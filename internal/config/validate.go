@@ -20,7 +20,7 @@ import (
 const (
 	MinDedupTTL      = 72 * time.Hour // Stripe retries for up to 3 days
 	MaxForwardBudget = 9 * time.Second
-	LeaseMargin      = 5 * time.Second
+	LeaseMargin      = 2 * time.Second
 	MaxTolerance     = time.Hour
 	MaxAttempts      = 10
 	MinKeyLength     = 16
@@ -208,9 +208,7 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	if r.Forward.Budget <= 0 || r.Forward.Budget > MaxForwardBudget {
 		v.add(p+".forward.budget", "must be between 1ns and %s so Stripe gets its answer in time, got %s", MaxForwardBudget, r.Forward.Budget)
 	}
-	if c.Dedup.Lease < r.Forward.Budget+LeaseMargin {
-		v.add("dedup.lease", "(%s) must be at least %s.forward.budget (%s) + %s, so a claim cannot expire while its forward is still running", c.Dedup.Lease, p, r.Forward.Budget, LeaseMargin)
-	}
+	c.validateLease(v, p, r)
 }
 
 // ValidUserIDFormat checks a route's extract.user_id_format.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDeploymentFaultsRetry: a backend answer that is a fault of the deployment (key
@@ -144,5 +145,32 @@ func TestOperatorOutputCarriesNoSecrets(t *testing.T) {
 	}
 	if !strings.Contains(check, "?REDACTED") {
 		t.Errorf("check-config does not show the query as REDACTED:\n%s", check)
+	}
+}
+
+// waitLimit bounds every wait in these tests: a broken build fails, it never hangs.
+const waitLimit = 20 * time.Second
+
+// receive returns the next value from ch, or fails the test after waitLimit.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s within %s", what, waitLimit)
+		panic("unreachable")
+	}
+}
+
+// waitUntil polls cond every 5 ms, failing the test after waitLimit.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", waitLimit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

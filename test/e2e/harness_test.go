@@ -95,7 +95,10 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.headers = append(b.headers, r.Header.Clone())
 	b.mu.Unlock()
 	if block != nil {
-		<-block
+		select { // bounded: a test that fails before releasing must not hang
+		case <-block:
+		case <-time.After(waitLimit):
+		}
 	}
 	if delay > 0 {
 		time.Sleep(delay)
