@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // benchRunFlood is `go run ./test/bench flood` (docs/security.md): the real creditgate
@@ -86,26 +83,15 @@ func benchRunFlood(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // setupFlood builds and starts creditgate with the bench's config and sink.
 func (b *bench) setupFlood(ctx context.Context) error {
-	var err error
-	if b.root, err = benchModuleRoot(ctx); err != nil {
+	if err := b.prepare(ctx, "flood"); err != nil {
 		return err
-	}
-	if b.dir, err = os.MkdirTemp("", "creditgate-flood-"); err != nil {
-		return err
-	}
-	b.run0 = benchRandom(8)
-	b.prefix = "cgflood:" + b.run0 + ":"
-	b.secret = "whsec_flood_" + benchRandom(24)
-	b.key = "fwd_flood_" + benchRandom(24)
-	b.rdb = redis.NewClient(&redis.Options{Addr: b.o.redisAddr, DialTimeout: time.Second})
-	if err := b.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s: %w (start redis-server)", b.o.redisAddr, err)
 	}
 	b.binary = filepath.Join(b.dir, "creditgate")
 	b.logf("building creditgate in %s", b.dir)
 	if err := benchGoBuild(ctx, b.root, "./cmd/creditgate", b.binary, true); err != nil {
 		return err
 	}
+	var err error
 	if b.sink, err = benchStartSink(b.key); err != nil {
 		return err
 	}
