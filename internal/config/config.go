@@ -71,6 +71,13 @@ type Redis struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// PoolSize is the connection pool size per node; 0 is go-redis' default.
 	PoolSize int `yaml:"pool_size"`
+	// WaitReplicas is how many replicas must acknowledge a settlement or a dead-letter
+	// entry (Redis WAIT) before Stripe gets its 200; fewer within WaitTimeout is a 503,
+	// and Stripe delivers again. 0 (the default) waits for none: a Sentinel or Cluster
+	// failover can then lose the last writes (docs/security.md).
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds each WAIT. Default 1s.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
 // Enabled reports whether a Redis deployment is configured.

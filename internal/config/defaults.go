@@ -12,6 +12,7 @@ const (
 	DefaultMaxInflightBodyBytes = 32 << 20
 	DefaultMaxConnections       = 512
 	DefaultAdminMaxConnections  = 64
+	DefaultWaitTimeout          = time.Second
 	DefaultShutdownTimeout      = 20 * time.Second
 	DefaultKeyPrefix            = "creditgate:"
 	DefaultRedisDial            = 2 * time.Second
@@ -101,6 +102,7 @@ func (c *Config) ApplyDefaults() {
 	if c.MaxInflightBodyBytes == 0 {
 		c.MaxInflightBodyBytes = DefaultMaxInflightBodyBytes
 	}
+	setDur(&c.Redis.WaitTimeout, DefaultWaitTimeout)
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
 	}

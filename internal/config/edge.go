@@ -11,6 +11,8 @@ import (
 const (
 	MaxInflightBodyLimit = 1 << 30
 	MaxConnectionsLimit  = 1 << 20
+	MaxWaitReplicas      = 16
+	MaxWaitTimeout       = 5 * time.Second
 )
 
 // validateEdge checks the limits that bound memory and connections.
@@ -20,6 +22,14 @@ func (c *Config) validateEdge(v *problems) {
 	}
 	if c.MaxConnections < 1 || c.MaxConnections > MaxConnectionsLimit {
 		v.add("max_connections", "must be between 1 and %d, got %d", MaxConnectionsLimit, c.MaxConnections)
+	}
+	if r := c.Redis; r.WaitReplicas < 0 || r.WaitReplicas > MaxWaitReplicas {
+		v.add("redis.wait_replicas", "must be between 0 and %d, got %d", MaxWaitReplicas, r.WaitReplicas)
+	} else if r.WaitReplicas > 0 && !r.Enabled() {
+		v.add("redis.wait_replicas", "needs Redis (url, sentinel or cluster_addrs); the in-memory store has no replicas")
+	}
+	if c.Redis.WaitTimeout < time.Millisecond || c.Redis.WaitTimeout > MaxWaitTimeout {
+		v.add("redis.wait_timeout", "must be between 1ms and %s, got %s", MaxWaitTimeout, c.Redis.WaitTimeout)
 	}
 	if c.AdminMaxConnections < 1 || c.AdminMaxConnections > MaxConnectionsLimit {
 		v.add("admin_max_connections", "must be between 1 and %d, got %d", MaxConnectionsLimit, c.AdminMaxConnections)
@@ -63,7 +73,7 @@ const StoreCallsPerDelivery = 3
 // MinLease is the shortest dedup.lease route r allows: a claim must not expire while
 // its holder can still be working, so the lease covers the forward budget, the Stripe
 // API calls made before it (routes that use the API), each store call at its Redis
-// read and write timeouts, and LeaseMargin.
+// read and write timeouts, the settlement's WAIT for replicas, and LeaseMargin.
 func (c *Config) MinLease(r *Route) time.Duration {
 	d := r.Forward.Budget + LeaseMargin
 	if r.UsesAPI() {
@@ -71,6 +81,9 @@ func (c *Config) MinLease(r *Route) time.Duration {
 	}
 	if c.Redis.Enabled() {
 		d += StoreCallsPerDelivery * (c.Redis.ReadTimeout + c.Redis.WriteTimeout)
+		if c.Redis.WaitReplicas > 0 {
+			d += c.Redis.WaitTimeout // the settlement's WAIT
+		}
 	}
 	return d
 }
