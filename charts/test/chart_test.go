@@ -281,7 +281,7 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable",
+	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable", "CreditgateBackendDeploymentFault",
 		"CreditgateStripeEndpointDisabled", "CreditgateStripeEndpointURLWrong", "CreditgateStripeUndeliveredEvents", "CreditgateStripeWatchFailing"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)

@@ -68,8 +68,8 @@ func TestCheckConfigExample(t *testing.T) {
 func TestCheckConfigExampleWithoutSecrets(t *testing.T) {
 	code, stdout, stderr := run(t, nil, "check-config", "--config", example)
 	want := "creditgate: config " + example + " is not valid:\n" +
-		"  - routes[0].stripe.signing_secrets[0]: is empty (an unset ${VAR}?)\n" +
-		"  - routes[0].forward.signing_keys[0]: must be at least 16 characters (use e.g. `openssl rand -hex 32`)\n"
+		"  - routes[0].stripe.signing_secrets[0]: is empty (an unset ${VAR} or an empty file?)\n" +
+		"  - routes[0].forward.signing_keys[0]: is empty (an unset ${VAR} or an empty file?)\n"
 	if code != 1 || stdout != "" || stderr != want {
 		t.Errorf("check-config without env = %d, stdout %q, stderr\n%s\nwant 1 and\n%s", code, stdout, stderr, want)
 	}

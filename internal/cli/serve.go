@@ -43,6 +43,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		_ = webhookLn.Close()
 		return fmt.Errorf("admin_listen: %w", err)
 	}
+	webhookLn = server.LimitListener(webhookLn, cfg.MaxConnections)
+	adminLn = server.LimitListener(adminLn, cfg.AdminMaxConnections)
 	paths := make([]string, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		paths = append(paths, r.Name+"="+r.Path)
@@ -54,6 +56,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		server.NewWebhookHandler(server.Deps{
 			Logger: log, Metrics: a.metrics, Pipeline: a.pipeline,
 			Routes: a.routes, MaxBodyBytes: cfg.MaxBodyBytes,
+			Inflight: server.NewBodyBudget(cfg.MaxInflightBodyBytes),
 		}),
 		server.NewAdminHandler(a.registry, a.log, a.checkers()...),
 		cfg.ShutdownTimeout)
@@ -84,7 +87,7 @@ func runCheckConfig(_ context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "config %s is valid: %d route(s), store %s\n", *path, len(cfg.Routes), storeKind(cfg))
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(env.Stdout, "  route %s: POST %s (livemode=%t) -> %s, %d signing secret(s), %d forwarding key(s), events %s\n",
-			r.Name, r.Path, r.Livemode, r.Forward.URL, len(r.Stripe.SigningSecrets), len(r.Forward.SigningKeys), strings.Join(r.Events, ","))
+			r.Name, r.Path, r.Livemode, secret.URL(r.Forward.URL), len(r.Stripe.SigningSecrets), len(r.Forward.SigningKeys), strings.Join(r.Events, ","))
 		for _, n := range r.Notes() {
 			fmt.Fprintf(env.Stdout, "    note: %s\n", n)
 		}

@@ -150,10 +150,13 @@ func (a *app) openStores() error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	a.redis = client
-	a.store = dedup.NewRedis(client, r.KeyPrefix)
+	repl := redisclient.Replication{Replicas: r.WaitReplicas, Timeout: r.WaitTimeout}
+	store, list := dedup.NewRedis(client, r.KeyPrefix), deadletter.NewRedis(client, r.KeyPrefix)
+	store.Replication, list.Replication = repl, repl
+	a.store = store
 	a.records = ledger.NewRedis(client, r.KeyPrefix)
 	a.customers = ledger.NewRedisCustomers(client, r.KeyPrefix)
-	a.deadLetters = deadletter.NewRedis(client, r.KeyPrefix)
+	a.deadLetters = list
 	return nil
 }
 

@@ -21,6 +21,16 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// MaxBodyBytes caps a webhook body; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflightBodyBytes caps the webhook bytes held in memory by all requests
+	// together; a request that would go beyond it gets 503 overloaded (Stripe retries).
+	// It counts bytes received, never the announced Content-Length. Default 32 MiB.
+	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+	// MaxConnections caps the open connections of the webhook listener. At the cap, a
+	// new client makes room by closing the oldest connection that has not delivered
+	// its body yet (or sits idle); when all are busy, it waits. Default 512.
+	MaxConnections int `yaml:"max_connections"`
+	// AdminMaxConnections caps the open connections of the admin listener. Default 64.
+	AdminMaxConnections int `yaml:"admin_max_connections"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight webhooks. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Redis names the shared store. Empty URL, Sentinel and ClusterAddrs: the in-memory
@@ -63,6 +73,13 @@ type Redis struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// PoolSize is the connection pool size per node; 0 is go-redis' default.
 	PoolSize int `yaml:"pool_size"`
+	// WaitReplicas is how many replicas must acknowledge a settlement or a dead-letter
+	// entry (Redis WAIT) before Stripe gets its 200; fewer within WaitTimeout is a 503,
+	// and Stripe delivers again. 0 (the default) waits for none: a Sentinel or Cluster
+	// failover can then lose the last writes (docs/security.md).
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds each WAIT. Default 1s.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
 // Enabled reports whether a Redis deployment is configured.

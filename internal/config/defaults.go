@@ -7,28 +7,33 @@ import (
 
 // Defaults, in one place. Every zero field of a loaded Config takes the value here.
 const (
-	DefaultListen          = ":8080"
-	DefaultAdminListen     = ":9090"
-	DefaultLogLevel        = "info"
-	DefaultMaxBodyBytes    = 1 << 20
-	DefaultShutdownTimeout = 20 * time.Second
-	DefaultKeyPrefix       = "creditgate:"
-	DefaultRedisDial       = 2 * time.Second
-	DefaultRedisRead       = time.Second
-	DefaultRedisWrite      = time.Second
-	DefaultDedupTTL        = 720 * time.Hour
-	DefaultLease           = 30 * time.Second
-	DefaultDeadLetterFile  = "creditgate-dead-letters.jsonl"
-	DefaultTolerance       = 300 * time.Second
-	DefaultMaxCredits      = 1_000_000
-	DefaultForwardTimeout  = 5 * time.Second
-	DefaultForwardAttempts = 3
-	DefaultForwardBudget   = 8 * time.Second
-	DefaultPath            = "/stripe/webhook"
-	DefaultAPITimeout      = 3 * time.Second
-	DefaultAPIBaseURL      = "https://api.stripe.com"
-	DefaultCustomerTTL     = 9600 * time.Hour
-	DefaultInvoiceUserWait = 24 * time.Hour
+	DefaultListen       = ":8080"
+	DefaultAdminListen  = ":9090"
+	DefaultLogLevel     = "info"
+	DefaultMaxBodyBytes = 1 << 20
+	// Edge limits (docs/security.md).
+	DefaultMaxInflightBodyBytes = 32 << 20
+	DefaultMaxConnections       = 512
+	DefaultAdminMaxConnections  = 64
+	DefaultWaitTimeout          = time.Second
+	DefaultShutdownTimeout      = 20 * time.Second
+	DefaultKeyPrefix            = "creditgate:"
+	DefaultRedisDial            = 2 * time.Second
+	DefaultRedisRead            = time.Second
+	DefaultRedisWrite           = time.Second
+	DefaultDedupTTL             = 720 * time.Hour
+	DefaultLease                = 30 * time.Second
+	DefaultDeadLetterFile       = "creditgate-dead-letters.jsonl"
+	DefaultTolerance            = 300 * time.Second
+	DefaultMaxCredits           = 1_000_000
+	DefaultForwardTimeout       = 5 * time.Second
+	DefaultForwardAttempts      = 3
+	DefaultForwardBudget        = 8 * time.Second
+	DefaultPath                 = "/stripe/webhook"
+	DefaultAPITimeout           = 3 * time.Second
+	DefaultAPIBaseURL           = "https://api.stripe.com"
+	DefaultCustomerTTL          = 9600 * time.Hour
+	DefaultInvoiceUserWait      = 24 * time.Hour
 )
 
 // Default event types of a route.
@@ -102,6 +107,16 @@ func (c *Config) ApplyDefaults() {
 	setStr(&c.LogLevel, DefaultLogLevel)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxInflightBodyBytes == 0 {
+		c.MaxInflightBodyBytes = DefaultMaxInflightBodyBytes
+	}
+	setDur(&c.Redis.WaitTimeout, DefaultWaitTimeout)
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.AdminMaxConnections == 0 {
+		c.AdminMaxConnections = DefaultAdminMaxConnections
 	}
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setStr(&c.Redis.KeyPrefix, DefaultKeyPrefix)

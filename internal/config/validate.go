@@ -20,7 +20,7 @@ import (
 const (
 	MinDedupTTL      = 72 * time.Hour // Stripe retries for up to 3 days
 	MaxForwardBudget = 9 * time.Second
-	LeaseMargin      = 5 * time.Second
+	LeaseMargin      = 2 * time.Second
 	MaxTolerance     = time.Hour
 	MaxAttempts      = 10
 	MinKeyLength     = 16
@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > MaxBodyLimit {
 		v.add("max_body_bytes", "must be between 1024 and %d, got %d", MaxBodyLimit, c.MaxBodyBytes)
 	}
+	c.validateEdge(v)
 	if c.ShutdownTimeout < time.Second {
 		v.add("shutdown_timeout", "must be at least 1s, got %s", c.ShutdownTimeout)
 	}
@@ -136,6 +137,7 @@ func (c *Config) validateRedis(v *problems) {
 			v.add("redis."+t.name, "must be between 1ns and 1m, got %s", t.d)
 		}
 	}
+	validateRedisSecrets(v, r)
 	if r.PoolSize < 0 {
 		v.add("redis.pool_size", "must not be negative")
 	}
@@ -158,8 +160,8 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	for i, s := range r.Stripe.SigningSecrets {
 		f := fmt.Sprintf("%s.stripe.signing_secrets[%d]", p, i)
 		switch val := s.Reveal(); {
-		case val == "":
-			v.add(f, "is empty (an unset ${VAR}?)")
+		case s.Problem() != "":
+			v.add(f, "%s", s.Problem())
 		case hasAnyPrefix(val, "sk_", "rk_", "pk_"):
 			v.add(f, "looks like a Stripe API key, not a webhook signing secret (whsec_...); rotate that key, it was written into the config")
 		}
@@ -203,7 +205,9 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 		v.add(p+".forward.signing_keys", "at least one forwarding key is required, in signing_keys or signing_keys_file")
 	}
 	for i, k := range r.Forward.SigningKeys {
-		if len(k.Reveal()) < MinKeyLength {
+		if prob := k.Problem(); prob != "" {
+			v.add(fmt.Sprintf("%s.forward.signing_keys[%d]", p, i), "%s", prob)
+		} else if len(k.Reveal()) < MinKeyLength {
 			v.add(fmt.Sprintf("%s.forward.signing_keys[%d]", p, i), "must be at least %d characters (use e.g. `openssl rand -hex 32`)", MinKeyLength)
 		}
 	}
@@ -216,9 +220,7 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	if r.Forward.Budget <= 0 || r.Forward.Budget > MaxForwardBudget {
 		v.add(p+".forward.budget", "must be between 1ns and %s so Stripe gets its answer in time, got %s", MaxForwardBudget, r.Forward.Budget)
 	}
-	if c.Dedup.Lease < r.Forward.Budget+LeaseMargin {
-		v.add("dedup.lease", "(%s) must be at least %s.forward.budget (%s) + %s, so a claim cannot expire while its forward is still running", c.Dedup.Lease, p, r.Forward.Budget, LeaseMargin)
-	}
+	c.validateLease(v, p, r)
 }
 
 // ValidUserIDFormat checks a route's extract.user_id_format.
@@ -270,14 +272,7 @@ const MaxShown = 24
 // secret: URLs lose their user info and query, long values are not shown at all.
 func show(v string) string {
 	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
-		if u.User != nil {
-			u.User = url.User(secret.Redacted)
-		}
-		if u.RawQuery != "" {
-			u.RawQuery = secret.Redacted
-		}
-		u.Fragment = ""
-		if s := u.String(); len(s) <= 2*MaxShown+len(secret.Redacted) {
+		if s := secret.URL(v); len(s) <= 2*MaxShown+len(secret.Redacted) {
 			return strconv.Quote(s)
 		}
 	}
@@ -347,6 +342,8 @@ func (c *Config) validateAPI(v *problems, p string, r *Route) {
 	switch {
 	case r.UsesAPI() && key == "":
 		v.add(p+".stripe.api_key_file", "is required: the route's sources or invoice.paid read the Stripe API")
+	case key != "" && r.Stripe.APIKey.Problem() != "":
+		v.add(p+".stripe.api_key_file", "%s", r.Stripe.APIKey.Problem())
 	case key != "" && !hasAnyPrefix(key, "sk_", "rk_"):
 		v.add(p+".stripe.api_key_file", "must hold a secret (sk_...) or restricted (rk_...) Stripe API key")
 	case key != "" && r.Livemode != strings.Contains(key, "_live_"):

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/redisclient"
 )
 
 // HashName is the name, after the key prefix, of the Redis hash that holds the list.
@@ -15,10 +17,11 @@ const HashName = "deadletter"
 // Redis is a List in one Redis hash, prefix+"deadletter", that maps each id to the
 // entry's JSON. One key, so it works on Redis Cluster unchanged.
 //
-// Durability: Park returns once Redis has the entry in memory. It survives a restart of
-// Redis only with persistence on — appendonly yes (AOF), ideally appendfsync everysec or
-// always — which is what "parked durably" relies on; RDB snapshots alone can lose the
-// last minutes.
+// Durability: Park returns once Redis has the entry in memory — and, with Replication,
+// once that many replicas acknowledged it. It survives a restart of Redis only with
+// persistence on — appendonly yes (AOF), ideally appendfsync always — which is what
+// "parked durably" relies on; RDB snapshots alone can lose the last minutes. It
+// survives a Sentinel or Cluster failover only with Replication (docs/security.md).
 //
 // A value in the hash that is not an entry (written by hand, say) is listed as an entry
 // with Reason "undecodable", the problem in Detail and the stored value as Payload, so
@@ -29,6 +32,10 @@ type Redis struct {
 	c   redis.UniversalClient
 	key string
 	now func() time.Time
+	// Replication, when it asks for replicas, makes Park wait (Redis WAIT) until they
+	// acknowledged the entry, so a failover cannot lose what Stripe was answered 200
+	// for. Set it before first use.
+	Replication redisclient.Replication
 }
 
 var _ List = (*Redis)(nil)
@@ -48,7 +55,11 @@ func (r *Redis) Park(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("deadletter: encoding %s: %w", e.ID, err)
 	}
-	if err := r.c.HSet(ctx, r.key, e.ID, b).Err(); err != nil {
+	_, err = r.Replication.Write(ctx, r.c, r.key, false, func(p redis.Pipeliner) error {
+		p.HSet(ctx, r.key, e.ID, b)
+		return nil
+	})
+	if err != nil {
 		return unavailable("park "+e.ID, err)
 	}
 	return nil

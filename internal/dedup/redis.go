@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/redisclient"
 )
 
 // claimScript is Claim in one round trip: SET NX PX, else look at who holds the key.
@@ -47,8 +49,12 @@ return 0
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
-	probed atomic.Bool  // VerifyConnection's command probe has passed once
-	mode   atomic.Int32 // how claims are made: modeUnknown until claimMode has found out
+	// Replication, when it asks for replicas, makes Settle wait (Redis WAIT) until
+	// they acknowledged the settlement, so a failover cannot lose it. Set it before
+	// first use.
+	Replication redisclient.Replication
+	probed      atomic.Bool  // VerifyConnection's command probe has passed once
+	mode        atomic.Int32 // how claims are made: modeUnknown until claimMode has found out
 }
 
 // How Claim talks to Redis.

@@ -62,28 +62,37 @@ func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	pipelined := r.c.Pipelined
-	if s.First != nil {
-		if isCluster(r.c) {
-			if err := r.c.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.TTL).Err(); err != nil {
-				return unavailable("settle", s.First.Key, err)
-			}
-		} else {
-			pipelined = r.c.TxPipelined
-		}
+	setFirst := func(p redis.Pipeliner) { p.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.TTL) }
+	setKey := func(k string) func(redis.Pipeliner) {
+		return func(p redis.Pipeliner) { p.Set(ctx, r.prefix+k, doneValue, s.TTL) }
 	}
-	cmds, perr := pipelined(ctx, func(p redis.Pipeliner) error {
-		if s.First != nil && !isCluster(r.c) { // in the transaction
-			p.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.TTL)
+	setCustomer := func(p redis.Pipeliner) { p.Set(ctx, r.prefix+customerKey(s.CustomerID), s.UserID, max(s.TTL, 0)) }
+	var rest []func(redis.Pipeliner)
+	for _, k := range s.Keys {
+		rest = append(rest, setKey(k))
+	}
+	if s.CustomerID != "" {
+		rest = append(rest, setCustomer)
+	}
+	var cmds []redis.Cmder
+	var perr error
+	switch {
+	case !isCluster(r.c):
+		// One transaction when First is set, on one connection, then WAIT on it.
+		var all []func(redis.Pipeliner)
+		if s.First != nil {
+			all = append(all, setFirst)
 		}
-		for _, k := range s.Keys {
-			p.Set(ctx, r.prefix+k, doneValue, s.TTL)
+		cmds, perr = r.Replication.Write(ctx, r.c, "", s.First != nil, queue(append(all, rest...)))
+	case s.First != nil:
+		// Cluster: First gets a round trip of its own before the rest.
+		if _, err := r.Replication.Write(ctx, r.c, r.prefix+s.First.Key, false, queue([]func(redis.Pipeliner){setFirst})); err != nil {
+			return unavailable("settle", s.First.Key, err)
 		}
-		if s.CustomerID != "" {
-			p.Set(ctx, r.prefix+customerKey(s.CustomerID), s.UserID, max(s.TTL, 0))
-		}
-		return nil
-	})
+		fallthrough
+	default:
+		cmds, perr = r.settleRest(ctx, s, rest)
+	}
 	var errs []error
 	for _, c := range cmds {
 		if c.Err() == nil {
@@ -95,10 +104,44 @@ func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 		}
 		errs = append(errs, unavailable("settle", key, c.Err()))
 	}
-	if len(errs) == 0 && perr != nil { // not pinned on a command (cannot happen today)
+	if len(errs) == 0 && perr != nil { // not pinned on a command: WAIT fell short
 		errs = append(errs, unavailable("settle", "", perr))
 	}
 	return errors.Join(errs...)
+}
+
+// settleRest writes the done markers and the customer map on Redis Cluster: one
+// pipeline split by node, or, when replicas must acknowledge, one write and WAIT per
+// key (WAIT counts one connection's writes, on one node).
+func (r *Redis) settleRest(ctx context.Context, s Settlement, rest []func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	if r.Replication.Replicas <= 0 {
+		return r.c.Pipelined(ctx, queue(rest))
+	}
+	keys := make([]string, 0, len(rest))
+	for _, k := range s.Keys {
+		keys = append(keys, r.prefix+k)
+	}
+	if s.CustomerID != "" {
+		keys = append(keys, r.prefix+customerKey(s.CustomerID))
+	}
+	var all []redis.Cmder
+	var errs []error
+	for i, f := range rest {
+		cmds, err := r.Replication.Write(ctx, r.c, keys[i], false, queue([]func(redis.Pipeliner){f}))
+		all = append(all, cmds...)
+		errs = append(errs, err)
+	}
+	return all, errors.Join(errs...)
+}
+
+// queue is a pipeline body that queues each command in turn.
+func queue(fs []func(redis.Pipeliner)) func(redis.Pipeliner) error {
+	return func(p redis.Pipeliner) error {
+		for _, f := range fs {
+			f(p)
+		}
+		return nil
+	}
 }
 
 func isCluster(c redis.UniversalClient) bool {

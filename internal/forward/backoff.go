@@ -65,7 +65,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // sanitize turns the start of a response body into one short line for an error message:
-// invalid UTF-8 and unprintable runes dropped, whitespace runs collapsed to one space,
+// invalid UTF-8, unprintable runes and whitespace runs collapsed to one space,
 // cut to maxSnippet bytes on a rune boundary.
 func sanitize(b []byte) string {
 	var sb strings.Builder
@@ -73,13 +73,10 @@ func sanitize(b []byte) string {
 	for len(b) > 0 {
 		r, size := utf8.DecodeRune(b)
 		b = b[size:]
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			continue
-		case unicode.IsSpace(r):
+		// Invalid UTF-8 and unprintable runes count as a space, so that they cannot
+		// join what scrub kept apart (two halves of a hex run).
+		if (r == utf8.RuneError && size <= 1) || unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			space = sb.Len() > 0
-			continue
-		case !unicode.IsPrint(r):
 			continue
 		}
 		need := utf8.RuneLen(r)

@@ -34,12 +34,21 @@ const (
 // Errors. Send's errors wrap exactly one of ErrRejected and ErrUnavailable; test them
 // with errors.Is.
 var (
-	// ErrRejected is permanent: the backend answered a 4xx other than 408, 409 and 429,
-	// or a 3xx, or the Request was invalid. Retrying will not help; dead-letter it.
+	// ErrRejected is permanent: the backend said the request itself is wrong (400, 410,
+	// 413 or 422; see [Parks]), or the Request was invalid. Retrying will not help;
+	// dead-letter it.
 	ErrRejected = errors.New("backend rejected the credit")
 	// ErrUnavailable is transient: 5xx, 408, 429, timeouts and connection errors that
-	// lasted the whole retry budget, or the caller's context ended. Answer Stripe 503.
+	// lasted the whole retry budget, a deployment fault (ErrDeployment), or the
+	// caller's context ended. Answer Stripe 503.
 	ErrUnavailable = errors.New("backend unavailable")
+	// ErrDeployment is a fault of the deployment, not of the purchase: a 3xx, 401,
+	// 403, 404 or any other 4xx that is not in [Parks] (and not 408, 409 or 429) —
+	// the forwarding key rotated on one side only, the endpoint not deployed yet, a
+	// URL that redirects. Every purchase would fail alike, so it is not worth a
+	// second attempt now, nor parking: errors with it also wrap ErrUnavailable, and
+	// Stripe redelivers until the deployment is fixed.
+	ErrDeployment = errors.New("backend deployment fault")
 	// ErrInvalid marks a Request that failed Validate and was never sent. Such errors
 	// also match ErrRejected.
 	ErrInvalid = errors.New("invalid credit request")
@@ -99,6 +108,7 @@ type Client struct {
 	now        func() time.Time
 	log        *slog.Logger
 	inject     func(context.Context, http.Header)
+	hidden     [][]byte // the URL's query and its values: scrubbed from answers
 }
 
 // Result describes a finished Send, successful or not.
@@ -166,6 +176,7 @@ func New(o Options) (*Client, error) {
 		now:        o.Now,
 		log:        o.Logger,
 		inject:     o.Inject,
+		hidden:     queryParts(u),
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/signature"
@@ -18,6 +19,7 @@ import (
 // a backend make creditgate read without end.
 const (
 	maxDrain   = 64 << 10 // bytes drained from any response
+	maxRead    = 1 << 10  // bytes of an error response read for the snippet (scrubbed first)
 	maxSnippet = 200      // bytes of an error response shown in the error message
 )
 
@@ -25,10 +27,17 @@ const (
 type verdict int
 
 const (
-	delivered verdict = iota // 2xx or 409
-	rejected                 // permanent
-	transient                // worth another attempt
+	delivered   verdict = iota // 2xx or 409
+	rejected                   // the request is wrong: park it
+	transient                  // worth another attempt
+	misdeployed                // the deployment is wrong: no attempt helps now, Stripe retries
 )
+
+// Parks are the backend answers that say the credit request itself is wrong, so that
+// it is parked in the dead-letter list: 400 Bad Request, 410 Gone (say, the user was
+// deleted), 413 Content Too Large and 422 Unprocessable Content. Every other 3xx and
+// 4xx except 408, 409 and 429 is an ErrDeployment.
+var Parks = []int{http.StatusBadRequest, http.StatusGone, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
 
 // attempt is what one request to the backend came to.
 type attempt struct {
@@ -85,6 +94,8 @@ func (c *Client) Send(ctx context.Context, r Request) (Result, error) {
 			res.AlreadyCredited = a.status == http.StatusConflict
 		case rejected:
 			stop = fmt.Errorf("%w: %s", ErrRejected, a.describe(n))
+		case misdeployed:
+			stop = fmt.Errorf("%w: %w: %s", ErrUnavailable, ErrDeployment, a.describe(n))
 		case transient:
 			wait, stop = c.next(ctx, bctx, n, a)
 		}
@@ -158,9 +169,9 @@ func (c *Client) try(ctx, bctx context.Context, id string, body []byte) attempt 
 
 	a := attempt{status: resp.StatusCode, verdict: classify(resp.StatusCode)}
 	if a.verdict != delivered {
-		buf := make([]byte, maxSnippet)
+		buf := make([]byte, maxRead)
 		k, _ := io.ReadFull(resp.Body, buf)
-		a.snippet = sanitize(buf[:k])
+		a.snippet = sanitize(scrub(buf[:k], body, c.hidden...))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
@@ -171,16 +182,19 @@ func (c *Client) try(ctx, bctx context.Context, id string, body []byte) attempt 
 
 var contentTypeJSON = []string{"application/json"}
 
-// classify maps a status code to a verdict (DESIGN §2). Codes outside 200..599 are
-// treated as transient: not understood, so not a reason to give the credit up.
+// classify maps a status code to a verdict (the README's table of backend answers).
+// Codes outside 200..599 are treated as transient: not understood, so not a reason to
+// give the credit up.
 func classify(status int) verdict {
 	switch {
 	case status >= 200 && status < 300, status == http.StatusConflict:
 		return delivered
 	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
 		return transient
-	case status >= 300 && status < 500:
+	case slices.Contains(Parks, status):
 		return rejected
+	case status >= 300 && status < 500:
+		return misdeployed
 	default:
 		return transient
 	}
@@ -193,6 +207,10 @@ func (a attempt) describe(n int) string {
 		return a.cause.Error()
 	case a.status >= 300 && a.status < 400:
 		return fmt.Sprintf("HTTP %d on attempt %d (redirects are not followed; point the url at the final address)", a.status, n)
+	case a.verdict == misdeployed && a.snippet != "":
+		return fmt.Sprintf("HTTP %d on attempt %d (check forward.url and the forwarding keys on both sides): %q", a.status, n, a.snippet)
+	case a.verdict == misdeployed:
+		return fmt.Sprintf("HTTP %d on attempt %d (check forward.url and the forwarding keys on both sides)", a.status, n)
 	case a.snippet != "":
 		return fmt.Sprintf("HTTP %d on attempt %d: %q", a.status, n, a.snippet)
 	default:

@@ -21,9 +21,12 @@ const (
 	ok class = iota
 	rejectedClass
 	unavailableClass
+	deploymentClass
 )
 
-func (c class) String() string { return [...]string{"ok", "ErrRejected", "ErrUnavailable"}[c] }
+func (c class) String() string {
+	return [...]string{"ok", "ErrRejected", "ErrUnavailable", "ErrUnavailable+ErrDeployment"}[c]
+}
 
 func classOf(err error) class {
 	switch {
@@ -31,6 +34,8 @@ func classOf(err error) class {
 		return ok
 	case errors.Is(err, ErrRejected) && !errors.Is(err, ErrUnavailable):
 		return rejectedClass
+	case errors.Is(err, ErrDeployment) && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrRejected):
+		return deploymentClass
 	case errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrRejected):
 		return unavailableClass
 	}
@@ -49,17 +54,24 @@ func TestSendStatusOutcomes(t *testing.T) {
 		{202, ok, 1, false},
 		{204, ok, 1, false},
 		{409, ok, 1, true},
+		// The request itself is wrong: park.
 		{400, rejectedClass, 1, false},
-		{401, rejectedClass, 1, false},
-		{403, rejectedClass, 1, false},
-		{404, rejectedClass, 1, false},
 		{410, rejectedClass, 1, false},
+		{413, rejectedClass, 1, false},
 		{422, rejectedClass, 1, false},
-		{301, rejectedClass, 1, false},
-		{302, rejectedClass, 1, false},
-		{303, rejectedClass, 1, false},
-		{307, rejectedClass, 1, false},
-		{308, rejectedClass, 1, false},
+		// The deployment is wrong: Stripe retries, no second attempt now.
+		{401, deploymentClass, 1, false},
+		{402, deploymentClass, 1, false},
+		{403, deploymentClass, 1, false},
+		{404, deploymentClass, 1, false},
+		{405, deploymentClass, 1, false},
+		{415, deploymentClass, 1, false},
+		{418, deploymentClass, 1, false},
+		{301, deploymentClass, 1, false},
+		{302, deploymentClass, 1, false},
+		{303, deploymentClass, 1, false},
+		{307, deploymentClass, 1, false},
+		{308, deploymentClass, 1, false},
 		{408, unavailableClass, 3, false},
 		{429, unavailableClass, 3, false},
 		{500, unavailableClass, 3, false},
@@ -304,8 +316,8 @@ func TestSendNeverFollowsRedirects(t *testing.T) {
 	o := fastOptions(b.URL)
 	o.Client = &http.Client{} // follows redirects by default; Send must not
 	_, err := newClient(t, o).Send(context.Background(), sampleRequest())
-	if classOf(err) != rejectedClass || !strings.Contains(err.Error(), "redirect") {
-		t.Fatalf("err = %v, want ErrRejected explaining the redirect", err)
+	if classOf(err) != deploymentClass || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("err = %v, want ErrDeployment explaining the redirect", err)
 	}
 	if followed.Load() != 0 {
 		t.Fatal("the redirect was followed")

@@ -12,7 +12,7 @@ import (
 // response-header waits, HTTP/2 when the backend offers it over TLS, proxies from the
 // environment (HTTPS_PROXY, NO_PROXY) as with http.DefaultTransport, and TLS 1.2 or later.
 //
-// It does not follow redirects: a 3xx reaches Send, which treats it as ErrRejected. A
+// It does not follow redirects: a 3xx reaches Send, which treats it as ErrDeployment. A
 // redirect from a credit endpoint means the configured URL is wrong (http vs https, a
 // missing slash, a moved service); following it would turn the POST into a GET under
 // 301/302/303 or send the signed credit to a host nobody configured. Parking the credit

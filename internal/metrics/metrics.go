@@ -19,9 +19,12 @@ type Metrics struct {
 	CreditsGranted  *prometheus.CounterVec   // route
 	CreditsReversed *prometheus.CounterVec   // route
 	StoreErrors     *prometheus.CounterVec   // part
-	ConfigReloadOK  prometheus.Gauge
-	ConfigReloadAt  prometheus.Gauge
-	BuildInfo       *prometheus.GaugeVec // version
+	// BackendDeploymentFaults counts backend answers that are faults of the
+	// deployment (3xx, 401, 403, 404, ...): answered 503 so Stripe retries. Route.
+	BackendDeploymentFaults *prometheus.CounterVec
+	ConfigReloadOK          prometheus.Gauge
+	ConfigReloadAt          prometheus.Gauge
+	BuildInfo               *prometheus.GaugeVec // version
 }
 
 // DeadLetterReasons are the reason labels of creditgate_dead_lettered_total: every
@@ -81,6 +84,10 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "creditgate_store_errors_total",
 			Help: "Deliveries answered 503 because the dedup store or dead-letter list failed, by part.",
 		}, []string{"part"}),
+		BackendDeploymentFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_backend_deployment_faults_total",
+			Help: "Backend answers that are deployment faults (3xx, 401, 403, 404 and other 4xx that do not park), answered 503 so Stripe retries, by route.",
+		}, []string{"route"}),
 		ConfigReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "creditgate_config_last_reload_successful",
 			Help: "1 if the last configuration load succeeded.",
@@ -96,6 +103,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	}
 	reg.MustRegister(m.Webhooks, m.WebhookDuration, m.Forwards, m.ForwardDuration,
 		m.DeadLettered, m.CreditsGranted, m.CreditsReversed, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt, m.BuildInfo,
+		m.BackendDeploymentFaults,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version).Set(1)
 	for _, p := range StoreParts {
@@ -118,4 +126,5 @@ func (m *Metrics) InitRoute(route string, results []string) {
 	}
 	m.CreditsGranted.WithLabelValues(route)
 	m.CreditsReversed.WithLabelValues(route)
+	m.BackendDeploymentFaults.WithLabelValues(route)
 }

@@ -109,8 +109,8 @@ func TestGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(mfs) != 11 {
-		t.Errorf("gathered %d creditgate_ families, want 11", len(mfs))
+	if len(mfs) != 12 {
+		t.Errorf("gathered %d creditgate_ families, want 12", len(mfs))
 	}
 	want, err := os.ReadFile(filepath.FromSlash(golden))
 	if err != nil {
@@ -193,8 +193,8 @@ func TestNaming(t *testing.T) {
 			}
 		}
 	}
-	if n != 11 {
-		t.Errorf("checked %d creditgate families, want 11", n)
+	if n != 12 {
+		t.Errorf("checked %d creditgate families, want 12", n)
 	}
 }
 

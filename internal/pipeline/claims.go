@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/forward"
 )
 
 // claims tracks the keys one delivery holds, so that every exit path of Process
@@ -146,7 +148,7 @@ func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
 		// The caller is gone (Stripe hung up, or the shutdown grace ran out): the
 		// store or the backend did nothing wrong, so the answer says so and no alert
 		// about Redis or the backend fires. Stripe still sees a non-2xx and retries.
-		reason = ReasonCancelled
+		r, reason = Cancelled, ReasonCancelled
 	}
 	o.Result, o.Reason, o.Err = r, reason, err
 	if err != nil {
@@ -157,6 +159,19 @@ func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
 
 // ReasonCancelled marks a failure caused by the request's own cancellation.
 const ReasonCancelled = "cancelled"
+
+// ReasonDeployment marks a backend answer that is a fault of the deployment (a 3xx,
+// 401, 403, 404, ...: forward.ErrDeployment); Stripe retries until it is fixed.
+const ReasonDeployment = "deployment"
+
+// backendFailed answers a forward that did not deliver: 503 so Stripe retries, with
+// reason deployment or backend.
+func (c *claims) backendFailed(o Outcome, err error) Outcome {
+	if errors.Is(err, forward.ErrDeployment) {
+		return c.fail(o, BackendUnavailable, ReasonDeployment, err)
+	}
+	return c.fail(o, BackendUnavailable, "backend", err)
+}
 
 func (c *claims) storeFailed(o Outcome, err error) Outcome {
 	o.Result, o.Reason, o.Err, o.Detail = StoreUnavailable, "store", err, err.Error()

@@ -23,6 +23,12 @@ const (
 	TooLarge           Result = "too_large"
 	NotFound           Result = "not_found"
 	MethodNotAllowed   Result = "method_not_allowed"
+	// Overloaded: the server's in-flight body budget is spent; Stripe retries.
+	Overloaded Result = "overloaded"
+	// Cancelled: the caller hung up (or the shutdown grace ran out) before the
+	// delivery was settled; nothing was credited, the claims are released, and no
+	// dependency is to blame.
+	Cancelled Result = "cancelled"
 )
 
 // AllResults lists every Result, for metrics initialisation and tests.
@@ -30,6 +36,7 @@ var AllResults = []Result{
 	Forwarded, Duplicate, Ignored, PendingPayment, DeadLettered, InFlight,
 	BackendUnavailable, StoreUnavailable, InvalidSignature, LivemodeMismatch,
 	MalformedEvent, TooLarge, NotFound, MethodNotAllowed,
+	Overloaded, Cancelled,
 }
 
 // Status is the HTTP status Stripe gets for r. A 2xx means "do not send this again",
@@ -41,7 +48,7 @@ func (r Result) Status() int {
 		return http.StatusOK
 	case InFlight:
 		return http.StatusConflict
-	case BackendUnavailable, StoreUnavailable:
+	case BackendUnavailable, StoreUnavailable, Overloaded, Cancelled:
 		return http.StatusServiceUnavailable
 	case InvalidSignature, LivemodeMismatch, MalformedEvent:
 		return http.StatusBadRequest

@@ -312,7 +312,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	case errors.Is(err, forward.ErrRejected):
 		return c.park(o, rt, d, "backend_rejected", err.Error())
 	default:
-		return c.fail(o, BackendUnavailable, "backend", err)
+		return c.backendFailed(o, err)
 	}
 	o.Result, o.Detail = Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
 	if res.AlreadyCredited {

@@ -33,6 +33,8 @@ func TestResultStatus(t *testing.T) {
 		pipeline.TooLarge:           413,
 		pipeline.NotFound:           404,
 		pipeline.MethodNotAllowed:   405,
+		pipeline.Overloaded:         503, // docs/security.md: in-flight body budget
+		pipeline.Cancelled:          503, // the caller hung up: not an outage
 	}
 	words := map[pipeline.Result]string{
 		pipeline.Forwarded: "forwarded", pipeline.Duplicate: "duplicate", pipeline.Ignored: "ignored",
@@ -41,6 +43,7 @@ func TestResultStatus(t *testing.T) {
 		pipeline.StoreUnavailable: "store_unavailable", pipeline.InvalidSignature: "invalid_signature",
 		pipeline.LivemodeMismatch: "livemode_mismatch", pipeline.MalformedEvent: "malformed_event",
 		pipeline.TooLarge: "too_large", pipeline.NotFound: "not_found", pipeline.MethodNotAllowed: "method_not_allowed",
+		pipeline.Overloaded: "overloaded", pipeline.Cancelled: "cancelled",
 	}
 	seen := map[pipeline.Result]bool{}
 	for _, r := range pipeline.AllResults {
@@ -566,8 +569,8 @@ func TestProcessCancelledDuringForward(t *testing.T) {
 	o := <-out
 	// Still a non-2xx (Stripe retries), but labelled as the caller's cancellation, not
 	// as a backend outage.
-	if o.Result != pipeline.BackendUnavailable || o.Reason != pipeline.ReasonCancelled {
-		t.Fatalf("Process = %s/%q (%s), want backend_unavailable/cancelled", o.Result, o.Reason, o.Detail)
+	if o.Result != pipeline.Cancelled || o.Reason != pipeline.ReasonCancelled {
+		t.Fatalf("Process = %s/%q (%s), want cancelled/cancelled", o.Result, o.Reason, o.Detail)
 	}
 	if !errors.Is(o.Err, context.Canceled) {
 		t.Errorf("Err = %v, want it to wrap context.Canceled", o.Err)
@@ -586,8 +589,8 @@ func TestProcessCancelledBeforeClaim(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := e.p.Process(ctx, e.rt, delivery(t, paidFile))
-	if o.Result != pipeline.StoreUnavailable || o.Reason != pipeline.ReasonCancelled {
-		t.Fatalf("Process = %s/%q, want store_unavailable/cancelled", o.Result, o.Reason)
+	if o.Result != pipeline.Cancelled || o.Reason != pipeline.ReasonCancelled {
+		t.Fatalf("Process = %s/%q, want cancelled/cancelled", o.Result, o.Reason)
 	}
 	e.wantKeys(paidEvent, paidSession, free, free)
 	if n := len(e.be.sent()); n != 0 {

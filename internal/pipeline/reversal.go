@@ -126,7 +126,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		if errors.Is(err, forward.ErrRejected) {
 			return c.park(o, rt, d, "backend_rejected", err.Error())
 		}
-		return c.fail(o, BackendUnavailable, "backend", err)
+		return c.backendFailed(o, err)
 	}
 	perr := p.Records.Put(c.cleanupCtx(), key, next, p.TTL)
 	if perr != nil { // one more try: until it lands, this event holds the purchase

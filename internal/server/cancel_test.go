@@ -75,8 +75,15 @@ func TestCallerGoneIsNotAnOutage(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil {
 		t.Fatalf("log: %v\n%s", err, logs.String())
 	}
-	if line["reason"] != pipeline.ReasonCancelled || line["level"] != "WARN" {
-		t.Errorf("log line reason=%v level=%v, want cancelled/WARN", line["reason"], line["level"])
+	if line["result"] != "cancelled" || line["reason"] != pipeline.ReasonCancelled || line["level"] != "WARN" {
+		t.Errorf("log line result=%v reason=%v level=%v, want cancelled/cancelled/WARN", line["result"], line["reason"], line["level"])
+	}
+	// The critical backend alert watches this series: a caller that left is not in it.
+	if v := value(hn.metrics.Webhooks.WithLabelValues("main", "backend_unavailable")); v != 0 {
+		t.Errorf(`creditgate_webhooks_total{result="backend_unavailable"} = %v, want 0`, v)
+	}
+	if v := value(hn.metrics.Webhooks.WithLabelValues("main", "cancelled")); v != 1 {
+		t.Errorf(`creditgate_webhooks_total{result="cancelled"} = %v, want 1`, v)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -87,6 +87,12 @@ type route struct{ name, path string }
 
 func newHarness(t *testing.T, maxBody int64, routes ...route) *harness {
 	t.Helper()
+	return newHarnessWith(t, maxBody, nil, routes...)
+}
+
+// newHarnessWith is newHarness with a last say over the handler's Deps.
+func newHarnessWith(t *testing.T, maxBody int64, edit func(*server.Deps), routes ...route) *harness {
+	t.Helper()
 	if len(routes) == 0 {
 		routes = []route{{"main", "/stripe/webhook"}}
 	}
@@ -121,7 +127,11 @@ func newHarness(t *testing.T, maxBody int64, routes ...route) *harness {
 			},
 		})
 	}
-	h.handler = server.NewWebhookHandler(server.Deps{Logger: log, Metrics: h.metrics, Pipeline: p, Routes: rs, MaxBodyBytes: maxBody})
+	deps := server.Deps{Logger: log, Metrics: h.metrics, Pipeline: p, Routes: rs, MaxBodyBytes: maxBody}
+	if edit != nil {
+		edit(&deps)
+	}
+	h.handler = server.NewWebhookHandler(deps)
 	return h
 }
 

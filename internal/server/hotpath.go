@@ -17,6 +17,7 @@ import (
 // past maxPooled (a rare large event) are left to the garbage collector rather than
 // kept for the life of the process.
 const (
+	firstRead     = 512
 	initialBuffer = 8 << 10
 	maxPooled     = 64 << 10
 )
@@ -35,26 +36,49 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// readBody reads r to its end into *buf (grown as needed, first to the announced
-// length when it is within limit) and returns the bytes read. The error is r's, as
-// io.ReadAll would return it.
-func readBody(r io.Reader, announced, limit int64, buf *[]byte) ([]byte, error) {
-	b := (*buf)[:0]
-	if announced > 0 && announced <= limit && int64(cap(b)) <= announced {
-		b = make([]byte, 0, announced+1) // +1: the read that sees EOF needs room
+// readBody reads r to its end and returns the bytes read. Memory follows the bytes
+// that really arrive, never the announced Content-Length: the first read goes into a
+// small buffer of firstRead bytes, and only a body that has sent more than that takes
+// a pooled buffer (returned as pooled, for the caller to put back once the body is no
+// longer used) and grows from there. So a client that announces 1 MiB and then
+// dribbles holds firstRead bytes: not the announced size, not a pooled buffer.
+//
+// Every byte of buffer capacity is first taken from budget (the global in-flight body
+// budget); when the budget has no room, readBody stops with errOverloaded. The caller
+// gives back the returned held bytes once the body is no longer used. Other errors
+// are r's, as io.ReadAll would return them.
+func readBody(r io.Reader, budget *BodyBudget) (body []byte, pooled *[]byte, held int64, err error) {
+	if !budget.take(firstRead) {
+		return nil, nil, 0, errOverloaded
 	}
-	defer func() { *buf = b }()
+	held = firstRead
+	b := make([]byte, 0, firstRead)
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			var next []byte
+			if pooled == nil {
+				pooled = getBuffer()
+				next = (*pooled)[:0]
+			}
+			if cap(next) <= len(b) {
+				next = make([]byte, 0, 2*cap(b))
+			}
+			// The old buffer is garbage from here; the budget counts the new one.
+			grow := int64(cap(next) - cap(b))
+			if !budget.take(grow) {
+				return b, pooled, held, errOverloaded
+			}
+			held += grow
+			b = append(next, b...)
+			*pooled = b
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			return b, nil
+			return b, pooled, held, nil
 		}
 		if err != nil {
-			return b, err
+			return b, pooled, held, err
 		}
 	}
 }

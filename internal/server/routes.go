@@ -11,6 +11,7 @@ import (
 // its exact path (POST only), a route on "/" catching every other path, and JSON 404 /
 // 405 answers for the rest. Nothing of the admin side is reachable here.
 func NewWebhookHandler(d Deps) http.Handler {
+	d.unauthLog = &logLimiter{perSecond: UnauthenticatedLogsPerSecond}
 	byPath := make(map[string]http.Handler, len(d.Routes))
 	var fallback http.Handler
 	unrouted := d.routeMetrics("")

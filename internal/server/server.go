@@ -42,6 +42,8 @@ func Serve(ctx context.Context, log *slog.Logger, webhookLn, adminLn net.Listene
 			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    MaxHeaderBytes,
 			BaseContext:       func(net.Listener) context.Context { return baseCtx },
+			ConnContext:       connContext, // LimitListener's eviction
+			ConnState:         connState,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 	}

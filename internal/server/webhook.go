@@ -29,7 +29,12 @@ type Deps struct {
 	Pipeline     *pipeline.Pipeline
 	Routes       []Route
 	MaxBodyBytes int64
-	Now          func() time.Time
+	// Inflight is the global in-flight body budget shared by every route (and kept
+	// across reloads); nil is unlimited.
+	Inflight *BodyBudget
+	Now      func() time.Time
+
+	unauthLog *logLimiter // set by NewWebhookHandler
 }
 
 // Keys of the canonical log line (one per webhook).
@@ -65,23 +70,35 @@ func handleWebhook(d Deps, rt *Route) http.Handler {
 }
 
 // process reads, verifies, decodes and processes one delivery. The body lives in a
-// pooled buffer until process returns: nothing it returns refers to it (the event
-// view and the outcome hold copies).
+// pooled buffer, counted in the in-flight body budget, until process returns: nothing
+// it returns refers to it (the event view and the outcome hold copies).
 func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *http.Request) (pipeline.Outcome, string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + r.Method}, ""
+		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + clip(r.Method, maxLogged)}, ""
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	body, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), r.ContentLength, d.MaxBodyBytes, buf)
+	// Answered before a byte of the body is read, so a client that sent
+	// "Expect: 100-continue" never gets "100 Continue" for a body that is refused.
+	if r.ContentLength > d.MaxBodyBytes {
+		return tooLarge("Content-Length larger than max_body_bytes"), ""
+	}
+	body, pooled, held, err := readBody(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes), d.Inflight)
+	defer d.Inflight.give(held)
+	if pooled != nil {
+		defer putBuffer(pooled)
+	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return pipeline.Outcome{Result: pipeline.TooLarge, Reason: "body", Detail: "body larger than max_body_bytes"}, ""
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return tooLarge("body larger than max_body_bytes"), ""
+		case errors.Is(err, errOverloaded):
+			// Not read to its end: net/http closes the connection after the answer.
+			return pipeline.Outcome{Result: pipeline.Overloaded, Reason: "inflight_body_bytes", Detail: "max_inflight_body_bytes reached; Stripe retries"}, ""
 		}
 		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "read", Detail: "reading body: " + err.Error()}, ""
 	}
+	MarkBusy(r.Context()) // the body is in: LimitListener no longer evicts this connection
 	headers := r.Header.Values(signature.StripeHeader)
 	if len(headers) > 1 {
 		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: "header", Detail: "more than one Stripe-Signature header"}, ""
@@ -109,6 +126,10 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev}), ev.APIVersion
 }
 
+func tooLarge(detail string) pipeline.Outcome {
+	return pipeline.Outcome{Result: pipeline.TooLarge, Reason: "body", Detail: detail}
+}
+
 func signatureReason(err error) string {
 	switch {
 	case errors.Is(err, signature.ErrNotSigned):
@@ -131,35 +152,19 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 	res := string(o.Result)
 	route := rm.route
 	rm.answered(o.Result, elapsed)
-	switch o.Result {
-	case pipeline.Forwarded:
-		d.Metrics.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
-		d.Metrics.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
-		outcome := "credited"
-		if o.Reason == "already_credited" {
-			outcome = "already_credited"
+	countOutcome(d.Metrics, route, o)
+	var suppressed int
+	if unauthenticated(o) {
+		ok, dropped := d.unauthLog.allow(time.Now())
+		if !ok {
+			return
 		}
-		d.Metrics.Forwards.WithLabelValues(route, outcome).Inc()
-	case pipeline.DeadLettered:
-		d.Metrics.DeadLettered.WithLabelValues(route, o.Reason).Inc()
-		if o.Reason == "backend_rejected" {
-			d.Metrics.Forwards.WithLabelValues(route, "rejected").Inc()
-		}
-	case pipeline.BackendUnavailable:
-		// Only the backend's own failures count as forwards; a Stripe API outage
-		// (reason stripe_api) or a caller that left (cancelled) never reached it.
-		if o.Reason == "backend" {
-			d.Metrics.Forwards.WithLabelValues(route, "unavailable").Inc()
-		}
-	case pipeline.StoreUnavailable:
-		if o.Reason != pipeline.ReasonCancelled {
-			d.Metrics.StoreErrors.WithLabelValues(o.Reason).Inc()
-		}
+		suppressed = dropped
 	}
 	attrs := []slog.Attr{
 		slog.String(LogRoute, route),
-		slog.String(LogEventID, o.EventID),
-		slog.String(LogEventType, o.EventType),
+		slog.String(LogEventID, clip(o.EventID, maxLogged)),
+		slog.String(LogEventType, clip(o.EventType, maxLogged)),
 		slog.String(LogResult, res),
 		slog.Int(LogStatus, code),
 		slog.Float64(LogDuration, elapsed.Seconds()),
@@ -168,7 +173,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		attrs = append(attrs, slog.String(LogReason, o.Reason))
 	}
 	if o.SessionID != "" {
-		attrs = append(attrs, slog.String(LogSession, o.SessionID))
+		attrs = append(attrs, slog.String(LogSession, clip(o.SessionID, maxLogged)))
 	}
 	if o.Credits != 0 {
 		attrs = append(attrs, slog.Int64(LogCredits, o.Credits))
@@ -180,16 +185,15 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		attrs = append(attrs, slog.Int(LogAttempts, o.Attempts))
 	}
 	if apiVersion != "" {
-		attrs = append(attrs, slog.String(LogAPI, apiVersion))
+		attrs = append(attrs, slog.String(LogAPI, clip(apiVersion, maxLogged)))
 	}
 	if o.Detail != "" {
-		attrs = append(attrs, slog.String(LogDetail, o.Detail))
+		attrs = append(attrs, slog.String(LogDetail, clip(o.Detail, maxDetail)))
 	}
-	lvl := level(o.Result)
-	if o.Reason == pipeline.ReasonCancelled {
-		lvl = slog.LevelWarn // the caller left; nothing is broken
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int(LogSuppressed, suppressed))
 	}
-	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), lvl, "webhook", attrs...)
+	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), level(o.Result), "webhook", attrs...)
 }
 
 // level follows the outcome: what needs a human is an error, what Stripe will retry
@@ -200,7 +204,8 @@ func level(r pipeline.Result) slog.Level {
 		return slog.LevelError
 	case pipeline.BackendUnavailable, pipeline.InvalidSignature, pipeline.LivemodeMismatch,
 		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight,
-		pipeline.NotFound, pipeline.MethodNotAllowed:
+		pipeline.NotFound, pipeline.MethodNotAllowed, pipeline.Overloaded,
+		pipeline.Cancelled: // the caller left; nothing is broken
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

@@ -3,6 +3,7 @@
 //	go run ./test/bench                      # full run: ~1 minute
 //	go run ./test/bench -smoke               # a few seconds, for CI
 //	go run ./test/bench -profile /tmp/prof   # also write CPU and allocation profiles
+//	go run ./test/bench flood                # slow-body flood: peak RSS (docs/security.md)
 //
 // It builds the real creditgate binary (static, stripped) and starts it with a
 // generated config against the Redis at -redis (its own key prefix, deleted at the
@@ -48,7 +49,11 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	runner := run
+	if len(os.Args) > 1 && os.Args[1] == "flood" { // docs/security.md
+		runner, os.Args = benchRunFlood, os.Args[1:]
+	}
+	err := runner(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -142,22 +147,30 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.errOut, "bench: "+format+"\n", args...)
 }
 
-func (b *bench) setup(ctx context.Context) error {
+// prepare finds the module, makes the work folder, draws the run's names and secrets
+// (name tags them: "bench", "flood") and connects to Redis.
+func (b *bench) prepare(ctx context.Context, name string) error {
 	var err error
 	if b.root, err = benchModuleRoot(ctx); err != nil {
 		return err
 	}
-	if b.dir, err = os.MkdirTemp("", "creditgate-bench-"); err != nil {
+	if b.dir, err = os.MkdirTemp("", "creditgate-"+name+"-"); err != nil {
 		return err
 	}
 	b.run0 = benchRandom(8)
-	b.prefix = "cgbench:" + b.run0 + ":"
-	b.secret = "whsec_bench_" + benchRandom(24)
-	b.key = "fwd_bench_" + benchRandom(24)
-
+	b.prefix = "cg" + name + ":" + b.run0 + ":"
+	b.secret = "whsec_" + name + "_" + benchRandom(24)
+	b.key = "fwd_" + name + "_" + benchRandom(24)
 	b.rdb = redis.NewClient(&redis.Options{Addr: b.o.redisAddr, DialTimeout: time.Second})
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s: %w (start redis-server)", b.o.redisAddr, err)
+	}
+	return nil
+}
+
+func (b *bench) setup(ctx context.Context) error {
+	if err := b.prepare(ctx, "bench"); err != nil {
+		return err
 	}
 	if info, err := b.rdb.InfoMap(ctx, "server").Result(); err == nil {
 		if _, err := fmt.Sscan(info["Server"]["process_id"], &b.redisPID); err == nil {

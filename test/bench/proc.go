@@ -138,6 +138,13 @@ func (l *benchLog) lastLines(n int) string {
 	return strings.Join(l.tail[max(0, len(l.tail)-n):], "\n")
 }
 
+// count is the number of lines read so far.
+func (l *benchLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines
+}
+
 func (l *benchLog) summary() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -155,27 +155,23 @@ func TestInFlightElsewhere(t *testing.T) {
 	requireRedis(t)
 	b := newBackend(t)
 	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
 	b.set(func(b *backend) { b.block = release })
 	p := startProxy(t, b, options{})
+	// Registered after startProxy, so it runs before the proxy's cleanup: a failing
+	// test releases the backend instead of leaving the shutdown waiting on it.
+	t.Cleanup(unblock)
 	evt, cs := newIDs()
 	payload := withIDs(t, paidFixture, evt, cs)
 	first := make(chan answer, 1)
 	go func() { first <- p.deliver(payload) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if n, _ := b.stats(); n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("first delivery never reached the backend")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "the first delivery to reach the backend", func() bool { n, _ := b.stats(); return n > 0 })
 	if a := p.deliver(payload); a.Code != 409 || a.Status != "in_flight" {
 		t.Fatalf("concurrent redelivery: %d %s", a.Code, a.Status)
 	}
-	close(release)
-	if a := <-first; a.Status != "forwarded" {
+	unblock()
+	if a := receive(t, first, "the first delivery's answer"); a.Status != "forwarded" {
 		t.Fatalf("first: %s", a.Status)
 	}
 	if n := len(b.credited()); n != 1 {
@@ -193,16 +189,14 @@ func TestSigtermLetsInFlightFinish(t *testing.T) {
 	evt, cs := newIDs()
 	got := make(chan answer, 1)
 	go func() { got <- p.deliver(withIDs(t, paidFixture, evt, cs)) }()
-	for n := 0; n == 0; n, _ = b.stats() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "the delivery to reach the backend", func() bool { n, _ := b.stats(); return n > 0 })
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.stop() }()
-	a := <-got
+	a := receive(t, got, "the in-flight webhook's answer")
 	if a.Code != 200 || a.Status != "forwarded" {
 		t.Fatalf("in-flight webhook during shutdown: %d %s", a.Code, a.Status)
 	}
-	if err := <-stopped; err != nil {
+	if err := receive(t, stopped, "serve to return"); err != nil {
 		t.Fatalf("serve returned %v", err)
 	}
 	if len(b.credited()) != 1 {

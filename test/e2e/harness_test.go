@@ -95,7 +95,10 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.headers = append(b.headers, r.Header.Clone())
 	b.mu.Unlock()
 	if block != nil {
-		<-block
+		select { // bounded: a test that fails before releasing must not hang
+		case <-block:
+		case <-time.After(waitLimit):
+		}
 	}
 	if delay > 0 {
 		time.Sleep(delay)
@@ -171,6 +174,7 @@ type options struct {
 	extraRoute string // YAML appended to the route
 	top        string // YAML appended at the top level
 	budget     string
+	forwardURL string // default: the backend's /internal/credits
 }
 
 func startProxy(t *testing.T, b *backend, o options) *proxy {
@@ -180,6 +184,9 @@ func startProxy(t *testing.T, b *backend, o options) *proxy {
 	}
 	if o.budget == "" {
 		o.budget = "3s"
+	}
+	if o.forwardURL == "" {
+		o.forwardURL = b.srv.URL + "/internal/credits"
 	}
 	dir := t.TempDir()
 	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: o.redisURL}
@@ -212,7 +219,7 @@ routes:
       timeout: 1s
       attempts: 3
       budget: %s
-%s`, listen, admin, redisYAML, o.top, b.srv.URL+"/internal/credits", o.budget, o.extraRoute)
+%s`, listen, admin, redisYAML, o.top, o.forwardURL, o.budget, o.extraRoute)
 	must(t, os.WriteFile(filepath.Join(dir, "forward-keys"), []byte(forwardKey+"\n"), 0o600))
 	p.run(t, dir, listen, admin, cfg)
 	return p

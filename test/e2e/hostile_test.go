@@ -133,6 +133,13 @@ func TestHostileRequests(t *testing.T) {
 		{name: "form content type, unsigned", body: raw("a=b"), headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, wantCode: 400, wantStatus: "invalid_signature"},
 		{name: "text/plain content type, correctly signed", body: paid, sign: true, headers: map[string]string{"Content-Type": "text/plain"}, wantCode: 200, wantStatus: "forwarded"},
 		{name: "Stripe's user agent, no signature", body: paid, headers: map[string]string{"User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}, wantCode: 400, wantStatus: "invalid_signature"},
+		// Edge hardening (docs/security.md).
+		{name: "20 KB method", method: strings.Repeat("M", 20<<10), body: raw(""), wantCode: 405, wantStatus: "method_not_allowed"},
+		{name: "Content-Length over the limit with Expect: 100-continue", body: func(evt, cs string) []byte { return bytes.Repeat([]byte("a"), 70000) },
+			headers: map[string]string{"Expect": "100-continue"}, wantCode: 413, wantStatus: "too_large"},
+		{name: "non-ASCII path", path: "/stripe/webhook/%C3%A9%00", body: paid, sign: true, wantCode: 404, wantStatus: "not_found"},
+		{name: "4 KB path", path: "/" + strings.Repeat("p", 4<<10), body: raw(""), wantCode: 404, wantStatus: "not_found"},
+		{name: "signature with non-ASCII v1", body: paid, headers: map[string]string{"Stripe-Signature": fmt.Sprintf("t=%d,v1=é%s", time.Now().Unix(), strings.Repeat("a", 62))}, wantCode: 400, wantStatus: "invalid_signature"},
 		{name: "livemode event on a test route", body: func(evt, cs string) []byte {
 			return mutate(t, paid(evt, cs), func(_, ev map[string]any) { ev["livemode"] = true })
 		}, sign: true, wantCode: 400, wantStatus: "livemode_mismatch"},
@@ -192,6 +199,12 @@ func TestHostileRequests(t *testing.T) {
 	}
 	if strings.Contains(p.logs.String(), stripeSecret) {
 		t.Error("logs leak the signing secret")
+	}
+	// Hostile values are clipped: no line carries a long run of one hostile byte.
+	for _, long := range []string{strings.Repeat("M", 65), strings.Repeat("p", 65)} {
+		if strings.Contains(p.logs.String(), long) {
+			t.Errorf("a log line carries a hostile value unclipped (%.10s…)", long)
+		}
 	}
 	// Every log line stays one line: no hostile value forged a second record.
 	for _, line := range strings.Split(strings.TrimSpace(p.logs.String()), "\n") {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,9 +108,13 @@ routes:
 	send(withIDs(t, paidFixture, evt, cs), stripeLeak)                    // duplicate
 	send(withIDs(t, paidFixture, "evt_e2e_x"+randHex(4), cs), "whsec_no") // invalid signature
 	evt2, cs2 := newIDs()
-	b.set(func(b *backend) { b.answer = func(int) int { return 401 } })
+	// The backend holds forwardKey, not forwardLeak, so it answers 401 (a deployment
+	// fault, retried) unless told otherwise: from here it answers 422, then 500.
+	var answer atomic.Int32
+	answer.Store(http.StatusUnprocessableEntity)
+	b.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(answer.Load())) })
 	send(withIDs(t, paidFixture, evt2, cs2), stripeLeak) // backend rejects: dead-lettered
-	b.set(func(b *backend) { b.answer = func(int) int { return 500 } })
+	answer.Store(http.StatusInternalServerError)
 	evt3, cs3 := newIDs()
 	send(withIDs(t, paidFixture, evt3, cs3), stripeLeak) // backend unavailable
 	for _, path := range []string{"/metrics", "/readyz", "/healthz"} {

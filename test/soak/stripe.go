@@ -442,7 +442,7 @@ func (s *sim) check(e *simEvent, code int, status, eventID string) {
 			s.wrongAnswer(e, fmt.Sprintf("%d %s (expected one of %s)", code, status, strings.Join(e.ok, ", ")))
 		}
 	case code == http.StatusConflict && status == "in_flight",
-		code == http.StatusServiceUnavailable && (status == "backend_unavailable" || status == "store_unavailable"):
+		code == http.StatusServiceUnavailable && (status == "backend_unavailable" || status == "store_unavailable" || status == "cancelled"):
 	default:
 		s.wrongAnswer(e, fmt.Sprintf("%d %s", code, status))
 	}

@@ -164,6 +164,26 @@ func Server(t testing.TB) redis.UniversalClient {
 	return c
 }
 
+// Replica starts a private redis-server (as Server does) that replicates primary, and
+// returns a client for it once its link to the primary is up (within 10s).
+func Replica(t testing.TB, primary string) redis.UniversalClient {
+	t.Helper()
+	r := Server(t)
+	host, port, _ := strings.Cut(primary, ":")
+	ctx := context.Background()
+	if err := r.Do(ctx, "REPLICAOF", host, port).Err(); err != nil {
+		t.Fatalf("redistest: REPLICAOF %s: %v", primary, err)
+	}
+	for range 200 {
+		if info, err := r.Info(ctx, "replication").Result(); err == nil && strings.Contains(info, "master_link_status:up") {
+			return r
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("redistest: the replica of %s did not link up within 10s", primary)
+	return nil
+}
+
 // Cluster starts a private three-node Redis Cluster (no replicas, no persistence) on
 // loopback for t alone and returns its nodes' addresses; it ends with t. Skips or
 // fails like Server when redis-server is not installed.

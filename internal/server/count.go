@@ -1,0 +1,42 @@
+package server
+
+import (
+	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/pipeline"
+)
+
+// countOutcome feeds the metrics beyond creditgate_webhooks_total that an outcome
+// moves. Each counter means exactly what its name says:
+//   - credits granted are new grants only: a backend 409 (credited before) adds none;
+//   - a forward counts only when it reached the backend: not a Stripe API outage, not a
+//     caller that hung up (result cancelled, which no outage alert watches);
+//   - a deployment fault (backend 3xx, 401, 403, 404, ...) has its own counter, since
+//     it fails every purchase alike until someone fixes the deployment.
+func countOutcome(m *metrics.Metrics, route string, o pipeline.Outcome) {
+	switch o.Result {
+	case pipeline.Forwarded:
+		outcome := "credited"
+		if o.Reason == "already_credited" {
+			outcome = "already_credited"
+		} else {
+			m.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
+			m.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
+		}
+		m.Forwards.WithLabelValues(route, outcome).Inc()
+	case pipeline.DeadLettered:
+		m.DeadLettered.WithLabelValues(route, o.Reason).Inc()
+		if o.Reason == "backend_rejected" {
+			m.Forwards.WithLabelValues(route, "rejected").Inc()
+		}
+	case pipeline.BackendUnavailable:
+		switch o.Reason {
+		case "backend":
+			m.Forwards.WithLabelValues(route, "unavailable").Inc()
+		case pipeline.ReasonDeployment:
+			m.Forwards.WithLabelValues(route, "unavailable").Inc()
+			m.BackendDeploymentFaults.WithLabelValues(route).Inc()
+		}
+	case pipeline.StoreUnavailable:
+		m.StoreErrors.WithLabelValues(o.Reason).Inc()
+	}
+}
