@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type app struct {
 	byName      map[string]*pipeline.Route
 	apis        map[string]*stripeapi.Client // by route name, for routes with an API key
 	redis       io.Closer                    // the shared Redis client, closed after the stores
+	// forwardClient is the one keep-alive pool of every route's forwards, kept
+	// across reloads.
+	forwardClient *http.Client
 }
 
 // newLogger returns the JSON logger every command uses.
@@ -48,7 +52,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
 func build(cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), byName: map[string]*pipeline.Route{}, apis: map[string]*stripeapi.Client{}}
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient()}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
 		return nil, err
@@ -58,24 +62,41 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
 		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
 	}
-	results := make([]string, 0, len(pipeline.AllResults))
-	for _, r := range pipeline.AllResults {
-		results = append(results, string(r))
+	rs, err := a.compile(cfg)
+	if err != nil {
+		a.close()
+		return nil, err
 	}
-	shared := forward.NewHTTPClient() // one keep-alive pool for every route
+	a.use(rs)
+	a.metrics.ConfigReloadOK.Set(1)
+	a.metrics.ConfigReloadAt.SetToCurrentTime()
+	return a, nil
+}
+
+// routeSet is a config's routes, compiled: the table the webhook handler serves and
+// the pipeline routes and Stripe API clients by route name. The hot reload compiles a
+// new one and swaps it in whole.
+type routeSet struct {
+	routes []server.Route
+	byName map[string]*pipeline.Route
+	apis   map[string]*stripeapi.Client // routes with an API key
+}
+
+// compile builds the routes of cfg on the app's stores and metrics. It changes
+// nothing in the app: an error leaves the routes that serve untouched.
+func (a *app) compile(cfg *config.Config) (*routeSet, error) {
+	rs := &routeSet{byName: map[string]*pipeline.Route{}, apis: map[string]*stripeapi.Client{}}
 	for _, rc := range cfg.Routes {
 		x, err := extract.New(rc.Extract)
 		if err != nil {
-			a.close()
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		fw, err := forward.New(forward.Options{
 			URL: rc.Forward.URL, Keys: rc.Forward.SigningKeys,
 			Timeout: rc.Forward.Timeout, Attempts: rc.Forward.Attempts, Budget: rc.Forward.Budget,
-			UserAgent: "creditgate/" + Version, Client: shared, Logger: log,
+			UserAgent: "creditgate/" + Version, Client: a.forwardClient, Logger: a.log,
 		})
 		if err != nil {
-			a.close()
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		events := map[string]bool{}
@@ -84,8 +105,9 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		}
 		pr := &pipeline.Route{
 			Name: rc.Name, Livemode: rc.Livemode, Events: events,
-			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x, Forwarder: fw,
-			Connect: rc.Connect, Budget: rc.Forward.Budget,
+			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x,
+			Forwarder: timedForwarder{next: fw, seconds: a.metrics.ForwardDuration.WithLabelValues(rc.Name)},
+			Connect:   rc.Connect, Budget: rc.Forward.Budget,
 		}
 		if len(rc.ConnectAccounts) > 0 {
 			pr.ConnectAccounts = map[string]bool{}
@@ -96,20 +118,43 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		if !rc.Stripe.APIKey.IsZero() {
 			api := stripeapi.New(stripeapi.Options{
 				Key: rc.Stripe.APIKey, BaseURL: rc.Stripe.APIBaseURL, Timeout: rc.Stripe.APITimeout,
-				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout}, Logger: log,
+				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout}, Logger: a.log,
 			})
-			a.apis[rc.Name] = api
+			rs.apis[rc.Name] = api
 			pr.API = api
 		}
-		a.byName[rc.Name] = pr
-		a.routes = append(a.routes, server.Route{
+		rs.byName[rc.Name] = pr
+		rs.routes = append(rs.routes, server.Route{
 			Path: rc.Path, Secrets: rc.Stripe.SigningSecrets, Tolerance: rc.Stripe.Tolerance, Pipeline: pr,
 		})
-		a.metrics.InitRoute(rc.Name, results)
 	}
-	a.metrics.ConfigReloadOK.Set(1)
-	a.metrics.ConfigReloadAt.SetToCurrentTime()
-	return a, nil
+	return rs, nil
+}
+
+// use makes rs the app's routes and creates their metric series at 0.
+func (a *app) use(rs *routeSet) {
+	results := make([]string, 0, len(pipeline.AllResults))
+	for _, r := range pipeline.AllResults {
+		results = append(results, string(r))
+	}
+	for name := range rs.byName {
+		a.metrics.InitRoute(name, results)
+	}
+	a.routes, a.byName, a.apis = rs.routes, rs.byName, rs.apis
+}
+
+// timedForwarder observes creditgate_forward_duration_seconds: the time one credit
+// spent with the backend, every attempt and backoff included, whatever the outcome.
+type timedForwarder struct {
+	next    pipeline.Forwarder
+	seconds prometheus.Observer
+}
+
+func (t timedForwarder) Send(ctx context.Context, r forward.Request) (forward.Result, error) {
+	start := time.Now()
+	res, err := t.next.Send(ctx, r)
+	t.seconds.Observe(time.Since(start).Seconds())
+	return res, err
 }
 
 func (a *app) openStores() error {

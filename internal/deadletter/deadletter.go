@@ -138,3 +138,15 @@ func unmarshalEntry(b []byte) (Entry, error) {
 	}
 	return w.entry()
 }
+
+// Count tallies entries by route, then reason.
+func Count(entries []Entry) map[string]map[string]int {
+	out := map[string]map[string]int{}
+	for _, e := range entries {
+		if out[e.Route] == nil {
+			out[e.Route] = map[string]int{}
+		}
+		out[e.Route][e.Reason]++
+	}
+	return out
+}
