@@ -93,10 +93,19 @@ routes:
       attempts: 1
 `, in.listen, in.admin, storeYAML, cliStripeSecret, backend.URL+"/internal/credits", cliForwardKey))
 
+	in.run(t)
+	return in
+}
+
+// run starts `serve --config in.cfg` with the extra flags, stops it when the test
+// ends, and waits until it is healthy.
+func (in *instance) run(t *testing.T, flags ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
+	args := append([]string{"creditgate", "serve", "--config", in.cfg}, flags...)
 	go func() {
-		in.done <- cli.Run(ctx, []string{"creditgate", "serve", "--config", in.cfg}, env(nil), strings.NewReader(""), io.Discard, in.logs)
+		in.done <- cli.Run(ctx, args, env(nil), strings.NewReader(""), io.Discard, in.logs)
 	}()
 	t.Cleanup(func() {
 		in.cancel()
@@ -110,7 +119,6 @@ routes:
 		}
 	})
 	waitHealthy(t, in.admin, in.done, in.logs)
-	return in
 }
 
 // stop cancels serve's context and returns what Run returned.
