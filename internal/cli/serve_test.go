@@ -280,7 +280,12 @@ func TestServeTriggerDLQ(t *testing.T) {
 }
 
 func TestDLQUsage(t *testing.T) {
-	usage := "usage: creditgate dlq <list|show ID|replay ID|replay --all|drop ID> [--config F]\n"
+	usage := `usage: creditgate dlq <list|show ID|replay ID|replay --all|drop ID> [--config F]
+  list    [--route R] [--reason W] [--older-than D] [--newer-than D] [--json]
+  replay  ID [--user U] [--credits N]   supply what the event lacks (see the runbook)
+  replay  --all [--route R] [--reason W] [--older-than D] [--newer-than D]
+`
+	fixOne := "creditgate dlq replay: --user and --credits fix one entry: dlq replay ID --user U --credits N\n" + usage
 	missing := filepath.Join(t.TempDir(), "no-config.yaml")
 	tests := []struct {
 		name   string
@@ -292,6 +297,14 @@ func TestDLQUsage(t *testing.T) {
 		{"unknown subcommand", []string{"dlq", "frobnicate", "--config", missing}, 2, "creditgate dlq: unknown subcommand \"frobnicate\"\n" + usage},
 		{"help", []string{"dlq", "help"}, 0, usage},
 		{"bad flag", []string{"dlq", "list", "--nope"}, 2, ""},
+		{"fix with --all", []string{"dlq", "replay", "--all", "--user", "u1", "--config", missing}, 2, fixOne},
+		{"fix without id", []string{"dlq", "replay", "--credits", "5", "--config", missing}, 2, fixOne},
+		{"fix on list", []string{"dlq", "list", "--user", "u1", "--config", missing}, 2,
+			"creditgate dlq list: --user and --credits fix one entry: dlq replay ID --user U --credits N\n" + usage},
+		{"credits not a number", []string{"dlq", "replay", "main:evt_1", "--credits", "ten", "--config", missing}, 2,
+			"creditgate dlq replay: --credits \"ten\": want a positive integer\n" + usage},
+		{"credits zero", []string{"dlq", "replay", "main:evt_1", "--credits", "0", "--config", missing}, 2,
+			"creditgate dlq replay: --credits \"0\": want a positive integer\n" + usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
