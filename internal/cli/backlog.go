@@ -17,7 +17,7 @@ import (
 // every backlogMaxAge (however many Prometheus servers scrape), each within
 // backlogTimeout. A failed read keeps the last counts.
 const (
-	backlogMaxAge  = 5 * time.Second
+	backlogMaxAge  = 2 * time.Second
 	backlogTimeout = time.Second
 )
 
