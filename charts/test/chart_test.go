@@ -277,7 +277,8 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable"} {
+	for _, a := range []string{"CreditgateDeadLettered", "CreditgateDeadLetterBacklog", "CreditgateConfigReloadFailed",
+		"CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)
 		}
