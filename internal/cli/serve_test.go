@@ -417,3 +417,20 @@ func TestTriggerErrors(t *testing.T) {
 		})
 	}
 }
+
+// When the README's trigger step fails, trigger says what is missing.
+func TestTriggerSaysWhatIsMissing(t *testing.T) {
+	deadBackend := "http://" + freeAddr(t) + "/internal/credits" // nothing listens there
+	c := &routeConfig{path: "/stripe/webhook", secret: cliStripeSecret, url: deadBackend}
+	in := startReloadable(t, c)
+	code, stdout, stderr := run(t, nil, "trigger", "--config", in.cfg)
+	if code != 1 || !strings.Contains(stdout, "503 backend_unavailable") ||
+		stderr != "creditgate trigger: the backend did not take the credit: nothing answered 2xx at "+deadBackend+
+			" (start your backend there, or point forward.url at it; `creditgate demo` runs one built in). Stripe would retry this delivery.\n" {
+		t.Errorf("trigger with no backend = %d\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, nil, "trigger", "--config", in.cfg, "--secret", "whsec_not_the_routes")
+	if code != 1 || !strings.Contains(stdout, "400 invalid_signature") || !strings.Contains(stderr, "must be one of the route's signing_secrets") {
+		t.Errorf("trigger with a wrong secret = %d %q %q", code, stdout, stderr)
+	}
+}
