@@ -29,14 +29,17 @@ func New(o Options) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, redact(err, o)
 	}
+	var c redis.UniversalClient
 	switch {
 	case p.cluster != nil:
-		return redis.NewClusterClient(p.cluster), nil
+		c = redis.NewClusterClient(p.cluster)
 	case p.failover != nil:
-		return redis.NewFailoverClient(p.failover), nil
+		c = redis.NewFailoverClient(p.failover)
 	default:
-		return redis.NewClient(p.single), nil
+		c = redis.NewClient(p.single)
 	}
+	c.AddHook(dialHook{link}) // outages log once per change (logging.go)
+	return c, nil
 }
 
 // plan is the go-redis configuration New hands to exactly one constructor.
