@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/secret"
@@ -36,6 +37,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer a.close()
+	if exp := otlpExporter(env.Getenv, log); exp != nil {
+		a.tracer.SetExporter(exp)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			exp.Shutdown(ctx)
+		}()
+	}
 	webhookLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -48,7 +57,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	rl := newReloader(*path, env.Getenv, a, level, func(cfg *config.Config, rs *routeSet) http.Handler {
 		return server.NewWebhookHandler(server.Deps{
 			Logger: log, Metrics: a.metrics, Pipeline: a.pipeline,
-			Routes: rs.routes, MaxBodyBytes: cfg.MaxBodyBytes,
+			Routes: rs.routes, MaxBodyBytes: cfg.MaxBodyBytes, Tracer: a.tracer,
 		})
 	})
 	hup := make(chan os.Signal, 1)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/server"
 	"github.com/creditgate/creditgate/internal/stripeapi"
+	"github.com/creditgate/creditgate/internal/tracing"
 )
 
 // app is everything a command needs, built from one Config.
@@ -41,6 +43,8 @@ type app struct {
 	// forwardClient is the one keep-alive pool of every route's forwards, kept
 	// across reloads.
 	forwardClient *http.Client
+	// tracer starts the spans; serve gives it an exporter when one is configured.
+	tracer *tracing.Tracer
 }
 
 // newLogger returns the JSON logger every command uses.
@@ -52,13 +56,14 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
 func build(cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient()}
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil)}
+	a.forwardClient.Transport = traceTransport{next: a.forwardClient.Transport}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
 		return nil, err
 	}
 	a.pipeline = &pipeline.Pipeline{
-		Store: a.store, DeadLetters: a.deadLetters, Records: a.records,
+		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
 		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
 		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
 	}
@@ -106,7 +111,7 @@ func (a *app) compile(cfg *config.Config) (*routeSet, error) {
 		pr := &pipeline.Route{
 			Name: rc.Name, Livemode: rc.Livemode, Events: events,
 			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x,
-			Forwarder: timedForwarder{next: fw, seconds: a.metrics.ForwardDuration.WithLabelValues(rc.Name)},
+			Forwarder: timedForwarder{next: fw, seconds: a.metrics.ForwardDuration.WithLabelValues(rc.Name), tr: a.tracer},
 			Connect:   rc.Connect, Budget: rc.Forward.Budget,
 		}
 		if len(rc.ConnectAccounts) > 0 {
@@ -121,7 +126,7 @@ func (a *app) compile(cfg *config.Config) (*routeSet, error) {
 				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout}, Logger: a.log,
 			})
 			rs.apis[rc.Name] = api
-			pr.API = api
+			pr.API = tracedAPI{api, a.tracer}
 		}
 		rs.byName[rc.Name] = pr
 		rs.routes = append(rs.routes, server.Route{
@@ -143,17 +148,23 @@ func (a *app) use(rs *routeSet) {
 	a.routes, a.byName, a.apis = rs.routes, rs.byName, rs.apis
 }
 
-// timedForwarder observes creditgate_forward_duration_seconds: the time one credit
-// spent with the backend, every attempt and backoff included, whatever the outcome.
+// timedForwarder observes creditgate_forward_duration_seconds (the time one credit
+// spent with the backend, every attempt and backoff included, whatever the outcome)
+// and the forward's span, whose traceparent the backend receives (traceTransport).
 type timedForwarder struct {
 	next    pipeline.Forwarder
 	seconds prometheus.Observer
+	tr      *tracing.Tracer
 }
 
 func (t timedForwarder) Send(ctx context.Context, r forward.Request) (forward.Result, error) {
+	ctx, span := t.tr.Start(ctx, "forward", tracing.Client)
 	start := time.Now()
 	res, err := t.next.Send(ctx, r)
 	t.seconds.Observe(time.Since(start).Seconds())
+	span.Set("http.response.status_code", strconv.Itoa(res.Status))
+	span.Set("creditgate.forward.attempts", strconv.Itoa(res.Attempts))
+	span.Finish(err)
 	return res, err
 }
 
