@@ -138,8 +138,13 @@ func WithRemote(ctx context.Context, sc SpanContext) context.Context {
 }
 
 // Start begins a span named name, the child of the span (or remote parent) in ctx,
-// or the root of a new trace; the returned context carries it.
+// or the root of a new trace; the returned context carries it. Without an exporter
+// only a root span is made (its ids are what the log and the backend see); a child
+// would never be seen, so Start returns ctx and a nil Span, whose methods do nothing.
 func (t *Tracer) Start(ctx context.Context, name string, kind Kind) (context.Context, *Span) {
+	if p := FromContext(ctx); p != nil && p.exp == nil {
+		return ctx, nil
+	}
 	s := &Span{Name: name, Kind: kind, Start: time.Now()}
 	if t != nil {
 		s.exp = t.exp

@@ -50,9 +50,17 @@ func TestStartContinuesOrStarts(t *testing.T) {
 	if root.SC.TraceID != in.TraceID || root.Parent != in.SpanID || root.SC.SpanID == in.SpanID || root.SC.Sampled {
 		t.Errorf("root %+v does not continue %+v", root.SC, in)
 	}
+	if cctx, child := tr.Start(ctx, "verify", Internal); child != nil || FromContext(cctx) != root {
+		t.Errorf("without an exporter a child span was made: %+v", child)
+	}
+	ctx, root = New(discard{}).Start(WithRemote(context.Background(), in), "webhook", Server)
 	_, child := tr.Start(ctx, "forward", Client)
 	if child.SC.TraceID != in.TraceID || child.Parent != root.SC.SpanID || child.SC.SpanID == root.SC.SpanID {
 		t.Errorf("child %+v (parent %s) is not the root's child", child.SC, child.Parent)
+	}
+	child.Set("k", "v")
+	if child.Attrs["k"] != "v" {
+		t.Error("a span with an exporter lost its attribute")
 	}
 	_, fresh := tr.Start(context.Background(), "webhook", Server)
 	if !fresh.SC.Valid() || fresh.SC.TraceID == in.TraceID || fresh.Parent != (SpanID{}) || !fresh.SC.Sampled {
@@ -61,12 +69,16 @@ func TestStartContinuesOrStarts(t *testing.T) {
 	if got, ok := ParseTraceparent(fresh.SC.Traceparent()); !ok || got != fresh.SC {
 		t.Errorf("our own traceparent %q does not parse back", fresh.SC.Traceparent())
 	}
-	child.Set("k", "v") // no exporter: nothing kept
-	child.Finish(nil)
-	if child.Attrs != nil {
+	fresh.Set("k", "v") // no exporter: nothing kept
+	fresh.Finish(nil)
+	if fresh.Attrs != nil {
 		t.Error("a span without exporter kept attributes")
 	}
 }
+
+type discard struct{}
+
+func (discard) ExportSpan(*Span) {}
 
 func FuzzParseTraceparent(f *testing.F) {
 	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
