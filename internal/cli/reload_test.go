@@ -58,12 +58,24 @@ routes:
 	return y
 }
 
+// newInstance writes c (in c.dir, a new temporary folder when empty, on free
+// loopback ports) and returns the instance that will serve it with getenv (nil: an
+// empty environment); run starts it.
+func newInstance(t *testing.T, c *routeConfig, getenv func(string) string) *instance {
+	t.Helper()
+	if c.dir == "" {
+		c.dir = t.TempDir()
+	}
+	c.listen, c.admin = freeAddr(t), freeAddr(t)
+	in := &instance{listen: c.listen, admin: c.admin, logs: &testkit.SyncBuffer{}, done: make(chan error, 1), getenv: getenv}
+	in.cfg = writeFile(t, c.dir, "config.yaml", c.yaml())
+	return in
+}
+
 // startReloadable runs serve on c, watching files every 20 ms.
 func startReloadable(t *testing.T, c *routeConfig) *instance {
 	t.Helper()
-	c.dir, c.listen, c.admin = t.TempDir(), freeAddr(t), freeAddr(t)
-	in := &instance{listen: c.listen, admin: c.admin, logs: &testkit.SyncBuffer{}, done: make(chan error, 1)}
-	in.cfg = writeFile(t, c.dir, "config.yaml", c.yaml())
+	in := newInstance(t, c, nil)
 	in.run(t, "--watch-interval", "20ms")
 	return in
 }
@@ -226,14 +238,10 @@ func TestReloadRefusesBadConfig(t *testing.T) {
 func TestReloadSecretFileSIGHUPAndRestartSettings(t *testing.T) {
 	backend := httptest.NewServer(demo.NewBackend(secret.New(cliForwardKey)))
 	defer backend.Close()
-	c := &routeConfig{path: "/hook", url: backend.URL, secretsFile: true}
 	dir := t.TempDir()
-	// The secrets file must exist before serve starts: write the config by hand.
-	c.dir, c.listen, c.admin = dir, freeAddr(t), freeAddr(t)
-	writeFile(t, dir, "stripe-secrets", "whsec_first_0123456789\n")
-	in := &instance{listen: c.listen, admin: c.admin, logs: &testkit.SyncBuffer{}, done: make(chan error, 1)}
-	in.cfg = writeFile(t, dir, "config.yaml", c.yaml())
-	in.run(t, "--watch-interval", "20ms")
+	c := &routeConfig{dir: dir, path: "/hook", url: backend.URL, secretsFile: true}
+	writeFile(t, dir, "stripe-secrets", "whsec_first_0123456789\n") // before serve starts
+	in := startReloadable(t, c)
 
 	writeFile(t, dir, "stripe-secrets", "whsec_first_0123456789\nwhsec_second_0123456789\n")
 	waitLog(t, in, `"msg":"config reloaded"`, 1)

@@ -62,38 +62,20 @@ type instance struct {
 // serve until the test ends. store is "memory" or "redis".
 func startServe(t *testing.T, store string) *instance {
 	t.Helper()
-	dir := t.TempDir()
-	in := &instance{listen: freeAddr(t), admin: freeAddr(t), logs: &testkit.SyncBuffer{}, done: make(chan error, 1),
-		backend: demo.NewBackend(secret.New(cliForwardKey))}
-	backend := httptest.NewServer(in.backend)
+	b := demo.NewBackend(secret.New(cliForwardKey))
+	backend := httptest.NewServer(b)
 	t.Cleanup(backend.Close)
-	storeYAML := fmt.Sprintf("dead_letter:\n  file: %q\n", filepath.Join(dir, "dead-letters.jsonl"))
+	c := &routeConfig{path: "/stripe/webhook", secret: cliStripeSecret, url: backend.URL + "/internal/credits"}
 	if store == "redis" {
 		requireRedis(t)
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		prefix := "cgtest:cli:" + hex.EncodeToString(b) + ":"
-		storeYAML = fmt.Sprintf("redis:\n  url: \"redis://%s/0\"\n  key_prefix: %q\n  dial_timeout: 300ms\n", redisAddr, prefix)
+		rb := make([]byte, 6)
+		_, _ = rand.Read(rb)
+		prefix := "cgtest:cli:" + hex.EncodeToString(rb) + ":"
+		c.extra = fmt.Sprintf("redis:\n  url: \"redis://%s/0\"\n  key_prefix: %q\n  dial_timeout: 300ms\n", redisAddr, prefix)
 		t.Cleanup(func() { cleanRedis(t, prefix) })
 	}
-	in.cfg = writeFile(t, dir, "config.yaml", fmt.Sprintf(`listen: %q
-admin_listen: %q
-log_level: info
-shutdown_timeout: 5s
-%s
-routes:
-  - name: main
-    path: /stripe/webhook
-    stripe:
-      signing_secrets: [%q]
-    extract:
-      user_id_format: uuid
-    forward:
-      url: %q
-      signing_keys: [%q]
-      attempts: 1
-`, in.listen, in.admin, storeYAML, cliStripeSecret, backend.URL+"/internal/credits", cliForwardKey))
-
+	in := newInstance(t, c, nil)
+	in.backend = b
 	in.run(t)
 	return in
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/creditgate/creditgate/internal/demo"
 	"github.com/creditgate/creditgate/internal/secret"
-	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // otlpSpan is what the test reads of an OTLP/HTTP JSON export.
@@ -107,10 +106,8 @@ func TestTraceContinuedForwardedLoggedExported(t *testing.T) {
 	}))
 	defer backend.Close()
 	c := &routeConfig{path: "/hook", secret: cliStripeSecret, url: backend.URL}
-	c.dir, c.listen, c.admin = t.TempDir(), freeAddr(t), freeAddr(t)
-	in := &instance{listen: c.listen, admin: c.admin, logs: &testkit.SyncBuffer{}, done: make(chan error, 1),
-		getenv: env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": colSrv.URL, "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=payments", "OTEL_SERVICE_NAME": "cg-test"})}
-	in.cfg = writeFile(t, c.dir, "config.yaml", c.yaml())
+	in := newInstance(t, c, env(map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": colSrv.URL, "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=payments", "OTEL_SERVICE_NAME": "cg-test"}))
 	in.run(t)
 
 	const ingressTrace, ingressSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
