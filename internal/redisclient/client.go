@@ -29,17 +29,21 @@ func New(o Options) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, redact(err, o)
 	}
-	var c redis.UniversalClient
+	// Dials report to link, so that outages log once per change (logging.go).
 	switch {
 	case p.cluster != nil:
-		c = redis.NewClusterClient(p.cluster)
+		c := redis.NewClusterClient(p.cluster)
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(dialHook{link}) }) // a cluster dials through its nodes
+		return c, nil
 	case p.failover != nil:
-		c = redis.NewFailoverClient(p.failover)
+		c := redis.NewFailoverClient(p.failover)
+		c.AddHook(dialHook{link})
+		return c, nil
 	default:
-		c = redis.NewClient(p.single)
+		c := redis.NewClient(p.single)
+		c.AddHook(dialHook{link})
+		return c, nil
 	}
-	c.AddHook(dialHook{link}) // outages log once per change (logging.go)
-	return c, nil
 }
 
 // plan is the go-redis configuration New hands to exactly one constructor.
