@@ -19,19 +19,67 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
-// buildBinary builds cmd/creditgate once into dir and returns its path.
-func buildBinary(t *testing.T, dir string) string {
+var built struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds cmd/creditgate, once per test run, and returns its path.
+func buildBinary(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(dir, "creditgate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "../../cmd/creditgate")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "creditgate-e2e-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "creditgate")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		built.out, built.err = exec.CommandContext(ctx, "go", "build", "-o", built.path, "../../cmd/creditgate").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return out
+	return built.path
+}
+
+// binary is the real creditgate started as a child process.
+type binary struct {
+	cmd    *exec.Cmd
+	logs   *testkit.SyncBuffer
+	exited chan error
+}
+
+// startBinary runs `creditgate serve --config cfg` with extra flags until t ends
+// (SIGTERM, then a bounded wait), printing its log if t failed.
+func startBinary(t *testing.T, cfg string, flags ...string) *binary {
+	t.Helper()
+	b := &binary{logs: &testkit.SyncBuffer{}, exited: make(chan error, 1)}
+	b.cmd = exec.Command(buildBinary(t), append([]string{"serve", "--config", cfg}, flags...)...)
+	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	must(t, b.cmd.Start())
+	go func() { b.exited <- b.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-b.exited:
+		case <-time.After(15 * time.Second):
+			_ = b.cmd.Process.Kill()
+			t.Error("creditgate did not stop within 15s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("creditgate logs:\n%s", b.logs.String())
+		}
+	})
+	return b
 }
 
 // signWith signs payload like Stripe does during a secret roll: one v1 per secret.
@@ -51,7 +99,6 @@ func signWith(payload []byte, secrets ...string) string {
 // new one only. Every delivery must be answered 200 forwarded and credited once.
 func TestRotateSigningSecretUnderLoad(t *testing.T) {
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
 	b := newBackend(t)
 	const oldSecret, newSecret = "whsec_rotate_old_0123456789", "whsec_rotate_new_0123456789"
 	listen, admin := freeAddr(t), freeAddr(t)
@@ -73,25 +120,8 @@ routes:
       signing_keys_file: forward-keys
 `, listen, admin, b.srv.URL+"/internal/credits")), 0o600))
 
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--config", filepath.Join(dir, "config.yaml"), "--watch-interval", "100ms")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("creditgate did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("creditgate logs:\n%s", logs.String())
-		}
-	}()
+	proc := startBinary(t, filepath.Join(dir, "config.yaml"), "--watch-interval", "100ms")
+	exited := proc.exited
 	waitFor(t, exited, func() bool { return metric(admin, "creditgate_config_last_reload_successful") == "1" })
 
 	// The load: four senders, each posting purchases one after the other, signed
@@ -159,7 +189,7 @@ routes:
 	waitFor(t, exited, reloads("1"))
 	phase(300*time.Millisecond, oldSecret, newSecret) // Stripe's roll: both sign
 	replace(t, filepath.Join(dir, "stripe-secrets"), newSecret+"\n")
-	must(t, cmd.Process.Signal(syscall.SIGHUP))
+	must(t, proc.cmd.Process.Signal(syscall.SIGHUP))
 	waitFor(t, exited, func() bool {
 		n, err := strconv.Atoi(metric(admin, `creditgate_config_reloads_total{result="success"}`))
 		return err == nil && n >= 2 // the SIGHUP, and maybe the file watch first
@@ -238,4 +268,62 @@ func waitFor(t *testing.T, exited <-chan error, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 15s")
+}
+
+// TestRedisOutageLogsOncePerChange: while Redis is down, the real binary logs one
+// line when its dials start failing and one when Redis is back, however many
+// webhooks (each retrying its dials) arrive meanwhile; go-redis' own per-dial lines
+// are held back and counted.
+func TestRedisOutageLogsOncePerChange(t *testing.T) {
+	r := newOwnRedis(t)
+	r.start()
+	b := newBackend(t)
+	dir := t.TempDir()
+	listen, admin := freeAddr(t), freeAddr(t)
+	must(t, os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`listen: %q
+admin_listen: %q
+redis:
+  url: "redis://%s/0"
+  dial_timeout: 200ms
+routes:
+  - name: main
+    stripe:
+      signing_secrets: [%q]
+    forward:
+      url: %q
+      signing_keys: [%q]
+`, listen, admin, r.addr, stripeSecret, b.srv.URL+"/internal/credits", forwardKey)), 0o600))
+	proc := startBinary(t, filepath.Join(dir, "config.yaml"))
+	waitFor(t, proc.exited, func() bool { return metric(admin, "creditgate_config_last_reload_successful") == "1" })
+	p := &proxy{t: t, url: "http://" + listen}
+	deliver := func(want string) {
+		t.Helper()
+		evt, cs := newIDs()
+		if a := p.deliver(withIDs(t, paidFixture, evt, cs)); a.Status != want {
+			t.Fatalf("delivery: %d %s, want %s", a.Code, a.Status, want)
+		}
+	}
+	deliver("forwarded")
+	r.stop()
+	for range 5 {
+		deliver("store_unavailable")
+	}
+	r.start()
+	waitFor(t, proc.exited, func() bool {
+		evt, cs := newIDs()
+		return p.deliver(withIDs(t, paidFixture, evt, cs)).Status == "forwarded"
+	})
+	logs := proc.logs.String()
+	if n := strings.Count(logs, `"msg":"redis unreachable`); n != 1 {
+		t.Errorf("%d \"redis unreachable\" lines for one outage, want 1", n)
+	}
+	if n := strings.Count(logs, `"msg":"redis reachable again"`); n != 1 {
+		t.Errorf("%d \"redis reachable again\" lines, want 1", n)
+	}
+	if n := strings.Count(logs, `"msg":"redis client"`); n != 0 {
+		t.Errorf("%d per-dial \"redis client\" lines, want 0 (held back)", n)
+	}
+	if !strings.Contains(logs, `"held_back_lines":`) || strings.Contains(logs, `"held_back_lines":0`) {
+		t.Errorf("the recovery line does not count the go-redis lines held back:\n%s", logs)
+	}
 }
