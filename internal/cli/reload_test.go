@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,5 +269,52 @@ func TestReloadSecretFileSIGHUPAndRestartSettings(t *testing.T) {
 	}
 	if strings.Contains(in.logs.String(), `"setting":"redis"`) || strings.Contains(in.logs.String(), `"setting":"max_body_bytes"`) {
 		t.Errorf("a setting that did not change, or changes live, was reported as needing a restart:\n%s", in.logs.String())
+	}
+}
+
+// Kubernetes updates a mounted ConfigMap or Secret by writing a new timestamped folder
+// and swapping the ..data symlink to it; the files the config names are symlinks
+// through ..data. The watch sees that swap.
+func TestReloadSeesKubernetesSymlinkSwap(t *testing.T) {
+	backend := httptest.NewServer(demo.NewBackend(secret.New(cliForwardKey)))
+	defer backend.Close()
+	dir := t.TempDir()
+	c := &routeConfig{dir: dir, path: "/hook", url: backend.URL, secretsFile: true}
+	c.listen, c.admin = freeAddr(t), freeAddr(t)
+	version := func(name, secrets string) {
+		t.Helper()
+		v := filepath.Join(dir, name)
+		if err := os.Mkdir(v, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, v, "config.yaml", c.yaml())
+		writeFile(t, v, "stripe-secrets", secrets)
+		tmp := filepath.Join(dir, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil { // the atomic swap
+			t.Fatal(err)
+		}
+	}
+	version("..2026_12_01_07_00_00.1", "whsec_mounted_old_0123456789\n")
+	for _, f := range []string{"config.yaml", "stripe-secrets"} {
+		if err := os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := &instance{listen: c.listen, admin: c.admin, logs: &testkit.SyncBuffer{}, done: make(chan error, 1), cfg: filepath.Join(dir, "config.yaml")}
+	in.run(t, "--watch-interval", "20ms")
+	if code, status := send(t, c.listen, "/hook", "whsec_mounted_old_0123456789"); code != 200 || status != "forwarded" {
+		t.Fatalf("before the swap: %d %s", code, status)
+	}
+
+	version("..2026_12_01_07_05_00.2", "whsec_mounted_new_0123456789\n")
+	waitLog(t, in, `"msg":"config reloaded"`, 1)
+	if code, status := send(t, c.listen, "/hook", "whsec_mounted_new_0123456789"); code != 200 || status != "forwarded" {
+		t.Errorf("new secret after the swap: %d %s, want 200 forwarded", code, status)
+	}
+	if code, status := send(t, c.listen, "/hook", "whsec_mounted_old_0123456789"); code != 400 || status != "invalid_signature" {
+		t.Errorf("old secret after the swap: %d %s, want 400 invalid_signature", code, status)
 	}
 }
