@@ -281,7 +281,8 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"CreditgateDeadLettered", "CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable", "CreditgateBackendDeploymentFault",
+	for _, a := range []string{"CreditgateDeadLettered", "CreditgateDeadLetterBacklog", "CreditgateConfigReloadFailed",
+		"CreditgateSignatureFailures", "CreditgateBackendUnavailable", "CreditgateStoreUnavailable", "CreditgateBackendDeploymentFault",
 		"CreditgateStripeEndpointDisabled", "CreditgateStripeEndpointURLWrong", "CreditgateStripeUndeliveredEvents", "CreditgateStripeWatchFailing"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)

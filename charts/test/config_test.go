@@ -175,40 +175,55 @@ func podAnnotations(t *testing.T, rel release) map[string]string {
 	return o.Obj.(*appsv1.Deployment).Spec.Template.Annotations
 }
 
-// Pods roll when, and only when, what they read changes: the config (checksum/config)
-// or the chart-made Secret (checksum/secret).
+// Pods roll when, and only when, what they read changes and creditgate cannot reload
+// live. With config.hotReload (the default) creditgate reloads routes, secrets and keys
+// from the mounted files, so only the settings read once at start are hashed
+// (checksum/restart); without it, the whole config (checksum/config) and the
+// chart-made Secret (checksum/secret) are.
 func TestChecksumAnnotationsRollPods(t *testing.T) {
 	base := []string{chartDir + "/ci/default-values.yaml"}
-	before := podAnnotations(t, mustRender(t, base))
-	if before["checksum/config"] == "" || before["checksum/secret"] == "" {
-		t.Fatalf("annotations %v: want checksum/config and checksum/secret", before)
-	}
 	cases := []struct {
 		name                 string
 		set                  []string
-		configRolls, secrets bool
+		restart              bool // with hotReload: checksum/restart changes
+		configRolls, secrets bool // without: checksum/config, checksum/secret change
 	}{
-		{"route's backend URL", []string{"routes[0].name=main", "routes[0].path=/stripe/webhook", "routes[0].forward.url=http://other:8000/credits"}, true, false},
-		{"log level", []string{"config.logLevel=debug"}, true, false},
-		{"Stripe signing secret rotated", []string{"secrets.routes.main.stripeSigningSecrets={whsec_ci_default_0123456789,whsec_new_0123456789}"}, false, true},
-		{"Redis URL", []string{"secrets.redisUrl=redis://other:6379/0"}, false, true},
-		{"replica count only", []string{"replicaCount=5"}, false, false},
-		{"resources only", []string{"resources.limits.memory=256Mi"}, false, false},
+		{"route's backend URL", []string{"routes[0].name=main", "routes[0].path=/stripe/webhook", "routes[0].forward.url=http://other:8000/credits"}, false, true, false},
+		{"log level", []string{"config.logLevel=debug"}, false, true, false},
+		{"Stripe signing secret rotated", []string{"secrets.routes.main.stripeSigningSecrets={whsec_ci_default_0123456789,whsec_new_0123456789}"}, false, false, true},
+		{"Redis URL", []string{"secrets.redisUrl=redis://other:6379/0"}, true, false, true},
+		{"dedup ttl", []string{"config.dedup.ttl=96h"}, true, true, false},
+		{"shutdown grace", []string{"config.shutdownTimeout=10s"}, true, true, false},
+		{"replica count only", []string{"replicaCount=5"}, false, false, false},
+		{"resources only", []string{"resources.limits.memory=256Mi"}, false, false, false},
+	}
+	before := podAnnotations(t, mustRender(t, base))
+	if before["checksum/restart"] == "" || before["checksum/config"] != "" || before["checksum/secret"] != "" {
+		t.Fatalf("annotations %v: want checksum/restart alone (config.hotReload is the default)", before)
+	}
+	off := []string{"config.hotReload=false"}
+	beforeOff := podAnnotations(t, mustRender(t, base, off...))
+	if beforeOff["checksum/config"] == "" || beforeOff["checksum/secret"] == "" || beforeOff["checksum/restart"] != "" {
+		t.Fatalf("annotations %v: want checksum/config and checksum/secret without hot reload", beforeOff)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			after := podAnnotations(t, mustRender(t, base, c.set...))
-			if got := after["checksum/config"] != before["checksum/config"]; got != c.configRolls {
-				t.Errorf("checksum/config changed=%t, want %t", got, c.configRolls)
+			if got := after["checksum/restart"] != before["checksum/restart"]; got != c.restart {
+				t.Errorf("hot reload: checksum/restart changed=%t, want %t", got, c.restart)
 			}
-			if got := after["checksum/secret"] != before["checksum/secret"]; got != c.secrets {
-				t.Errorf("checksum/secret changed=%t, want %t", got, c.secrets)
+			afterOff := podAnnotations(t, mustRender(t, base, append(off, c.set...)...))
+			if got := afterOff["checksum/config"] != beforeOff["checksum/config"]; got != c.configRolls {
+				t.Errorf("no hot reload: checksum/config changed=%t, want %t", got, c.configRolls)
+			}
+			if got := afterOff["checksum/secret"] != beforeOff["checksum/secret"]; got != c.secrets {
+				t.Errorf("no hot reload: checksum/secret changed=%t, want %t", got, c.secrets)
 			}
 		})
 	}
 	// An existingSecret is not the chart's to hash: no checksum/secret (the runbook says
-	// `kubectl rollout restart` after changing it).
-	ext := podAnnotations(t, mustRender(t, []string{chartDir + "/ci/existing-secret-values.yaml"}))
+	// `kubectl rollout restart` after changing its Redis keys).
+	ext := podAnnotations(t, mustRender(t, []string{chartDir + "/ci/existing-secret-values.yaml"}, off...))
 	if _, ok := ext["checksum/secret"]; ok {
 		t.Errorf("checksum/secret with an existingSecret: %v", ext)
 	}

@@ -158,8 +158,8 @@ func TestSidecarContainerMatchesIngressMode(t *testing.T) {
 	if len(d.Spec.Template.Spec.Containers) != 2 {
 		t.Errorf("backend pod has %d containers, want backend + creditgate", len(d.Spec.Template.Spec.Containers))
 	}
-	if d.Spec.Template.Annotations["checksum/config"] == "" {
-		t.Error("sidecar pods carry no checksum/config: they would not roll on config changes")
+	if d.Spec.Template.Annotations["checksum/restart"] == "" {
+		t.Error("sidecar pods carry no checksum/restart: they would not roll when a setting that needs a restart changes")
 	}
 	checkRestricted(t, d.Name, d.Spec.Template.Spec)
 	checkCreditgateContainer(t, sc)

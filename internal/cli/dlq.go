@@ -3,21 +3,28 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
-	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
-const dlqUsage = `usage: creditgate dlq <list|show ID|replay ID|replay --all|drop ID> [--config F]`
+const dlqUsage = `usage: creditgate dlq <list|show ID|replay ID|replay --all|drop ID> [--config F]
+  list    [--route R] [--reason W] [--older-than D] [--newer-than D] [--json]
+  replay  ID [--user U] [--credits N]   supply what the event lacks (see the runbook)
+  replay  --all [--route R] [--reason W] [--older-than D] [--newer-than D]`
 
-// runDLQ works the dead-letter list of the store the config names. A replay goes
-// through the same pipeline as a live delivery (dedup included): an entry whose
-// purchase was credited meanwhile is answered "duplicate" and removed.
+// dlqFlags are the flags of every dlq subcommand.
+type dlqFlags struct {
+	config, user, credits string
+	all, json             bool
+	filter                deadletter.Filter
+}
+
+// runDLQ works the dead-letter list of the store the config names.
 func runDLQ(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(env.Stderr, dlqUsage)
@@ -35,9 +42,17 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr, dlqUsage)
 		return errUsage
 	}
+	var f dlqFlags
 	fs := newFlags("dlq "+sub, env)
-	path := fs.String("config", config.DefaultFile, "config file")
-	all := fs.Bool("all", false, "replay: every entry")
+	fs.StringVar(&f.config, "config", config.DefaultFile, "config file")
+	fs.BoolVar(&f.all, "all", false, "replay: every entry (that the filters select)")
+	fs.StringVar(&f.filter.Route, "route", "", "list, replay --all: only entries of this route")
+	fs.StringVar(&f.filter.Reason, "reason", "", "list, replay --all: only entries parked for this reason (no_user_id, ...)")
+	fs.DurationVar(&f.filter.Older, "older-than", 0, "list, replay --all: only entries parked at least this long ago (e.g. 24h)")
+	fs.DurationVar(&f.filter.Newer, "newer-than", 0, "list, replay --all: only entries parked less than this long ago")
+	fs.BoolVar(&f.json, "json", false, "list: print the entries as a JSON array (without their payloads; see show)")
+	fs.StringVar(&f.user, "user", "", "replay ID: the user id to credit, for an entry parked for a missing or bad user id")
+	fs.StringVar(&f.credits, "credits", "", "replay ID: the credits to grant, for an entry parked for missing or bad credits")
 	// Accept flags before and after the id.
 	var ids []string
 	rest := args[1:]
@@ -51,12 +66,17 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 		ids = append(ids, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
-	cfg, err := loadConfig(*path, env)
+	fix, err := f.fix(sub, ids)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "creditgate dlq %s: %v\n", sub, err)
+		fmt.Fprintln(env.Stderr, dlqUsage)
+		return errUsage
+	}
+	cfg, err := loadConfig(f.config, env)
 	if err != nil {
 		return err
 	}
-	log := newLogger(env.Stderr, "warn")
-	a, err := build(cfg, log)
+	a, err := build(cfg, newLogger(env.Stderr, "warn"))
 	if err != nil {
 		return err
 	}
@@ -70,20 +90,7 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 	}
 	switch sub {
 	case "list":
-		entries, err := a.deadLetters.List(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPARKED\tREASON\tTYPE\tREPLAYS\tDETAIL")
-		for _, e := range entries {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.80s\n", e.ID, e.ParkedAt.Format(time.RFC3339), e.Reason, e.EventType, e.Replays, e.Detail)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "%d entries\n", len(entries))
-		return nil
+		return a.listDLQ(ctx, env, f)
 	case "show":
 		id, err := needID()
 		if err != nil {
@@ -107,60 +114,80 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "dropped %s\n", id)
 		return nil
 	case "replay":
-		var entries []deadletter.Entry
-		if *all {
-			if entries, err = a.deadLetters.List(ctx); err != nil {
-				return err
-			}
-		} else {
-			id, err := needID()
-			if err != nil {
-				return err
-			}
-			e, err := a.deadLetters.Get(ctx, id)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, e)
+		if f.all {
+			return a.replayAll(ctx, env, f.filter)
 		}
-		failed := 0
-		for _, e := range entries {
-			res, err := a.replay(ctx, e)
-			if err != nil {
-				failed++
-				fmt.Fprintf(env.Stdout, "%s: %v\n", e.ID, err)
-				continue
-			}
-			fmt.Fprintf(env.Stdout, "%s: %s\n", e.ID, res)
+		id, err := needID()
+		if err != nil {
+			return err
 		}
-		if failed > 0 {
-			return fmt.Errorf("%d of %d replays did not complete; the entries stay in the list", failed, len(entries))
-		}
-		return nil
+		return a.replayOne(ctx, env, id, fix)
 	}
 	fmt.Fprintln(env.Stderr, dlqUsage)
 	return errUsage
 }
 
-// replay runs one entry through the pipeline and removes it when its credit is
-// settled (forwarded or already credited). Parked again: the entry is updated.
-func (a *app) replay(ctx context.Context, e deadletter.Entry) (string, error) {
-	rt, ok := a.byName[e.Route]
-	if !ok {
-		return "", fmt.Errorf("route %q is not in the config", e.Route)
+// fix checks the flag combinations and returns what replay --user/--credits supply.
+func (f dlqFlags) fix(sub string, ids []string) (replayFix, error) {
+	var fix replayFix
+	if f.user == "" && f.credits == "" {
+		return fix, nil
 	}
-	o, err := a.replayOne(ctx, rt, e)
-	if err != nil {
-		return "", err
+	if sub != "replay" || f.all || len(ids) != 1 {
+		return fix, fmt.Errorf("--user and --credits fix one entry: dlq replay ID --user U --credits N")
 	}
-	switch o.Result {
-	case pipeline.Forwarded, pipeline.Duplicate, pipeline.Ignored, pipeline.PendingPayment:
-		if err := a.deadLetters.Delete(ctx, e.ID); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
-			return "", fmt.Errorf("%s, but removing the entry failed: %w", o.Result, err)
+	fix.user = f.user
+	if f.credits != "" {
+		n, err := strconv.ParseInt(f.credits, 10, 64)
+		if err != nil || n < 1 {
+			return fix, fmt.Errorf("--credits %q: want a positive integer", f.credits)
 		}
-		return fmt.Sprintf("%s (%s); entry removed", o.Result, o.Detail), nil
-	case pipeline.DeadLettered:
-		return fmt.Sprintf("parked again: %s (%s)", o.Reason, o.Detail), nil
+		fix.credits = n
 	}
-	return "", fmt.Errorf("%s: %s", o.Result, o.Detail)
+	return fix, nil
+}
+
+// listDLQ prints the entries the filter selects, as a table or JSON.
+func (a *app) listDLQ(ctx context.Context, env Env, f dlqFlags) error {
+	entries, err := a.selectEntries(ctx, f.filter)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		for i := range entries {
+			entries[i].Payload = ""
+		}
+		if entries == nil {
+			entries = []deadletter.Entry{}
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPARKED\tREASON\tTYPE\tREPLAYS\tDETAIL")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.80s\n", e.ID, e.ParkedAt.Format(time.RFC3339), e.Reason, e.EventType, e.Replays, e.Detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%d entries\n", len(entries))
+	return nil
+}
+
+// selectEntries returns the entries f selects, oldest first.
+func (a *app) selectEntries(ctx context.Context, f deadletter.Filter) ([]deadletter.Entry, error) {
+	all, err := a.deadLetters.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []deadletter.Entry
+	now := time.Now()
+	for _, e := range all {
+		if f.Match(e, now) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

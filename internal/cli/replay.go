@@ -9,11 +9,10 @@ import (
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
-// replayOne runs a parked entry through the pipeline as a replay: a snapshot event
-// through Process, a thin event (parked when the object it points at could not be
-// read) through ProcessThin.
-func (a *app) replayOne(ctx context.Context, rt *pipeline.Route, e deadletter.Entry) (pipeline.Outcome, error) {
-	raw := []byte(e.Payload)
+// processParked runs a parked event (raw, perhaps with an operator's fix applied)
+// through the pipeline as a replay: a snapshot event through Process, a thin event
+// (parked when the object it points at could not be read) through ProcessThin.
+func (a *app) processParked(ctx context.Context, rt *pipeline.Route, raw []byte, e deadletter.Entry) (pipeline.Outcome, error) {
 	d := pipeline.Delivery{Raw: raw, Replay: true, Replays: e.Replays}
 	if event.IsThin(raw) {
 		th, err := event.DecodeThin(raw)

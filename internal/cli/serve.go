@@ -3,9 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"os"
+	"os/signal"
 	"regexp"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/secret"
@@ -15,6 +21,7 @@ import (
 func runServe(ctx context.Context, env Env, args []string) error {
 	fs := newFlags("serve", env)
 	path := fs.String("config", config.DefaultFile, "config file")
+	watch := fs.Duration("watch-interval", DefaultWatchInterval, "how often to look for a changed config file or referenced file (0: only on SIGHUP)")
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
@@ -22,18 +29,28 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(env.Stderr, cfg.LogLevel)
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	a, err := build(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	defer ownMemoryStore(cfg, log)()
-	stopWatch, err := a.startWatch(ctx)
+	stopStripeWatch, err := a.startWatch(ctx)
 	if err != nil {
 		return err
 	}
-	defer stopWatch()
+	defer stopStripeWatch()
+	if exp := otlpExporter(env.Getenv, log); exp != nil {
+		a.tracer.SetExporter(exp)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			exp.Shutdown(ctx)
+		}()
+	}
 	webhookLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -45,21 +62,36 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	webhookLn = server.LimitListener(webhookLn, cfg.MaxConnections)
 	adminLn = server.LimitListener(adminLn, cfg.AdminMaxConnections)
+	inflight := server.NewBodyBudget(cfg.MaxInflightBodyBytes) // one budget across reloads
+	rl := newReloader(*path, env.Getenv, a, level, func(cfg *config.Config, rs *routeSet) http.Handler {
+		return server.NewWebhookHandler(server.Deps{
+			Logger: log, Metrics: a.metrics, Pipeline: a.pipeline,
+			Routes: rs.routes, MaxBodyBytes: cfg.MaxBodyBytes, Tracer: a.tracer,
+			Inflight: inflight,
+		})
+	})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go rl.watch(wctx, *watch, hup)
+	gatherer := &backlog{reg: a.registry, m: a.metrics, list: a.deadLetters, routes: rl.routeNames, log: log}
+	log.Info("creditgate started", "version", Version,
+		"listen", webhookLn.Addr().String(), "admin_listen", adminLn.Addr().String(),
+		"routes", routeList(cfg), "store", storeKind(cfg), "watch_interval", watch.String())
+	return server.Serve(ctx, log, webhookLn, adminLn, rl.sw,
+		server.NewAdminHandler(gatherer, a.log, a.checkers()...),
+		cfg.ShutdownTimeout)
+}
+
+// routeList is "name=path,..." for the log.
+func routeList(cfg *config.Config) string {
 	paths := make([]string, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		paths = append(paths, r.Name+"="+r.Path)
 	}
-	log.Info("creditgate started", "version", Version,
-		"listen", webhookLn.Addr().String(), "admin_listen", adminLn.Addr().String(),
-		"routes", strings.Join(paths, ","), "store", storeKind(cfg))
-	return server.Serve(ctx, log, webhookLn, adminLn,
-		server.NewWebhookHandler(server.Deps{
-			Logger: log, Metrics: a.metrics, Pipeline: a.pipeline,
-			Routes: a.routes, MaxBodyBytes: cfg.MaxBodyBytes,
-			Inflight: server.NewBodyBudget(cfg.MaxInflightBodyBytes),
-		}),
-		server.NewAdminHandler(a.registry, a.log, a.checkers()...),
-		cfg.ShutdownTimeout)
+	return strings.Join(paths, ",")
 }
 
 func storeKind(cfg *config.Config) string {

@@ -55,48 +55,44 @@ type instance struct {
 	backend            *demo.Backend
 	cancel             context.CancelFunc
 	done               chan error
+	getenv             func(string) string // nil: an empty environment
 }
 
 // startServe writes a config for one route forwarding to a demo backend and runs
 // serve until the test ends. store is "memory" or "redis".
 func startServe(t *testing.T, store string) *instance {
 	t.Helper()
-	dir := t.TempDir()
-	in := &instance{listen: freeAddr(t), admin: freeAddr(t), logs: &testkit.SyncBuffer{}, done: make(chan error, 1),
-		backend: demo.NewBackend(secret.New(cliForwardKey))}
-	backend := httptest.NewServer(in.backend)
+	b := demo.NewBackend(secret.New(cliForwardKey))
+	backend := httptest.NewServer(b)
 	t.Cleanup(backend.Close)
-	storeYAML := fmt.Sprintf("dead_letter:\n  file: %q\n", filepath.Join(dir, "dead-letters.jsonl"))
+	c := &routeConfig{path: "/stripe/webhook", secret: cliStripeSecret, url: backend.URL + "/internal/credits"}
 	if store == "redis" {
 		requireRedis(t)
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		prefix := "cgtest:cli:" + hex.EncodeToString(b) + ":"
-		storeYAML = fmt.Sprintf("redis:\n  url: \"redis://%s/0\"\n  key_prefix: %q\n  dial_timeout: 300ms\n", redisAddr, prefix)
+		rb := make([]byte, 6)
+		_, _ = rand.Read(rb)
+		prefix := "cgtest:cli:" + hex.EncodeToString(rb) + ":"
+		c.extra = fmt.Sprintf("redis:\n  url: \"redis://%s/0\"\n  key_prefix: %q\n  dial_timeout: 300ms\n", redisAddr, prefix)
 		t.Cleanup(func() { cleanRedis(t, prefix) })
 	}
-	in.cfg = writeFile(t, dir, "config.yaml", fmt.Sprintf(`listen: %q
-admin_listen: %q
-log_level: info
-shutdown_timeout: 5s
-%s
-routes:
-  - name: main
-    path: /stripe/webhook
-    stripe:
-      signing_secrets: [%q]
-    extract:
-      user_id_format: uuid
-    forward:
-      url: %q
-      signing_keys: [%q]
-      attempts: 1
-`, in.listen, in.admin, storeYAML, cliStripeSecret, backend.URL+"/internal/credits", cliForwardKey))
+	in := newInstance(t, c, nil)
+	in.backend = b
+	in.run(t)
+	return in
+}
 
+// run starts `serve --config in.cfg` with the extra flags, stops it when the test
+// ends, and waits until it is healthy.
+func (in *instance) run(t *testing.T, flags ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
+	args := append([]string{"creditgate", "serve", "--config", in.cfg}, flags...)
+	getenv := in.getenv
+	if getenv == nil {
+		getenv = env(nil)
+	}
 	go func() {
-		in.done <- cli.Run(ctx, []string{"creditgate", "serve", "--config", in.cfg}, env(nil), strings.NewReader(""), io.Discard, in.logs)
+		in.done <- cli.Run(ctx, args, getenv, strings.NewReader(""), io.Discard, in.logs)
 	}()
 	t.Cleanup(func() {
 		in.cancel()
@@ -110,7 +106,6 @@ routes:
 		}
 	})
 	waitHealthy(t, in.admin, in.done, in.logs)
-	return in
 }
 
 // stop cancels serve's context and returns what Run returned.
@@ -182,7 +177,11 @@ func TestServeTriggerDLQ(t *testing.T) {
 			}
 			for _, s := range steps {
 				code, stdout, stderr := trigger(s.args...)
-				if code != s.code || stdout != s.stdout || stderr != "" {
+				wantStderr := ""
+				if s.code != 0 { // a failed answer comes with what it means
+					wantStderr = "creditgate trigger: the signature did not verify: --secret (or $STRIPE_WEBHOOK_SECRET) must be one of the route's signing_secrets.\n"
+				}
+				if code != s.code || stdout != s.stdout || stderr != wantStderr {
 					t.Errorf("trigger %s = %d\nstdout %q\nwant   %q\nstderr %q", s.name, code, stdout, s.stdout, stderr)
 				}
 			}
@@ -272,7 +271,12 @@ func TestServeTriggerDLQ(t *testing.T) {
 }
 
 func TestDLQUsage(t *testing.T) {
-	usage := "usage: creditgate dlq <list|show ID|replay ID|replay --all|drop ID> [--config F]\n"
+	usage := `usage: creditgate dlq <list|show ID|replay ID|replay --all|drop ID> [--config F]
+  list    [--route R] [--reason W] [--older-than D] [--newer-than D] [--json]
+  replay  ID [--user U] [--credits N]   supply what the event lacks (see the runbook)
+  replay  --all [--route R] [--reason W] [--older-than D] [--newer-than D]
+`
+	fixOne := "creditgate dlq replay: --user and --credits fix one entry: dlq replay ID --user U --credits N\n" + usage
 	missing := filepath.Join(t.TempDir(), "no-config.yaml")
 	tests := []struct {
 		name   string
@@ -284,6 +288,14 @@ func TestDLQUsage(t *testing.T) {
 		{"unknown subcommand", []string{"dlq", "frobnicate", "--config", missing}, 2, "creditgate dlq: unknown subcommand \"frobnicate\"\n" + usage},
 		{"help", []string{"dlq", "help"}, 0, usage},
 		{"bad flag", []string{"dlq", "list", "--nope"}, 2, ""},
+		{"fix with --all", []string{"dlq", "replay", "--all", "--user", "u1", "--config", missing}, 2, fixOne},
+		{"fix without id", []string{"dlq", "replay", "--credits", "5", "--config", missing}, 2, fixOne},
+		{"fix on list", []string{"dlq", "list", "--user", "u1", "--config", missing}, 2,
+			"creditgate dlq list: --user and --credits fix one entry: dlq replay ID --user U --credits N\n" + usage},
+		{"credits not a number", []string{"dlq", "replay", "main:evt_1", "--credits", "ten", "--config", missing}, 2,
+			"creditgate dlq replay: --credits \"ten\": want a positive integer\n" + usage},
+		{"credits zero", []string{"dlq", "replay", "main:evt_1", "--credits", "0", "--config", missing}, 2,
+			"creditgate dlq replay: --credits \"0\": want a positive integer\n" + usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -394,5 +406,22 @@ func TestTriggerErrors(t *testing.T) {
 				t.Error("trigger printed the secret")
 			}
 		})
+	}
+}
+
+// When the README's trigger step fails, trigger says what is missing.
+func TestTriggerSaysWhatIsMissing(t *testing.T) {
+	deadBackend := "http://" + freeAddr(t) + "/internal/credits" // nothing listens there
+	c := &routeConfig{path: "/stripe/webhook", secret: cliStripeSecret, url: deadBackend}
+	in := startReloadable(t, c)
+	code, stdout, stderr := run(t, nil, "trigger", "--config", in.cfg)
+	if code != 1 || !strings.Contains(stdout, "503 backend_unavailable") ||
+		stderr != "creditgate trigger: the backend did not take the credit: nothing answered 2xx at "+deadBackend+
+			" (start your backend there, or point forward.url at it; `creditgate demo` runs one built in). Stripe would retry this delivery.\n" {
+		t.Errorf("trigger with no backend = %d\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, nil, "trigger", "--config", in.cfg, "--secret", "whsec_not_the_routes")
+	if code != 1 || !strings.Contains(stdout, "400 invalid_signature") || !strings.Contains(stderr, "must be one of the route's signing_secrets") {
+		t.Errorf("trigger with a wrong secret = %d %q %q", code, stdout, stderr)
 	}
 }

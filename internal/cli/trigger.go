@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/demo"
 	"github.com/creditgate/creditgate/internal/secret"
 )
@@ -30,6 +31,7 @@ func runTrigger(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	key, target, live := secret.New(*secretFlag), *url, *livemode
+	var rc config.Route // the route, when --config names one
 	if key.IsZero() {
 		key = secret.New(env.Getenv("STRIPE_WEBHOOK_SECRET"))
 	}
@@ -38,7 +40,7 @@ func runTrigger(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		rc := cfg.Routes[0]
+		rc = cfg.Routes[0]
 		if *route != "" {
 			found := false
 			for _, r := range cfg.Routes {
@@ -79,9 +81,34 @@ func runTrigger(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "POST %s %s -> %d %s (event %s)\n", target, *typ, d.Code, d.Status, d.EventID)
 	if d.Code/100 != 2 {
+		if h := triggerHint(d.Status, rc); h != "" {
+			fmt.Fprintln(env.Stderr, "creditgate trigger:", h)
+		}
 		return ExitError{Code: 1}
 	}
 	return nil
+}
+
+// triggerHint says what a failed answer means on a machine where someone is trying
+// creditgate out: what is missing, and where.
+func triggerHint(status string, rc config.Route) string {
+	backend := "the route's forward.url"
+	if rc.Forward.URL != "" {
+		backend = rc.Forward.URL
+	}
+	switch status {
+	case "backend_unavailable":
+		return "the backend did not take the credit: nothing answered 2xx at " + backend +
+			" (start your backend there, or point forward.url at it; `creditgate demo` runs one built in). " +
+			"Stripe would retry this delivery."
+	case "store_unavailable":
+		return "the dedup store is unreachable: is Redis running at the config's redis.url? Stripe would retry this delivery."
+	case "invalid_signature":
+		return "the signature did not verify: --secret (or $STRIPE_WEBHOOK_SECRET) must be one of the route's signing_secrets."
+	case "not_found":
+		return "no route on that path: check --url against the routes' path."
+	}
+	return ""
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,7 @@ import (
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/server"
 	"github.com/creditgate/creditgate/internal/stripeapi"
+	"github.com/creditgate/creditgate/internal/tracing"
 )
 
 // app is everything a command needs, built from one Config.
@@ -38,6 +41,13 @@ type app struct {
 	byName      map[string]*pipeline.Route
 	apis        map[string]*stripeapi.Client // by route name, for routes with an API key
 	redis       io.Closer                    // the shared Redis client, closed after the stores
+	// forwardClient is the one keep-alive pool of every route's forwards, kept
+	// across reloads.
+	forwardClient *http.Client
+	// tracer starts the spans; serve gives it an exporter when one is configured.
+	tracer *tracing.Tracer
+	// budgets are the Stripe API read budgets by API key, kept across reloads.
+	budgets readBudgets
 }
 
 // newLogger returns the JSON logger every command uses.
@@ -49,36 +59,53 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
 func build(cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), byName: map[string]*pipeline.Route{}, apis: map[string]*stripeapi.Client{}}
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil), budgets: readBudgets{}}
+	a.forwardClient.Transport = traceTransport{next: a.forwardClient.Transport}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
 		return nil, err
 	}
 	a.pipeline = &pipeline.Pipeline{
-		Store: a.store, DeadLetters: a.deadLetters, Records: a.records,
+		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
 		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL,
 		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
 		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
 	}
-	results := make([]string, 0, len(pipeline.AllResults))
-	for _, r := range pipeline.AllResults {
-		results = append(results, string(r))
+	rs, err := a.compile(cfg)
+	if err != nil {
+		a.close()
+		return nil, err
 	}
-	shared := forward.NewHTTPClient() // one keep-alive pool for every route
-	budgets := readBudgets{}
+	a.use(rs)
+	a.metrics.ConfigReloadOK.Set(1)
+	a.metrics.ConfigReloadAt.SetToCurrentTime()
+	return a, nil
+}
+
+// routeSet is a config's routes, compiled: the table the webhook handler serves and
+// the pipeline routes and Stripe API clients by route name. The hot reload compiles a
+// new one and swaps it in whole.
+type routeSet struct {
+	routes []server.Route
+	byName map[string]*pipeline.Route
+	apis   map[string]*stripeapi.Client // routes with an API key
+}
+
+// compile builds the routes of cfg on the app's stores and metrics. It changes
+// nothing in the app: an error leaves the routes that serve untouched.
+func (a *app) compile(cfg *config.Config) (*routeSet, error) {
+	rs := &routeSet{byName: map[string]*pipeline.Route{}, apis: map[string]*stripeapi.Client{}}
 	for _, rc := range cfg.Routes {
 		x, err := extract.New(rc.Extract)
 		if err != nil {
-			a.close()
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		fw, err := forward.New(forward.Options{
 			URL: rc.Forward.URL, Keys: rc.Forward.SigningKeys,
 			Timeout: rc.Forward.Timeout, Attempts: rc.Forward.Attempts, Budget: rc.Forward.Budget,
-			UserAgent: "creditgate/" + Version, Client: shared, Logger: log,
+			UserAgent: "creditgate/" + Version, Client: a.forwardClient, Logger: a.log,
 		})
 		if err != nil {
-			a.close()
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		events := map[string]bool{}
@@ -87,8 +114,9 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		}
 		pr := &pipeline.Route{
 			Name: rc.Name, Livemode: rc.Livemode, Events: events,
-			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x, Forwarder: fw,
-			Connect: rc.Connect, Budget: rc.Forward.Budget, UserWait: rc.Extract.InvoiceUserWait,
+			GrantNoPaymentRequired: rc.GrantNoPaymentRequired, Extractor: x,
+			Forwarder: timedForwarder{next: fw, seconds: a.metrics.ForwardDuration.WithLabelValues(rc.Name), tr: a.tracer},
+			Connect:   rc.Connect, Budget: rc.Forward.Budget, UserWait: rc.Extract.InvoiceUserWait,
 		}
 		if len(rc.ConnectAccounts) > 0 {
 			pr.ConnectAccounts = map[string]bool{}
@@ -99,21 +127,50 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		if !rc.Stripe.APIKey.IsZero() {
 			api := stripeapi.New(stripeapi.Options{
 				Key: rc.Stripe.APIKey, BaseURL: rc.Stripe.APIBaseURL, Timeout: rc.Stripe.APITimeout,
-				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout}, Logger: log,
-				Budget: budgets.of(rc.Stripe),
+				HTTPClient: &http.Client{Timeout: rc.Stripe.APITimeout, Transport: stripeSpans{next: http.DefaultTransport, tr: a.tracer}}, Logger: a.log,
+				Budget: a.budgets.of(rc.Stripe),
 			})
-			a.apis[rc.Name] = api
+			rs.apis[rc.Name] = api
 			pr.API = api
 		}
-		a.byName[rc.Name] = pr
-		a.routes = append(a.routes, server.Route{
+		rs.byName[rc.Name] = pr
+		rs.routes = append(rs.routes, server.Route{
 			Path: rc.Path, Secrets: rc.Stripe.SigningSecrets, Tolerance: rc.Stripe.Tolerance, Pipeline: pr,
 		})
-		a.metrics.InitRoute(rc.Name, results)
 	}
-	a.metrics.ConfigReloadOK.Set(1)
-	a.metrics.ConfigReloadAt.SetToCurrentTime()
-	return a, nil
+	return rs, nil
+}
+
+// use makes rs the app's routes and creates their metric series at 0.
+func (a *app) use(rs *routeSet) {
+	results := make([]string, 0, len(pipeline.AllResults))
+	for _, r := range pipeline.AllResults {
+		results = append(results, string(r))
+	}
+	for name := range rs.byName {
+		a.metrics.InitRoute(name, results)
+	}
+	a.routes, a.byName, a.apis = rs.routes, rs.byName, rs.apis
+}
+
+// timedForwarder observes creditgate_forward_duration_seconds (the time one credit
+// spent with the backend, every attempt and backoff included, whatever the outcome)
+// and the forward's span, whose traceparent the backend receives (traceTransport).
+type timedForwarder struct {
+	next    pipeline.Forwarder
+	seconds prometheus.Observer
+	tr      *tracing.Tracer
+}
+
+func (t timedForwarder) Send(ctx context.Context, r forward.Request) (forward.Result, error) {
+	ctx, span := t.tr.Start(ctx, "forward", tracing.Client)
+	start := time.Now()
+	res, err := t.next.Send(ctx, r)
+	t.seconds.Observe(time.Since(start).Seconds())
+	span.Set("http.response.status_code", strconv.Itoa(res.Status))
+	span.Set("creditgate.forward.attempts", strconv.Itoa(res.Attempts))
+	span.Finish(err)
+	return res, err
 }
 
 func (a *app) openStores() error {

@@ -124,7 +124,8 @@ type Dedup struct {
 // DeadLetter configures where the in-memory store parks entries durably.
 type DeadLetter struct {
 	// File is the append-only JSON Lines file used when no Redis is configured.
-	// Default "creditgate-dead-letters.jsonl" in the working directory.
+	// A relative path is relative to the config file's folder, like every *_file.
+	// Default "creditgate-dead-letters.jsonl" next to the config file.
 	File string `yaml:"file"`
 }
 

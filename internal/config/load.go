@@ -63,6 +63,10 @@ func Parse(raw []byte, dir string, getenv func(string) string) (*Config, error) 
 	}
 	problems = append(problems, cfg.readFiles(dir)...)
 	cfg.ApplyDefaults()
+	// The dead-letter file is found like every other file the config names: a
+	// relative path is relative to the config's folder, so `dlq list` run from
+	// anywhere reads the file `serve` writes.
+	cfg.DeadLetter.File = resolve(dir, cfg.DeadLetter.File)
 	if err := cfg.Validate(); err != nil {
 		problems = append(problems, err)
 	}

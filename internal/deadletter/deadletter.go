@@ -54,9 +54,44 @@ type Entry struct {
 	ParkedAt time.Time `json:"parked_at"`
 	// Replays counts replays so far; the caller maintains it.
 	Replays int `json:"replays"`
+	// LastReplay records the latest replay that parked the entry again: when, who,
+	// what an operator supplied, and what came of it (the caller maintains it; the
+	// audit log has every replay). Zero when the entry was never replayed.
+	LastReplay Replay `json:"last_replay,omitzero"`
 	// Payload is the raw event body exactly as received, byte for byte (bodies that are
 	// not valid UTF-8 are stored in base64 behind the scenes, so they survive too).
 	Payload string `json:"payload"`
+}
+
+// Replay is one replay of an entry (Entry.LastReplay).
+type Replay struct {
+	At time.Time `json:"at"`
+	// Operator is who ran the replay ($USER of `creditgate dlq`), when known.
+	Operator string `json:"operator,omitempty"`
+	// UserID and Credits are what the operator supplied (dlq replay --user/--credits);
+	// empty and 0 when the replay ran on the stored event alone.
+	UserID  string `json:"user_id,omitempty"`
+	Credits int64  `json:"credits,omitempty"`
+	// Result is the outcome (a pipeline result word) and Reason its reason.
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Filter selects entries; its zero value selects every entry.
+type Filter struct {
+	Route  string        // only this route ("": any)
+	Reason string        // only this reason ("": any)
+	Older  time.Duration // only entries parked at least this long ago (0: any)
+	Newer  time.Duration // only entries parked less than this long ago (0: any)
+}
+
+// Match reports whether e passes f at time now.
+func (f Filter) Match(e Entry, now time.Time) bool {
+	age := now.Sub(e.ParkedAt)
+	return (f.Route == "" || e.Route == f.Route) &&
+		(f.Reason == "" || e.Reason == f.Reason) &&
+		(f.Older == 0 || age >= f.Older) &&
+		(f.Newer == 0 || age < f.Newer)
 }
 
 // List is the dead-letter list. Implementations are safe for concurrent use.
@@ -137,4 +172,16 @@ func unmarshalEntry(b []byte) (Entry, error) {
 		return Entry{}, err
 	}
 	return w.entry()
+}
+
+// Count tallies entries by route, then reason.
+func Count(entries []Entry) map[string]map[string]int {
+	out := map[string]map[string]int{}
+	for _, e := range entries {
+		if out[e.Route] == nil {
+			out[e.Route] = map[string]int{}
+		}
+		out[e.Route][e.Reason]++
+	}
+	return out
 }

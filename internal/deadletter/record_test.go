@@ -128,7 +128,11 @@ func sameChange(a, b change) bool {
 	if !a.Entry.ParkedAt.Equal(b.Entry.ParkedAt) {
 		return false
 	}
+	if !a.Entry.LastReplay.At.Equal(b.Entry.LastReplay.At) {
+		return false
+	}
 	a.Entry.ParkedAt, b.Entry.ParkedAt = time.Time{}, time.Time{}
+	a.Entry.LastReplay.At, b.Entry.LastReplay.At = time.Time{}, time.Time{}
 	return a == b
 }
 

@@ -24,19 +24,29 @@ type Metrics struct {
 	BackendDeploymentFaults *prometheus.CounterVec
 	ConfigReloadOK          prometheus.Gauge
 	ConfigReloadAt          prometheus.Gauge
-	BuildInfo               *prometheus.GaugeVec // version
+	ConfigReloads           *prometheus.CounterVec // result: success, failure
+	DeadLetterQueue         *prometheus.GaugeVec   // route, reason
+	BuildInfo               *prometheus.GaugeVec   // version
 }
 
-// DeadLetterReasons are the reason labels of creditgate_dead_lettered_total: every
-// reason the pipeline parks an event with (extraction failures, a backend rejection,
-// a session the pipeline cannot credit). InitRoute creates them at 0.
+// DeadLetterReasons are the reason labels of creditgate_dead_lettered_total and
+// creditgate_dead_letters: every reason the pipeline parks an event with (extraction
+// failures, a backend rejection, a Stripe API refusal, an event the pipeline cannot
+// credit). InitRoute creates them at 0; a test keeps the list in step with the code
+// that parks.
 var DeadLetterReasons = []string{
-	"no_user_id", "bad_user_id", "no_credits", "bad_credits",
-	"backend_rejected", "unknown_payment_status", "no_session_id",
+	"no_user_id", "bad_user_id", "no_credits", "bad_credits", "unknown_price",
+	"backend_rejected", "unknown_payment_status", "no_session_id", "no_invoice_id",
+	"no_api_key", "no_account", "no_payment_intent", "unknown_purchase",
+	"stripe_auth", "stripe_permission", "stripe_not_found", "stripe_invalid_request",
+	"thin_related_object",
 	// billing (package billing): a second user for a mapped customer, an invoice
 	// whose billing_reason has no policy.
 	"customer_conflict", "unknown_billing_reason",
 }
+
+// ReloadResults are the result labels of creditgate_config_reloads_total.
+var ReloadResults = []string{"success", "failure"}
 
 // StoreParts are the part labels of creditgate_store_errors_total: the dedup store
 // and the dead-letter list. New creates them at 0.
@@ -96,18 +106,29 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "creditgate_config_last_reload_success_timestamp_seconds",
 			Help: "Time of the last successful configuration load.",
 		}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "creditgate_config_reloads_total",
+			Help: "Configuration reloads (SIGHUP or a changed file), by result: success, or failure (the old configuration keeps serving).",
+		}, []string{"result"}),
+		DeadLetterQueue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "creditgate_dead_letters",
+			Help: "Entries waiting in the dead-letter list, by route and reason, as of the scrape.",
+		}, []string{"route", "reason"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "creditgate_build_info",
 			Help: "Always 1; the version label says which build runs.",
 		}, []string{"version"}),
 	}
 	reg.MustRegister(m.Webhooks, m.WebhookDuration, m.Forwards, m.ForwardDuration,
-		m.DeadLettered, m.CreditsGranted, m.CreditsReversed, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt, m.BuildInfo,
-		m.BackendDeploymentFaults,
+		m.DeadLettered, m.CreditsGranted, m.CreditsReversed, m.StoreErrors, m.ConfigReloadOK, m.ConfigReloadAt,
+		m.ConfigReloads, m.DeadLetterQueue, m.BuildInfo, m.BackendDeploymentFaults,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version).Set(1)
 	for _, p := range StoreParts {
 		m.StoreErrors.WithLabelValues(p)
+	}
+	for _, r := range ReloadResults {
+		m.ConfigReloads.WithLabelValues(r)
 	}
 	return m
 }
@@ -123,8 +144,27 @@ func (m *Metrics) InitRoute(route string, results []string) {
 	}
 	for _, r := range DeadLetterReasons {
 		m.DeadLettered.WithLabelValues(route, r)
+		m.DeadLetterQueue.WithLabelValues(route, r)
 	}
 	m.CreditsGranted.WithLabelValues(route)
 	m.CreditsReversed.WithLabelValues(route)
 	m.BackendDeploymentFaults.WithLabelValues(route)
+}
+
+// SetDeadLetters replaces creditgate_dead_letters with counts (route → reason →
+// entries). Every reason of every route in routes is exported, at 0 when nothing of
+// it waits; an entry of a route or reason not listed (a route removed from the config,
+// an entry written by hand) is exported too, so the gauge always adds up to the list.
+func (m *Metrics) SetDeadLetters(routes []string, counts map[string]map[string]int) {
+	m.DeadLetterQueue.Reset()
+	for _, route := range routes {
+		for _, r := range DeadLetterReasons {
+			m.DeadLetterQueue.WithLabelValues(route, r)
+		}
+	}
+	for route, byReason := range counts {
+		for reason, n := range byReason {
+			m.DeadLetterQueue.WithLabelValues(route, reason).Set(float64(n))
+		}
+	}
 }

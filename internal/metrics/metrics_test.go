@@ -60,6 +60,8 @@ func sample(t *testing.T) (*prometheus.Registry, *metrics.Metrics) {
 	m.StoreErrors.WithLabelValues("store").Inc()
 	m.ConfigReloadOK.Set(1)
 	m.ConfigReloadAt.Set(1764270382)
+	m.ConfigReloads.WithLabelValues("success").Inc()
+	m.SetDeadLetters([]string{"main"}, map[string]map[string]int{"main": {"no_user_id": 1}})
 	return reg, m
 }
 
@@ -109,8 +111,8 @@ func TestGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(mfs) != 12 {
-		t.Errorf("gathered %d creditgate_ families, want 12", len(mfs))
+	if len(mfs) != 14 {
+		t.Errorf("gathered %d creditgate_ families, want 14", len(mfs))
 	}
 	want, err := os.ReadFile(filepath.FromSlash(golden))
 	if err != nil {
@@ -193,8 +195,8 @@ func TestNaming(t *testing.T) {
 			}
 		}
 	}
-	if n != 12 {
-		t.Errorf("checked %d creditgate families, want 12", n)
+	if n != 14 {
+		t.Errorf("checked %d creditgate families, want 14", n)
 	}
 }
 
@@ -261,6 +263,24 @@ func TestInitRoute(t *testing.T) {
 			}
 		}
 	}
+	queue := series(t, reg, "creditgate_dead_letters")
+	if len(queue) != 2*len(metrics.DeadLetterReasons) {
+		t.Errorf("dead_letters series = %d, want %d", len(queue), 2*len(metrics.DeadLetterReasons))
+	}
+	for _, route := range []string{"main", "shop"} {
+		for _, r := range []string{"no_user_id", "stripe_auth", "unknown_purchase", "backend_rejected"} {
+			k := "reason=" + r + ",route=" + route
+			if v, ok := queue[k]; !ok || v != 0 {
+				t.Errorf("dead_letters{%s} = %v, %v; want 0", k, v, ok)
+			}
+			if v, ok := dead["reason="+r+",route="+route]; !ok || v != 0 {
+				t.Errorf("dead_lettered_total{%s} = %v, %v; want 0", k, v, ok)
+			}
+		}
+	}
+	if got := series(t, reg, "creditgate_config_reloads_total"); fmt.Sprint(got) != "map[result=failure:0 result=success:0]" {
+		t.Errorf("config_reloads = %v, want success and failure at 0", got)
+	}
 	if got := series(t, reg, "creditgate_store_errors_total"); fmt.Sprint(got) != "map[part=dead_letter:0 part=store:0]" {
 		t.Errorf("store_errors = %v, want part=store and part=dead_letter at 0", got)
 	}
@@ -281,5 +301,37 @@ func TestNewUsesGivenRegistry(t *testing.T) {
 		if strings.HasPrefix(mf.GetName(), "creditgate_") {
 			t.Errorf("%s is registered on the default registry", mf.GetName())
 		}
+	}
+}
+
+// SetDeadLetters replaces the backlog: an entry that left the list leaves the gauge
+// (back to 0 for a configured route, gone for a route no longer configured), and an
+// entry of an unlisted route or reason is exported as it is.
+func TestSetDeadLetters(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "dev")
+	m.SetDeadLetters([]string{"main"}, map[string]map[string]int{
+		"main": {"no_user_id": 2, "bad_credits": 1},
+		"old":  {"undecodable": 1},
+	})
+	got := series(t, reg, "creditgate_dead_letters")
+	for k, want := range map[string]float64{
+		"reason=no_user_id,route=main": 2, "reason=bad_credits,route=main": 1,
+		"reason=stripe_auth,route=main": 0, "reason=undecodable,route=old": 1,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("dead_letters{%s} = %v, %v; want %v", k, v, ok, want)
+		}
+	}
+	if len(got) != len(metrics.DeadLetterReasons)+1 {
+		t.Errorf("dead_letters has %d series, want %d", len(got), len(metrics.DeadLetterReasons)+1)
+	}
+	m.SetDeadLetters([]string{"main"}, map[string]map[string]int{})
+	got = series(t, reg, "creditgate_dead_letters")
+	if v := got["reason=no_user_id,route=main"]; v != 0 {
+		t.Errorf("after the list emptied, dead_letters{no_user_id} = %v, want 0", v)
+	}
+	if _, ok := got["reason=undecodable,route=old"]; ok {
+		t.Error("a route with no entries left and no config still has a series")
 	}
 }

@@ -29,13 +29,20 @@ func New(o Options) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, redact(err, o)
 	}
+	// Dials report to link, so that outages log once per change (logging.go).
 	switch {
 	case p.cluster != nil:
-		return redis.NewClusterClient(p.cluster), nil
+		c := redis.NewClusterClient(p.cluster)
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(dialHook{link}) }) // a cluster dials through its nodes
+		return c, nil
 	case p.failover != nil:
-		return redis.NewFailoverClient(p.failover), nil
+		c := redis.NewFailoverClient(p.failover)
+		c.AddHook(dialHook{link})
+		return c, nil
 	default:
-		return redis.NewClient(p.single), nil
+		c := redis.NewClient(p.single)
+		c.AddHook(dialHook{link})
+		return c, nil
 	}
 }
 

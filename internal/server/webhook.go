@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/event"
@@ -12,6 +13,7 @@ import (
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/signature"
+	"github.com/creditgate/creditgate/internal/tracing"
 )
 
 // Route is one webhook route as the server sees it.
@@ -33,6 +35,9 @@ type Deps struct {
 	// across reloads); nil is unlimited.
 	Inflight *BodyBudget
 	Now      func() time.Time
+	// Tracer starts each webhook's span, continuing the traceparent of the request
+	// (nil: spans are not exported; the trace id is still logged and forwarded).
+	Tracer *tracing.Tracer
 
 	unauthLog *logLimiter // set by NewWebhookHandler
 }
@@ -52,6 +57,7 @@ const (
 	LogAttempts  = "forward_attempts"
 	LogDetail    = "detail"
 	LogAPI       = "api_version"
+	LogTraceID   = "trace_id"
 )
 
 // handleWebhook verifies, decodes and processes one delivery (DESIGN §1) and answers
@@ -64,9 +70,21 @@ func handleWebhook(d Deps, rt *Route) http.Handler {
 	rm := d.routeMetrics(rt.Pipeline.Name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		r = withSpan(d.Tracer, r)
 		o, apiVersion := process(d, rt, now, w, r)
 		d.finish(w, r, rm, o, apiVersion, start)
 	})
+}
+
+// withSpan returns r with the webhook's span in its context: the child of the
+// Ingress's traceparent, or the root of a new trace.
+func withSpan(tr *tracing.Tracer, r *http.Request) *http.Request {
+	ctx := r.Context()
+	if sc, ok := tracing.ParseTraceparent(r.Header.Get(tracing.Header)); ok {
+		ctx = tracing.WithRemote(ctx, sc)
+	}
+	ctx, _ = tr.Start(ctx, "webhook", tracing.Server)
+	return r.WithContext(ctx)
 }
 
 // process reads, verifies, decodes and processes one delivery. The body lives in a
@@ -107,7 +125,10 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 	if len(headers) == 1 {
 		header = headers[0]
 	}
-	if err := signature.Verify(body, header, rt.Secrets, rt.Tolerance, now()); err != nil {
+	_, verify := d.Tracer.Start(r.Context(), "verify", tracing.Internal)
+	err = signature.Verify(body, header, rt.Secrets, rt.Tolerance, now())
+	verify.Finish(err)
+	if err != nil {
 		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: signatureReason(err), Detail: err.Error()}, ""
 	}
 	ev, err := event.Decode(body)
@@ -192,6 +213,17 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int(LogSuppressed, suppressed))
+	}
+	if span := tracing.FromContext(r.Context()); span != nil {
+		attrs = append(attrs, slog.String(LogTraceID, span.SC.TraceID.String()))
+		span.Set("creditgate.route", route)
+		span.Set("creditgate.result", res)
+		span.Set("http.response.status_code", strconv.Itoa(code))
+		var failed error
+		if code >= 500 {
+			failed = errors.New(res)
+		}
+		span.Finish(failed)
 	}
 	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), level(o.Result), "webhook", attrs...)
 }

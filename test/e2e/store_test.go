@@ -96,9 +96,10 @@ func TestDeadLetterReplay(t *testing.T) {
 				t.Fatalf("dlq show: %v\n%s", err, out)
 			}
 
-			// Replay while the backend still rejects: parked again, replay counted.
+			// Replay while the backend still rejects: parked again, replay counted, and
+			// the command fails so a script or an operator notices.
 			out, err = p.runCLI("dlq", "replay", "main:"+evt, "--config", p.cfgPath)
-			if err != nil || !strings.Contains(out, "parked again: backend_rejected") {
+			if err == nil || !strings.Contains(err.Error(), "1 of 1 entries were parked again") || !strings.Contains(out, "parked again: backend_rejected") {
 				t.Fatalf("replay during rejection: %v\n%s", err, out)
 			}
 
@@ -118,9 +119,10 @@ func TestDeadLetterReplay(t *testing.T) {
 					t.Fatalf("drop: %v\n%s", err, out)
 				}
 			} else {
-				// The missing user id cannot be fixed by a replay: parked again.
+				// The missing user id cannot be fixed by a replay alone: parked again,
+				// and the command fails (dlq replay ID --user U is the fix).
 				out, err = p.runCLI("dlq", "replay", "--all", "--config", p.cfgPath)
-				if err != nil || !strings.Contains(out, "parked again: no_user_id") {
+				if err == nil || !strings.Contains(out, "parked again: no_user_id") {
 					t.Fatalf("replay --all: %v\n%s", err, out)
 				}
 			}

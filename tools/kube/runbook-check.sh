@@ -52,7 +52,8 @@ metrics:
 EOF
 run helm upgrade --install creditgate "$ROOT/charts/creditgate" -n payments -f values.yaml
 run kubectl -n payments get deployment,service,ingress,networkpolicy,pdb,configmap,secret,servicemonitor,prometheusrule
-c0=$(kubectl -n payments get deploy creditgate -o jsonpath='{.spec.template.metadata.annotations.checksum/config}')
+c0=$(kubectl -n payments get deploy creditgate -o jsonpath='{.spec.template.metadata.annotations.checksum/restart}')
+[ -n "$c0" ] || { echo "no checksum/restart on the pod template"; exit 1; }
 
 # Check a config before it ships
 run sh -c "helm template creditgate $ROOT/charts/creditgate -n payments -f values.yaml --show-only templates/configmap.yaml > cm.yaml"
@@ -81,8 +82,9 @@ run sh -c "kubectl -n payments create secret generic creditgate --dry-run=client
   --from-file=stripe-signing-secrets.main --from-file=forward-signing-keys.main --from-file=redis-url \
   --from-file=stripe-signing-secrets.test --from-file=forward-signing-keys.test | kubectl apply -f -"
 run helm upgrade creditgate "$ROOT/charts/creditgate" -n payments -f values.yaml -f values-2.yaml
-c1=$(kubectl -n payments get deploy creditgate -o jsonpath='{.spec.template.metadata.annotations.checksum/config}')
-[ "$c0" != "$c1" ] || { echo "adding a route did not change checksum/config"; exit 1; }
+c1=$(kubectl -n payments get deploy creditgate -o jsonpath='{.spec.template.metadata.annotations.checksum/restart}')
+[ "$c0" = "$c1" ] || { echo "adding a route changed checksum/restart: the pods would roll instead of reloading"; exit 1; }
+kubectl -n payments get configmap creditgate -o jsonpath='{.data.config\.yaml}' | grep -q /stripe/webhook-test
 kubectl -n payments get ingress creditgate -o jsonpath='{.spec.rules[0].http.paths[*].path}' | grep -q /stripe/webhook-test
 
 # Rotate the Stripe signing secret: both, one per line
@@ -91,7 +93,6 @@ run sh -c "printf '%s\n%s\n' '$OLD_WHSEC' '$NEW_WHSEC' > stripe-signing-secrets.
 run sh -c "kubectl -n payments create secret generic creditgate --dry-run=client -o yaml \
   --from-file=stripe-signing-secrets.main --from-file=forward-signing-keys.main --from-file=redis-url \
   --from-file=stripe-signing-secrets.test --from-file=forward-signing-keys.test | kubectl apply -f -"
-run kubectl -n payments rollout restart deployment/creditgate
 [ "$(kubectl -n payments get secret creditgate -o jsonpath='{.data.stripe-signing-secrets\.main}' | base64 -d | wc -l)" = 2 ]
 
 # Scale out

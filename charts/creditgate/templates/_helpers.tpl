@@ -256,13 +256,26 @@ redis-password: {{ printf "%s\n" .Values.secrets.redisPassword | b64enc | quote 
 {{- end }}
 
 {{/*
-creditgate.podAnnotations: the checksums that roll the pods when the config or the
-chart-made Secret changes (creditgate reads its config once, at start).
+creditgate.checksums: the pod annotations that roll the pods when what they read
+changes. With config.hotReload, creditgate reloads routes, secrets and keys from the
+mounted files itself, so only the settings it reads once at start (listeners and their
+connection limits, the in-flight body budget, Redis and its secrets, dedup, the
+dead-letter file, the shutdown grace, the Stripe watch) are hashed, in
+checksum/restart. Without it, the whole config and the chart-made Secret are.
 */}}
 {{- define "creditgate.checksums" -}}
+{{- if .Values.config.hotReload }}
+{{- $cfg := include "creditgate.config" . | fromYaml }}
+{{- $restart := pick $cfg "listen" "admin_listen" "shutdown_timeout" "redis" "dedup" "dead_letter" "max_connections" "admin_max_connections" "max_inflight_body_bytes" "watch" }}
+{{- if not .Values.secrets.existingSecret }}
+{{- $_ := set $restart "secrets" (list .Values.secrets.redisUrl .Values.secrets.redisPassword) }}
+{{- end }}
+checksum/restart: {{ toYaml $restart | sha256sum }}
+{{- else }}
 checksum/config: {{ include "creditgate.config" . | sha256sum }}
 {{- if not .Values.secrets.existingSecret }}
 checksum/secret: {{ include "creditgate.secretData" . | sha256sum }}
+{{- end }}
 {{- end }}
 {{- end }}
 
