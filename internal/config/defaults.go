@@ -75,24 +75,40 @@ const (
 	EventChargeRefunded        = "charge.refunded"
 	EventDisputeCreated        = "charge.dispute.created"
 	EventDisputeClosed         = "charge.dispute.closed"
+	// Reversal events that report a dispute's or a refund's later status.
+	EventDisputeUpdated         = "charge.dispute.updated"
+	EventDisputeFundsWithdrawn  = "charge.dispute.funds_withdrawn"
+	EventDisputeFundsReinstated = "charge.dispute.funds_reinstated"
+	EventChargeRefundUpdated    = "charge.refund.updated"
+	EventRefundUpdated          = "refund.updated"
 )
 
 // SupportedEvents are the event types a route may list.
 var SupportedEvents = map[string]bool{
-	EventSessionCompleted:      true,
-	EventAsyncPaymentSucceeded: true,
-	EventInvoicePaid:           true,
-	EventChargeRefunded:        true,
-	EventDisputeCreated:        true,
-	EventDisputeClosed:         true,
+	EventSessionCompleted:       true,
+	EventAsyncPaymentSucceeded:  true,
+	EventInvoicePaid:            true,
+	EventChargeRefunded:         true,
+	EventDisputeCreated:         true,
+	EventDisputeClosed:          true,
+	EventDisputeUpdated:         true,
+	EventDisputeFundsWithdrawn:  true,
+	EventDisputeFundsReinstated: true,
+	EventChargeRefundUpdated:    true,
+	EventRefundUpdated:          true,
 }
 
 // ReversalEvents are the event types that take credits back (or give them back after a
-// won dispute). Listing one turns reversals on for a route.
+// won dispute or a failed refund). Listing one turns reversals on for a route.
 var ReversalEvents = map[string]bool{
-	EventChargeRefunded: true,
-	EventDisputeCreated: true,
-	EventDisputeClosed:  true,
+	EventChargeRefunded:         true,
+	EventDisputeCreated:         true,
+	EventDisputeClosed:          true,
+	EventDisputeUpdated:         true,
+	EventDisputeFundsWithdrawn:  true,
+	EventDisputeFundsReinstated: true,
+	EventChargeRefundUpdated:    true,
+	EventRefundUpdated:          true,
 }
 
 // ApplyDefaults fills every zero field.

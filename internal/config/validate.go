@@ -317,7 +317,9 @@ func (p *problems) err() error { return errors.Join(p.list...) }
 // supportedList is SupportedEvents in the order of the reference, for a message.
 func supportedList() []string {
 	return []string{EventSessionCompleted, EventAsyncPaymentSucceeded, EventInvoicePaid,
-		EventChargeRefunded, EventDisputeCreated, EventDisputeClosed}
+		EventChargeRefunded, EventDisputeCreated, EventDisputeClosed,
+		EventDisputeUpdated, EventDisputeFundsWithdrawn, EventDisputeFundsReinstated,
+		EventChargeRefundUpdated, EventRefundUpdated}
 }
 
 var connectAccount = regexp.MustCompile(`^acct_[A-Za-z0-9]{1,64}$`)

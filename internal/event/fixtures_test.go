@@ -152,7 +152,7 @@ func TestDecodeFixtures(t *testing.T) {
 			APIVersion: "2024-06-20", Created: 1725607200,
 			Object: Object{ID: "ch_3d7WHnKb2SDH2ADZaNFq9O5p", Object: "charge",
 				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "succeeded", Currency: "eur",
-				Amount: 999, AmountRefunded: 999, Refunded: true},
+				Amount: 999, AmountRefunded: 999, Refunded: true, AmountCaptured: 999, Created: 1725002385},
 		},
 	}, {
 		file: "charge_refunded_partial.json",
@@ -161,12 +161,31 @@ func TestDecodeFixtures(t *testing.T) {
 			APIVersion: "2025-03-31.basil", Created: 1746098400,
 			Object: Object{ID: "ch_3SF1kSw8we7EfjbYqVOSXYxe", Object: "charge",
 				Customer: "cus_D0zt9BcyQoAbxN", PaymentIntent: "pi_3NmROH6GE6HlNDWCZ7c904cY",
-				Status: "succeeded", Currency: "eur", Amount: 5000, AmountRefunded: 2500},
+				Status: "succeeded", Currency: "eur", Amount: 5000, AmountRefunded: 2500,
+				AmountCaptured: 5000, Created: 1745493580},
 		},
 	}}
 
+	// data.object.created of the session fixtures, which the helpers above leave out.
+	created := map[string]int64{
+		"checkout_session_completed_paid_2020-08-27.json":       1716999959,
+		"checkout_session_completed_paid_2023-10-16.json":       1705310959,
+		"checkout_session_completed_paid_2024-06-20.json":       1725002359,
+		"checkout_session_completed_paid_2025-03-31.basil.json": 1745493559,
+		"checkout_session_completed_paid_2026-dahlia.json":      1774483159,
+		"checkout_session_completed_unpaid.json":                1725434959,
+		"checkout_session_async_payment_succeeded.json":         1725434959,
+		"checkout_session_completed_no_payment_required.json":   1747900759,
+		"checkout_session_completed_expanded_customer.json":     1726214359,
+		"checkout_session_completed_paid_livemode.json":         1727776759,
+		"checkout_session_completed_connect.json":               1728379959,
+		"payment_intent_succeeded.json":                         1725002380,
+	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
+		if c, ok := created[tt.file]; ok {
+			tt.want.Object.Created = c
+		}
 		t.Run(tt.file, func(t *testing.T) {
 			got, err := Decode(readFixture(t, tt.file))
 			if err != nil {

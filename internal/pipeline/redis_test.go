@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/pipeline"
@@ -141,7 +142,7 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 
 	// The same failure on a route that does not take credits back.
 	e2, c2, prefix2, _ := redisEnv(t)
-	for _, typ := range []string{pipeline.TypeChargeRefunded, pipeline.TypeDisputeCreated, pipeline.TypeDisputeClosed} {
+	for typ := range config.ReversalEvents {
 		delete(e2.rt.Events, typ)
 	}
 	fs2 := &failingSettle{Redis: e2.p.Store.(*dedup.Redis)}
