@@ -28,6 +28,7 @@ const (
 	DefaultAPITimeout      = 3 * time.Second
 	DefaultAPIBaseURL      = "https://api.stripe.com"
 	DefaultCustomerTTL     = 9600 * time.Hour
+	DefaultRecordTTL       = MinRecordTTL
 	DefaultInvoiceUserWait = 24 * time.Hour
 )
 
@@ -127,6 +128,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Dedup.TTL, DefaultDedupTTL)
 	setDur(&c.Dedup.Lease, DefaultLease)
 	setDur(&c.Dedup.CustomerTTL, DefaultCustomerTTL)
+	setDur(&c.Dedup.RecordTTL, DefaultRecordTTL)
 	setStr(&c.DeadLetter.File, DefaultDeadLetterFile)
 	for i := range c.Routes {
 		r := &c.Routes[i]
