@@ -1,0 +1,134 @@
+package billing_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/creditgate/creditgate/internal/billing"
+)
+
+// fact is one event's report, applied to Money.
+type fact func(m *billing.Money) bool
+
+func refunds(at, amount int64) fact {
+	return func(m *billing.Money) bool { return m.AddRefunds(at, amount, 0, false) }
+}
+func failed(id string, amount, created, at int64) fact {
+	return func(m *billing.Money) bool { return m.AddFailedRefund(id, amount, created, at) }
+}
+func dispute(id, status string, amount int64) fact {
+	return func(m *billing.Money) bool { return m.AddDispute(id, status, amount) }
+}
+
+func TestTaken(t *testing.T) {
+	tests := []struct {
+		name  string
+		facts []fact
+		want  int64 // of 100 credits paid 1000
+	}{
+		{"nothing", nil, 0},
+		{"a refund", []fact{refunds(1, 250)}, 25},
+		{"a newer snapshot wins", []fact{refunds(2, 600), refunds(1, 900)}, 60},
+		{"same second: the larger amount", []fact{refunds(1, 600), refunds(1, 300)}, 60},
+		{"rounding down", []fact{refunds(1, 19)}, 1},
+		{"full refund flag", []fact{func(m *billing.Money) bool { return m.AddRefunds(1, 0, 0, true) }}, 100},
+		{"more than paid", []fact{refunds(1, 700), dispute("dp", "lost", 700)}, 100},
+		{"inquiry", []fact{dispute("dp", "warning_needs_response", 1000)}, 0},
+		{"inquiry escalated", []fact{dispute("dp", "warning_needs_response", 1000), dispute("dp", "needs_response", 1000)}, 100},
+		{"inquiry closed stays closed", []fact{dispute("dp", "warning_closed", 1000), dispute("dp", "needs_response", 1000)}, 0},
+		{"won, then a late created", []fact{dispute("dp", "won", 400), dispute("dp", "needs_response", 400)}, 0},
+		{"lost", []fact{dispute("dp", "under_review", 400), dispute("dp", "lost", 400)}, 40},
+		{"prevented", []fact{dispute("dp", "prevented", 400)}, 0},
+		{"failed after the snapshot", []fact{refunds(10, 500), failed("re", 500, 10, 20)}, 0},
+		{"failed before the snapshot", []fact{refunds(30, 200), failed("re", 500, 10, 20)}, 20},
+		{"refund made after the snapshot", []fact{refunds(5, 200), failed("re", 500, 10, 20)}, 20},
+		{"failed twice is once", []fact{refunds(10, 800), failed("re", 500, 10, 20), failed("re", 500, 10, 21)}, 30},
+		{"a negative amount counts nothing", []fact{refunds(1, -5), dispute("dp", "lost", -5)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m billing.Money
+			for _, f := range tt.facts {
+				f(&m)
+			}
+			if got := m.Taken(100, 1000); got != tt.want {
+				t.Errorf("Taken = %d, want %d (%+v)", got, tt.want, m)
+			}
+		})
+	}
+}
+
+func TestTakenEdges(t *testing.T) {
+	var m billing.Money
+	m.AddRefunds(1, 250, 500, false) // captured 500 of 1000
+	if got := m.Taken(100, 1000); got != 50 {
+		t.Errorf("partial capture: %d, want 50", got)
+	}
+	if got := m.Taken(0, 1000); got != 0 {
+		t.Errorf("no credits: %d", got)
+	}
+	var free billing.Money
+	free.AddRefunds(1, 1, 0, false)
+	if got := free.Taken(7, 0); got != 7 {
+		t.Errorf("a purchase that cost nothing, refunded: %d, want all", got)
+	}
+	var big billing.Money
+	big.AddRefunds(1, 1<<40, 0, false)
+	if got := big.Taken(1<<53, 1<<41); got != 1<<52 {
+		t.Errorf("large numbers: %d, want %d", got, int64(1)<<52)
+	}
+	c := m.Clone()
+	c.AddDispute("dp", "lost", 10)
+	if len(m.Disputes) != 0 {
+		t.Error("Clone shares its dispute map")
+	}
+}
+
+// TestMoneyOrderIndependent: applying the same facts, each maybe twice, in any order
+// ends at the same Money's Taken; a repeated fact reports no change.
+func TestMoneyOrderIndependent(t *testing.T) {
+	facts := []fact{
+		refunds(10, 300), refunds(20, 700), failed("re_2", 400, 20, 30), refunds(40, 500),
+		dispute("dp_1", "warning_needs_response", 200), dispute("dp_1", "needs_response", 200),
+		dispute("dp_1", "won", 200), dispute("dp_2", "needs_response", 150), dispute("dp_2", "lost", 150),
+	}
+	var want billing.Money
+	for _, f := range facts {
+		f(&want)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		order := append([]fact(nil), facts...)
+		order = append(order, facts[rng.IntN(len(facts))])
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var m billing.Money
+		for _, f := range order {
+			f(&m)
+		}
+		if got, w := m.Taken(100, 1000), want.Taken(100, 1000); got != w {
+			t.Fatalf("Taken = %d, want %d (%+v)", got, w, m)
+		}
+		for _, f := range facts {
+			if f(&m) {
+				t.Fatalf("a fact applied twice changed Money: %+v", m)
+			}
+		}
+	}
+	if got := want.Taken(100, 1000); got != 65 { // refunds 500 + dp_2 150
+		t.Errorf("in order: %d, want 65", got)
+	}
+}
+
+func TestDisputeStatuses(t *testing.T) {
+	for _, s := range []string{"warning_needs_response", "warning_under_review", "warning_closed", "needs_response", "under_review", "won", "lost", "charge_refunded", "prevented"} {
+		if !billing.KnownDisputeStatus(s) || billing.DescribeDispute("dp", s, 1) == "" {
+			t.Errorf("%s unknown", s)
+		}
+	}
+	if billing.KnownDisputeStatus("") || billing.KnownDisputeStatus("WON") {
+		t.Error("unknown statuses known")
+	}
+	if !billing.FailedRefundStatus("failed") || !billing.FailedRefundStatus("canceled") || billing.FailedRefundStatus("pending") {
+		t.Error("FailedRefundStatus")
+	}
+}
