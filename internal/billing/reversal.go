@@ -203,12 +203,27 @@ func (m Money) Clone() Money {
 	return c
 }
 
-// PurchaseWait is how long a reversal whose purchase has no record yet, while a grant
-// of that purchase is failing and Stripe retries it, is answered "try again" rather
-// than parked. It is well inside Stripe's 3 days of retries, so the reversal is still
-// parked, not lost, when the grant never succeeds.
-const PurchaseWait = 24 * time.Hour
+// PurchaseWait is how long a live-mode reversal whose purchase has no record yet may
+// be answered "try again" rather than parked: Stripe does not order events, and the
+// purchase's own event may still be on its way (Stripe retries it for 3 days, an
+// outage of creditgate or the backend queues both). It is well inside Stripe's 3 days
+// of retries, so a reversal whose purchase never comes is still parked, not lost.
+// TestPurchaseWait is the same for test mode, where Stripe retries for a few hours only.
+const (
+	PurchaseWait     = 24 * time.Hour
+	TestPurchaseWait = time.Hour
+)
 
-// AwaitPurchase reports whether a reversal created at eventCreated should still wait
-// for its purchase's grant at now.
-func AwaitPurchase(eventCreated, now time.Time) bool { return now.Sub(eventCreated) < PurchaseWait }
+// AwaitPurchase reports whether a reversal event, created at eventCreated, whose
+// purchase has no record should still wait for it at now. It waits while the event is
+// young and either its object is (a charge's created is the payment; a refund or
+// dispute is never older than its payment) or a grant of the purchase is failing
+// (granting: its mark is there).
+func AwaitPurchase(eventCreated, objectCreated time.Time, livemode, granting bool, now time.Time) bool {
+	wait := PurchaseWait
+	if !livemode {
+		wait = TestPurchaseWait
+	}
+	young := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) < wait }
+	return young(eventCreated) && (granting || young(objectCreated))
+}

@@ -164,6 +164,24 @@ func TestDecodeFixtures(t *testing.T) {
 				Status: "succeeded", Currency: "eur", Amount: 5000, AmountRefunded: 2500,
 				AmountCaptured: 5000, Created: 1745493580},
 		},
+	}, {
+		file: "charge_dispute_created_2023-10-16.json",
+		want: View{
+			ID: "evt_1Q4dVtJKXhi7EsrKdpCr8aX2", Type: "charge.dispute.created",
+			APIVersion: "2023-10-16", Created: 1727000000,
+			Object: Object{ID: "dp_1Q4dVtJKXhi7EsrKqRn3mX0b", Object: "dispute",
+				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "needs_response", Currency: "eur",
+				Amount: 999, Created: 1726999990},
+		},
+	}, {
+		file: "refund_updated_failed_2023-10-16.json",
+		want: View{
+			ID: "evt_1Q5xKmJKXhi7EsrKr8fTzW1c", Type: "refund.updated",
+			APIVersion: "2023-10-16", Created: 1727100000,
+			Object: Object{ID: "re_3d7WHnKb2SDH2ADZ0hF4kQ2s", Object: "refund",
+				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "failed", Currency: "eur",
+				Amount: 500, Created: 1725607190},
+		},
 	}}
 
 	// data.object.created of the session fixtures, which the helpers above leave out.

@@ -173,20 +173,39 @@ func moneyFact(c *claims, o Outcome, rt *Route, d Delivery) (add func(*billing.M
 	return func(m *billing.Money) bool { return m.AddDispute(obj.ID, obj.Status, obj.Amount) }, o, false
 }
 
-// noRecord answers a reversal whose purchase has no record: "try again" while a grant
-// of the purchase is failing and Stripe retries it (billing.PurchaseWait), else parked.
+// noRecord answers a reversal whose purchase has no record: "try again" while the
+// purchase may still be granted (billing.AwaitPurchase), else parked.
 func (p *Pipeline) noRecord(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, pi string) Outcome {
 	ev := d.Event
-	_, awaiting, err := p.Records.Get(ctx, ledger.AwaitKey(rt.Name, pi))
-	switch {
-	case err != nil:
+	_, granting, err := p.Records.Get(ctx, ledger.AwaitKey(rt.Name, pi))
+	if err != nil {
 		return c.fail(o, StoreUnavailable, "store", err)
-	case awaiting && billing.AwaitPurchase(time.Unix(ev.Created, 0), p.now()):
+	}
+	created, objCreated := unix(ev.Created), unix(ev.Object.Created)
+	if !d.Replay && billing.AwaitPurchase(created, objCreated, ev.Livemode, granting, p.now()) {
+		why := "its payment is recent"
+		if granting {
+			why = "its grant failed and Stripe retries it"
+		}
 		return c.fail(o, InFlight, billing.ReasonAwaitingPurchase, fmt.Errorf(
-			"the purchase paid by %s is not credited yet (its grant failed and Stripe retries it): Stripe retries this event until %s",
-			clip(pi), time.Unix(ev.Created, 0).Add(billing.PurchaseWait).UTC().Format(time.RFC3339)))
+			"no purchase record for %s yet (%s): Stripe retries this event, parked if still unknown after %s",
+			clip(pi), why, created.Add(purchaseWait(ev.Livemode)).UTC().Format(time.RFC3339)))
 	}
 	return c.park(o, rt, d, "unknown_purchase", fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.record_ttl", clip(pi), rt.Name))
+}
+
+func unix(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
+}
+
+func purchaseWait(livemode bool) time.Duration {
+	if livemode {
+		return billing.PurchaseWait
+	}
+	return billing.TestPurchaseWait
 }
 
 // awaitPurchase marks a purchase whose grant failed and will be retried, so that its
@@ -198,6 +217,7 @@ func (p *Pipeline) awaitPurchase(c *claims, rt *Route, pu purchase) {
 		return
 	}
 	err := p.Records.Put(c.cleanupCtx(), ledger.AwaitKey(rt.Name, pi), ledger.Record{PurchaseID: pu.id}, billing.PurchaseWait)
+	// (the mark lives the live wait; AwaitPurchase bounds a test-mode wait by the event)
 	if err != nil {
 		p.logger().Warn("could not mark the purchase as awaited; a reversal that comes before its grant is parked", "route", rt.Name, "purchase", pu.id, "error", err)
 	}

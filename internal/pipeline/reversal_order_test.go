@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -85,14 +86,16 @@ func TestReversalsAnyOrder(t *testing.T) {
 	}
 }
 
-// TestReversalAwaitsPurchase: a refund that arrives while its purchase's grant is
-// failing (backend down, Stripe retries it) is answered 409 awaiting_purchase, not
-// parked; once the grant lands, Stripe's retry of the refund takes the credits back.
-// A refund of a purchase nobody is granting is parked at once, and so is one whose
-// wait (billing.PurchaseWait) ran out.
+// TestReversalAwaitsPurchase: a reversal whose purchase has no record yet is answered
+// 409 awaiting_purchase, not parked, while the purchase may still be granted: its
+// grant is failing (Stripe retries it), or its payment is recent (Stripe does not
+// order events). Once the grant lands, Stripe's retry of the reversal applies it. The
+// wait is bounded (billing.PurchaseWait live, TestPurchaseWait in test mode) so the
+// reversal is parked while Stripe still retries it; a reversal of an old payment
+// nobody is granting is parked at once.
 func TestReversalAwaitsPurchase(t *testing.T) {
-	now := func(e *env, d pipeline.Delivery) pipeline.Delivery {
-		d.Event.Created = e.clk.Now().Unix()
+	young := func(e *env, d pipeline.Delivery, live bool) pipeline.Delivery {
+		d.Event.Created, d.Event.Livemode = e.clk.Now().Unix(), live
 		return d
 	}
 	t.Run("grant failing: the refund waits, then applies", func(t *testing.T) {
@@ -102,12 +105,12 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 		if o := e.process(delivery(t, paidFile)); o.Result != pipeline.BackendUnavailable {
 			t.Fatalf("grant: %+v", o)
 		}
-		r := now(e, refund(t, "evt_r1", 999))
+		r := young(e, refund(t, "evt_r1", 999), false)
 		o := e.process(r)
 		if o.Result != pipeline.InFlight || o.Reason != "awaiting_purchase" || o.Result.Status() != 409 || len(e.entries()) != 0 {
 			t.Fatalf("refund before the grant: %+v (entries %d)", o, len(e.entries()))
 		}
-		e.clk.Advance(time.Hour)
+		e.clk.Advance(30 * time.Minute)
 		if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
 			t.Fatalf("grant retry: %+v", o)
 		}
@@ -118,32 +121,55 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 			t.Errorf("backend holds %d, want 0 (%v)", net, be.credited)
 		}
 	})
-	t.Run("no grant under way: parked at once", func(t *testing.T) {
+	t.Run("a recent payment: the refund waits for a grant not delivered yet", func(t *testing.T) {
 		e := newEnv(t, nil)
 		withReversals(e)
-		if o := e.process(now(e, refund(t, "evt_r1", 999))); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
-			t.Fatalf("%+v", o)
-		}
-	})
-	t.Run("the wait runs out: parked", func(t *testing.T) {
-		e := newEnv(t, newBackend(errBackendDown))
-		withReversals(e)
-		e.process(delivery(t, paidFile))
-		r := now(e, refund(t, "evt_r1", 999))
+		r := young(e, refund(t, "evt_r1", 500), false)
+		r.Event.Object.Created = e.clk.Now().Unix() - 60 // the charge: paid a minute ago
 		if o := e.process(r); o.Reason != "awaiting_purchase" {
 			t.Fatalf("%+v", o)
 		}
-		e.clk.Advance(24*time.Hour + time.Second)
-		if o := e.process(r); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
-			t.Fatalf("after the wait: %+v", o)
+		e.process(delivery(t, paidFile))
+		if o := e.process(r); o.Result != pipeline.Forwarded || e.be.net() != 50 {
+			t.Fatalf("%+v %v", o, e.be.credited)
 		}
 	})
-	t.Run("an old refund does not wait, even while a grant fails", func(t *testing.T) {
+	for _, tt := range []struct {
+		live bool
+		wait time.Duration
+	}{{false, time.Hour}, {true, 24 * time.Hour}} {
+		t.Run(fmt.Sprintf("livemode %t: the wait runs out after %s", tt.live, tt.wait), func(t *testing.T) {
+			e := newEnv(t, newBackend(errBackendDown))
+			withReversals(e)
+			e.rt.Livemode = tt.live
+			g := delivery(t, paidFile)
+			g.Event.Livemode = tt.live
+			e.process(g)
+			r := young(e, refund(t, "evt_r1", 999), tt.live)
+			e.clk.Advance(tt.wait - time.Second)
+			if o := e.process(r); o.Reason != "awaiting_purchase" {
+				t.Fatalf("just inside the wait: %+v", o)
+			}
+			e.clk.Advance(time.Second)
+			if o := e.process(r); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
+				t.Fatalf("after the wait: %+v", o)
+			}
+		})
+	}
+	t.Run("an old payment nobody is granting: parked at once", func(t *testing.T) {
+		e := newEnv(t, nil)
+		withReversals(e)
+		r := young(e, refund(t, "evt_r1", 999), false)
+		r.Event.Object.Created = e.clk.Now().Add(-48 * time.Hour).Unix()
+		if o := e.process(r); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
+			t.Fatalf("%+v", o)
+		}
+	})
+	t.Run("an old event does not wait, even while a grant fails", func(t *testing.T) {
 		e := newEnv(t, newBackend(errBackendDown))
 		withReversals(e)
 		e.process(delivery(t, paidFile))
-		r := refund(t, "evt_r1", 999) // created in 2024
-		if o := e.process(r); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
+		if o := e.process(refund(t, "evt_r1", 999)); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" { // created in 2024
 			t.Fatalf("%+v", o)
 		}
 	})
