@@ -36,6 +36,10 @@ type Money struct {
 	Failed map[string]FailedRefund `json:"failed,omitempty"`
 	// Disputes are the disputes of the payment, by dispute id.
 	Disputes map[string]Dispute `json:"disputes,omitempty"`
+	// Floor is credits taken back under rules that kept no facts (a record written
+	// by an older creditgate): Taken never goes below it, so an upgrade never takes
+	// the same money twice (what it took is given back by no later event).
+	Floor int64 `json:"floor,omitempty"`
 }
 
 // Snapshot is the cumulative amount_refunded of a charge at one moment.
@@ -169,6 +173,10 @@ func (m Money) base(paid int64) int64 {
 // Taken is how many of credits the money that left stands for: floor(credits × out /
 // paid), all of them once out reaches what was paid.
 func (m Money) Taken(credits, paid int64) int64 {
+	return min(max(m.taken(credits, paid), m.Floor), max(credits, 0))
+}
+
+func (m Money) taken(credits, paid int64) int64 {
 	out, base := m.Out(paid), m.base(paid)
 	switch {
 	case credits <= 0 || out <= 0:

@@ -49,6 +49,25 @@ type Record struct {
 	// but whose result is not recorded yet. Until that event settles (Stripe
 	// redelivers it, or reconcile runs it), other reversals of the purchase wait.
 	Pending string `json:"pending,omitempty"`
+	// OldRefunded and OldDisputed are what records written before Money counted
+	// (credits taken by refunds and disputes); decode folds them into Money.Floor.
+	OldRefunded int64 `json:"refunded,omitempty"`
+	OldDisputed int64 `json:"disputed,omitempty"`
+}
+
+// decode reads a record, folding an older record's counts into Money.Floor and
+// Reversed, so the credits it took back stay taken.
+func decode(b []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, err
+	}
+	if old := r.OldRefunded + r.OldDisputed; old > 0 {
+		r.Money.Floor = max(r.Money.Floor, old)
+		r.Reversed = max(r.Reversed, old)
+		r.OldRefunded, r.OldDisputed = 0, 0
+	}
+	return r, nil
 }
 
 // Taken is the credits the recorded money stands for.
@@ -109,8 +128,8 @@ func (s *Redis) Get(ctx context.Context, key string) (Record, bool, error) {
 	case err != nil:
 		return Record{}, false, unavailable("get record", key, err)
 	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := decode(b)
+	if err != nil {
 		return Record{}, false, fmt.Errorf("record %s is corrupt: %w", key, err)
 	}
 	return r, true, nil
@@ -163,8 +182,7 @@ func (s *Memory) Get(_ context.Context, key string) (Record, bool, error) {
 	if !ok {
 		return Record{}, false, nil
 	}
-	var r Record
-	err := json.Unmarshal(b, &r)
+	r, err := decode(b)
 	return r, err == nil, err
 }
 
