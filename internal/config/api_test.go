@@ -79,20 +79,7 @@ routes:
   - name: main
     forward: {url: "http://b/c", signing_keys: ["0123456789abcdef"]}` + tt.route + "\n"
 			_, err := Parse([]byte(raw), dir, env(nil))
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected problems:\n%v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no problem, want %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("missing %q in:\n%v", w, err)
-				}
-			}
+			wantProblems(t, err, tt.want)
 		})
 	}
 }
@@ -161,23 +148,26 @@ routes:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := Parse([]byte(tt.raw), "", env(nil))
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected problems:\n%v", err)
-				}
-				if cfg.Dedup.RecordTTL < MinRecordTTL && !strings.Contains(tt.raw, "record_ttl") {
-					t.Errorf("default record_ttl = %s", cfg.Dedup.RecordTTL)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no problem, want %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("missing %q in:\n%v", w, err)
-				}
+			wantProblems(t, err, tt.want)
+			if err == nil && cfg.Dedup.RecordTTL < MinRecordTTL && !strings.Contains(tt.raw, "record_ttl") {
+				t.Errorf("default record_ttl = %s", cfg.Dedup.RecordTTL)
 			}
 		})
+	}
+}
+
+// wantProblems checks that err lists every problem in want; no problem when want is empty.
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	switch {
+	case len(want) == 0 && err != nil:
+		t.Fatalf("unexpected problems:\n%v", err)
+	case len(want) > 0 && err == nil:
+		t.Fatalf("no problem, want %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
 	}
 }

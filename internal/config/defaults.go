@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -84,20 +85,13 @@ const (
 	EventRefundUpdated          = "refund.updated"
 )
 
-// SupportedEvents are the event types a route may list.
-var SupportedEvents = map[string]bool{
-	EventSessionCompleted:       true,
-	EventAsyncPaymentSucceeded:  true,
-	EventInvoicePaid:            true,
-	EventChargeRefunded:         true,
-	EventDisputeCreated:         true,
-	EventDisputeClosed:          true,
-	EventDisputeUpdated:         true,
-	EventDisputeFundsWithdrawn:  true,
-	EventDisputeFundsReinstated: true,
-	EventChargeRefundUpdated:    true,
-	EventRefundUpdated:          true,
-}
+// SupportedEvents are the event types a route may list: the purchases' and
+// ReversalEvents.
+var SupportedEvents = func() map[string]bool {
+	m := map[string]bool{EventSessionCompleted: true, EventAsyncPaymentSucceeded: true, EventInvoicePaid: true}
+	maps.Copy(m, ReversalEvents)
+	return m
+}()
 
 // ReversalEvents are the event types that take credits back (or give them back after a
 // won dispute or a failed refund). Listing one turns reversals on for a route.
