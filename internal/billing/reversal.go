@@ -99,44 +99,67 @@ func KnownDisputeStatus(status string) bool {
 func FailedRefundStatus(status string) bool { return status == "failed" || status == "canceled" }
 
 // AddDispute merges a dispute's status; it reports whether Money changed. The status
-// must be known (KnownDisputeStatus).
+// must be known (KnownDisputeStatus). A status later in a dispute's life replaces an
+// earlier one; between two of the same stage (which Stripe does not send) the larger
+// one by (takes, status, amount) wins, so the merge is the same in any order.
 func (m *Money) AddDispute(id, status string, amount int64) bool {
-	cur, ok := m.Disputes[id]
-	if ok && disputeStages[status].stage <= disputeStages[cur.Status].stage {
+	d := Dispute{Status: status, Amount: max(amount, 0)}
+	if cur, ok := m.Disputes[id]; ok && !laterDispute(d, cur) {
 		return false
 	}
 	if m.Disputes == nil {
 		m.Disputes = map[string]Dispute{}
 	}
-	m.Disputes[id] = Dispute{Status: status, Amount: max(amount, 0)}
+	m.Disputes[id] = d
 	return true
 }
 
-// AddRefunds merges a charge's cumulative amount_refunded at event time at; the newest
-// snapshot wins (the larger amount within one second). captured is amount_captured.
+// laterDispute orders dispute reports: by stage, then takes, status and amount.
+func laterDispute(a, b Dispute) bool {
+	sa, sb := disputeStages[a.Status], disputeStages[b.Status]
+	switch {
+	case sa.stage != sb.stage:
+		return sa.stage > sb.stage
+	case sa.takes != sb.takes:
+		return sa.takes
+	case a.Status != b.Status:
+		return a.Status > b.Status
+	}
+	return a.Amount > b.Amount
+}
+
+// AddRefunds merges a charge's cumulative amount_refunded at event time at: the
+// newest snapshot wins (within one second, the larger amount, then a full refund).
+// captured is amount_captured; the largest reported counts.
 func (m *Money) AddRefunds(at, amountRefunded, captured int64, full bool) bool {
 	changed := false
-	if captured > 0 && m.Captured != captured {
+	if captured > m.Captured {
 		m.Captured, changed = captured, true
 	}
 	s := Snapshot{At: at, Amount: max(amountRefunded, 0), Full: full}
 	cur := m.Refunds
-	if s.At > cur.At || s.At == cur.At && (s.Amount > cur.Amount || s.Full && !cur.Full) {
+	if s.At > cur.At || s.At == cur.At && (s.Amount > cur.Amount || s.Amount == cur.Amount && s.Full && !cur.Full) {
 		m.Refunds, changed = s, true
 	}
 	return changed
 }
 
 // AddFailedRefund merges a refund that failed or was canceled at at; created is when
-// the refund was made.
+// the refund was made. Reported twice (refund.updated and charge.refund.updated), the
+// earliest times and the largest amount count, in any order.
 func (m *Money) AddFailedRefund(id string, amount, created, at int64) bool {
-	if _, ok := m.Failed[id]; ok {
-		return false
+	f := FailedRefund{Amount: max(amount, 0), Created: created, At: at}
+	cur, ok := m.Failed[id]
+	if ok {
+		f = FailedRefund{Amount: max(f.Amount, cur.Amount), Created: min(f.Created, cur.Created), At: min(f.At, cur.At)}
+		if f == cur {
+			return false
+		}
 	}
 	if m.Failed == nil {
 		m.Failed = map[string]FailedRefund{}
 	}
-	m.Failed[id] = FailedRefund{Amount: max(amount, 0), Created: created, At: at}
+	m.Failed[id] = f
 	return true
 }
 

@@ -132,3 +132,40 @@ func TestDisputeStatuses(t *testing.T) {
 		t.Error("FailedRefundStatus")
 	}
 }
+
+// FuzzMoney reads facts from bytes (Stripe's numbers as any event could carry them)
+// and checks that Taken stays within 0 … credits, and that the facts applied in
+// reverse order end at the same Taken.
+func FuzzMoney(f *testing.F) {
+	f.Add([]byte{0, 10, 50, 1, 3, 20, 2, 1, 2, 30}, int64(100), int64(1000))
+	f.Add([]byte{2, 7, 255, 2, 6, 255, 0, 255, 255}, int64(1<<53), int64(1))
+	f.Fuzz(func(t *testing.T, b []byte, credits, paid int64) {
+		statuses := []string{"warning_needs_response", "warning_under_review", "warning_closed", "needs_response", "under_review", "won", "lost", "prevented"}
+		var facts []fact
+		for i := 0; i+2 < len(b) && len(facts) < 32; i += 3 {
+			x, y := int64(b[i+1])*37, int64(b[i+2])
+			switch b[i] % 4 {
+			case 0:
+				facts = append(facts, refunds(y, x))
+			case 1:
+				facts = append(facts, func(m *billing.Money) bool { return m.AddRefunds(y, x, x/2, b[i]%8 == 1) })
+			case 2:
+				facts = append(facts, failed("re_"+string(rune('a'+b[i+2]%4)), x, y%16, y))
+			default:
+				facts = append(facts, dispute("dp_"+string(rune('a'+b[i+1]%3)), statuses[int(b[i+2])%len(statuses)], x))
+			}
+		}
+		var fwd, back billing.Money
+		for i := range facts {
+			facts[i](&fwd)
+			facts[len(facts)-1-i](&back)
+		}
+		got := fwd.Taken(credits, paid)
+		if got < 0 || got > max(credits, 0) {
+			t.Fatalf("Taken = %d of %d credits", got, credits)
+		}
+		if other := back.Taken(credits, paid); other != got {
+			t.Fatalf("in order %d, reversed %d (%+v / %+v)", got, other, fwd, back)
+		}
+	})
+}
