@@ -169,3 +169,18 @@ func FuzzMoney(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReversal is the rule's share of one reversal: clone the record's facts,
+// merge the event's, and compute what the money stands for.
+func BenchmarkReversal(b *testing.B) {
+	var m billing.Money
+	m.AddRefunds(10, 300, 999, false)
+	m.AddFailedRefund("re_1", 100, 5, 8)
+	m.AddDispute("dp_1", "needs_response", 200)
+	b.ReportAllocs()
+	for i := range b.N {
+		next := m.Clone()
+		next.AddRefunds(int64(20+i), 400, 999, false)
+		_ = next.Taken(100, 999)
+	}
+}

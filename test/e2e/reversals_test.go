@@ -137,6 +137,11 @@ func TestReversalsStripeLikeDelivery(t *testing.T) {
 			re := "re_e2e_" + u.pi
 			return [][]byte{u.refunded(10, 500), u.refundFailed(re, 20, 10, 500), u.refunded(30, 300)}
 		}, 70},
+		{"partial capture: half refunded, a partial chargeback won", func(u *purchase) [][]byte {
+			captured := mutate(t, u.refunded(10, 250), func(o, _ map[string]any) { o["amount_captured"] = 500 })
+			return [][]byte{captured, u.dispute(created, "dp_e2e_"+u.pi, "needs_response", 20, 100),
+				u.dispute(closed, "dp_e2e_"+u.pi, "won", 30, 100)}
+		}, 50},
 		{"refunded in full", func(u *purchase) [][]byte {
 			return [][]byte{u.refunded(10, 333), u.refunded(20, 666), u.refunded(30, 999)}
 		}, 0},
@@ -216,5 +221,44 @@ func TestReversalBeforeItsGrant(t *testing.T) {
 	}
 	if !waited {
 		t.Error("no log line with reason awaiting_purchase")
+	}
+}
+
+// TestReversalAnswerLost: the backend applies a refund's reversal but its answers come
+// too late (every attempt times out): creditgate answers 503, and until Stripe
+// redelivers that refund every other reversal of the purchase waits (409), so the
+// credits are taken back once, and the next refund takes only its own share.
+func TestReversalAnswerLost(t *testing.T) {
+	requireRedis(t)
+	b := newBackend(t)
+	p := startProxy(t, b, options{extraRoute: reversalRoute})
+	u := newPurchase(t)
+	if a := p.deliver(u.grant); a.Status != "forwarded" {
+		t.Fatalf("grant: %d %s", a.Code, a.Status)
+	}
+	first, second := u.refunded(10, 500), u.refunded(20, 700)
+	b.set(func(b *backend) { b.delay = 1200 * time.Millisecond }) // past forward.timeout (1s)
+	if a := p.deliver(first); a.Code != 503 || a.Status != "backend_unavailable" {
+		t.Fatalf("refund with its answers lost: %d %s", a.Code, a.Status)
+	}
+	b.set(func(b *backend) { b.delay = 0 })
+	deadline := time.Now().Add(10 * time.Second)
+	for u.net(b) != 50 { // the late attempts land after creditgate gave up
+		if time.Now().After(deadline) {
+			t.Fatalf("the backend never applied the first refund: holds %d", u.net(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a := p.deliver(second); a.Code != 409 || a.Status != "in_flight" {
+		t.Fatalf("another refund while the first is unsettled: %d %s (%s)", a.Code, a.Status, a.Raw)
+	}
+	if a := p.deliver(first); a.Code != 200 || a.Status != "forwarded" {
+		t.Fatalf("the first, redelivered: %d %s", a.Code, a.Status)
+	}
+	if a := p.deliver(second); a.Code != 200 || a.Status != "forwarded" {
+		t.Fatalf("the second, redelivered: %d %s", a.Code, a.Status)
+	}
+	if got := u.net(b); got != 30 {
+		t.Errorf("backend holds %d, want 30 (%v)", got, b.credited())
 	}
 }
