@@ -3,6 +3,7 @@ package billing_test
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
 )
@@ -182,5 +183,30 @@ func BenchmarkReversal(b *testing.B) {
 		next := m.Clone()
 		next.AddRefunds(int64(20+i), 400, 999, false)
 		_ = next.Taken(100, 999)
+	}
+}
+
+func TestAwaitPurchase(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	tests := []struct {
+		name             string
+		event, object    time.Time
+		livemode, marked bool
+		want             bool
+	}{
+		{"live: young event, recent payment", ago(time.Hour), ago(2 * time.Hour), true, false, true},
+		{"live: young event, old payment", ago(time.Hour), ago(48 * time.Hour), true, false, false},
+		{"live: young event, old payment, grant failing", ago(time.Hour), ago(48 * time.Hour), true, true, true},
+		{"live: event older than the wait", ago(24 * time.Hour), ago(24 * time.Hour), true, true, false},
+		{"test: waits an hour only", ago(time.Hour), ago(time.Hour), false, true, false},
+		{"test: within the hour", ago(59 * time.Minute), ago(59 * time.Minute), false, false, true},
+		{"no times", time.Time{}, time.Time{}, true, true, false},
+		{"no object time, grant not failing", ago(time.Minute), time.Time{}, true, false, false},
+	}
+	for _, tt := range tests {
+		if got := billing.AwaitPurchase(tt.event, tt.object, tt.livemode, tt.marked, now); got != tt.want {
+			t.Errorf("%s: %t, want %t", tt.name, got, tt.want)
+		}
 	}
 }
