@@ -14,7 +14,7 @@ import (
 //
 //	taken = floor(credits × out / paid), at most credits; all of them once out >= paid
 //
-// where paid is the captured amount (amount_captured, else the purchase's amount)
+// where paid is the captured amount (amount_captured when less than the purchase's)
 // and out is the money that really left: the refunds Stripe counts on the charge,
 // less refunds that failed or were canceled since, plus the amount of every
 // chargeback that is open or lost. Inquiries (warning_*) and won or refunded disputes
@@ -186,8 +186,10 @@ func (m Money) Out(paid int64) int64 {
 	return out
 }
 
+// base is what was paid: amount_captured when a partial capture took less than the
+// purchase's amount, else that amount.
 func (m Money) base(paid int64) int64 {
-	if m.Captured > 0 {
+	if m.Captured > 0 && (m.Captured < paid || paid <= 0) {
 		return m.Captured
 	}
 	return paid

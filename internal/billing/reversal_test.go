@@ -65,6 +65,11 @@ func TestTakenEdges(t *testing.T) {
 	if got := m.Taken(100, 1000); got != 50 {
 		t.Errorf("partial capture: %d, want 50", got)
 	}
+	var more billing.Money
+	more.AddRefunds(1, 250, 5000, false) // a charge larger than the purchase
+	if got := more.Taken(100, 1000); got != 25 {
+		t.Errorf("captured more than the purchase: %d, want 25 (the purchase's share)", got)
+	}
 	if got := m.Taken(0, 1000); got != 0 {
 		t.Errorf("no credits: %d", got)
 	}
