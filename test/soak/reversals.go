@@ -40,6 +40,7 @@ func planReversals(p *purchase, rng *rand.Rand, hex func(int) string) {
 		}
 		e.body = b
 		e.twice = rng.Float64() < 0.15
+		e.concurrent = rng.Float64() < 0.15 // to both replicas at once: one waits (409)
 		e.delay = time.Duration(rng.Int64N(int64(3 * time.Second)))
 		return e
 	}
