@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
@@ -212,12 +214,17 @@ func (r *run) refund(ctx context.Context, acct string, rf stripeapi.Refund) erro
 		return err
 	}
 	r.rep.Refunds++
-	want := pipeline.RefundedCredits(rec, event.Object{Amount: rf.ChargeAmount, AmountRefunded: rf.AmountRefunded, Refunded: rf.ChargeRefunded})
-	if rec.Refunded+rec.Disputed >= min(want, rec.Credits) {
+	// What the charge's refunds stand for now, by the rules the pipeline reverses with
+	// (package billing): the API's amount_refunded is newer than anything an event
+	// reported, and failed refunds are already taken out of it.
+	m := rec.Money.Clone()
+	m.AddRefunds(math.MaxInt64, rf.AmountRefunded, 0, rf.ChargeRefunded)
+	want := m.Taken(rec.Credits, rec.Amount)
+	if rec.Reversed >= want {
 		return nil
 	}
 	f := Finding{Kind: RefundedNotReversed, Account: acct, Purchase: rec.PurchaseID, PaymentIntent: rf.PaymentIntent,
-		Detail: fmt.Sprintf("%d of %d refunded (%s): %d credits due back, %d taken back", rf.AmountRefunded, rf.ChargeAmount, rf.ID, want, rec.Refunded+rec.Disputed)}
+		Detail: fmt.Sprintf("%d of %d refunded (%s): %d credits due back, %d taken back", rf.AmountRefunded, rf.ChargeAmount, rf.ID, want, rec.Reversed)}
 	r.parkedInstead(&f)
 	r.add(f)
 	return nil
@@ -229,18 +236,38 @@ func (r *run) dispute(ctx context.Context, acct string, d stripeapi.Dispute) err
 		return err
 	}
 	r.rep.Disputes++
+	if !handlesDisputes(r.rt.Events) {
+		return nil
+	}
+	// The dispute's current status merged into what the record knows, by the rules
+	// the pipeline reverses with: an inquiry takes nothing, an open or lost chargeback
+	// its amount's share, a won one nothing.
+	m := rec.Money.Clone()
+	m.AddDispute(d.ID, d.Status, d.Amount)
+	want := m.Taken(rec.Credits, rec.Amount)
 	f := Finding{Account: acct, Purchase: rec.PurchaseID, PaymentIntent: d.PaymentIntent}
 	switch {
-	case d.Status == "won" && r.rt.Events[config.EventDisputeClosed] && rec.Disputed > 0:
-		f.Kind, f.Detail = WonNotRestored, fmt.Sprintf("dispute %s won, %d credits still taken back", d.ID, rec.Disputed)
-	case d.Status != "won" && rec.Left() > 0:
-		f.Kind, f.Detail = DisputedNotReversed, fmt.Sprintf("dispute %s (%s, %d): %d credits not taken back", d.ID, d.Status, d.Amount, rec.Left())
+	case want > rec.Reversed:
+		f.Kind, f.Detail = DisputedNotReversed, fmt.Sprintf("dispute %s (%s, %d): %d credits due back, %d taken back", d.ID, d.Status, d.Amount, want, rec.Reversed)
+	case want < rec.Reversed:
+		f.Kind, f.Detail = WonNotRestored, fmt.Sprintf("dispute %s %s: %d credits still taken back, %d due", d.ID, d.Status, rec.Reversed, want)
 	default:
 		return nil
 	}
 	r.parkedInstead(&f)
 	r.add(f)
 	return nil
+}
+
+// handlesDisputes reports whether a route's events include a dispute event (only
+// then does creditgate move credits for disputes).
+func handlesDisputes(events map[string]bool) bool {
+	for e := range events {
+		if strings.HasPrefix(e, "charge.dispute.") {
+			return true
+		}
+	}
+	return false
 }
 
 // parkedInstead turns a missing reversal whose event is in the dead-letter list

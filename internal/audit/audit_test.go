@@ -57,10 +57,10 @@ func TestConnectDisputes(t *testing.T) {
 	}
 	defer parked.Close()
 	for id, rec := range map[string]ledger.Record{
-		"pi_won":    {PurchaseID: "cs_won", Credits: 100, Disputed: 100, Amount: 1000},
+		"pi_won":    {PurchaseID: "cs_won", Credits: 100, Reversed: 100, Amount: 1000},
 		"pi_lost":   {PurchaseID: "cs_lost", Credits: 100, Amount: 1000},
 		"pi_parked": {PurchaseID: "cs_parked", Credits: 100, Amount: 1000},
-		"pi_fine":   {PurchaseID: "cs_fine", Credits: 100, Disputed: 100, Amount: 1000},
+		"pi_fine":   {PurchaseID: "cs_fine", Credits: 100, Reversed: 100, Amount: 1000},
 	} {
 		if err := marks.Complete(ctx, pipeline.PurchaseKey(route, rec.PurchaseID), time.Hour); err != nil {
 			t.Fatal(err)
@@ -85,8 +85,8 @@ func TestConnectDisputes(t *testing.T) {
 		t.Fatalf("report %+v, want 4 paid, 4 credited, 4 disputes, 3 findings", rep)
 	}
 	want := []struct{ kind, account, purchase, detail string }{
-		{audit.WonNotRestored, acctA, "cs_won", "dispute dp_won won, 100 credits still taken back"},
-		{audit.DisputedNotReversed, acctA, "cs_lost", "dispute dp_lost (lost, 1000): 100 credits not taken back"},
+		{audit.WonNotRestored, acctA, "cs_won", "dispute dp_won won: 100 credits still taken back, 0 due"},
+		{audit.DisputedNotReversed, acctA, "cs_lost", "dispute dp_lost (lost, 1000): 100 credits due back, 0 taken back"},
 		{audit.ParkedKind, acctB, "cs_parked", "creditgate dlq show connect:evt_dispute_parked"},
 	}
 	for i, w := range want {

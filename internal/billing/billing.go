@@ -10,11 +10,14 @@
 //   - how a Stripe customer maps to a user, and when a second user is a conflict
 //     (Conflict);
 //   - how long an invoice whose user nobody can name yet is answered "try again"
-//     instead of parked (AwaitUser).
+//     instead of parked (AwaitUser);
+//   - how many credits the money that left a purchase stands for, from what Stripe
+//     reported about its refunds and disputes, and how long a reversal waits for its
+//     purchase (reversal.go: Money, AwaitPurchase).
 //
 // Everything here is a pure function of what Stripe sent or the API answered: no I/O,
-// no store. docs/config.md ("Subscriptions and invoices") is the user's version of
-// these rules; keep both in step.
+// no store. docs/config.md ("Subscriptions and invoices") and the README's
+// "Reversals" are the user's version of these rules; keep them in step.
 package billing
 
 import (

@@ -118,7 +118,7 @@ routes:
 		`  - routes[0].name: must match ^[a-z0-9][a-z0-9_-]{0,31}$, got "Main Route"`,
 		`  - routes[0].path: must be a clean absolute path like /stripe/webhook, got "stripe/webhook"`,
 		`  - routes[0].stripe.signing_secrets[0]: looks like a Stripe API key, not a webhook signing secret (whsec_...); rotate that key, it was written into the config`,
-		`  - routes[0].events[0]: "customer.subscription.created" is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, charge.refunded, charge.dispute.created, charge.dispute.closed)`,
+		`  - routes[0].events[0]: "customer.subscription.created" is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, charge.refunded, charge.dispute.created, charge.dispute.closed, charge.dispute.updated, charge.dispute.funds_withdrawn, charge.dispute.funds_reinstated, charge.refund.updated, refund.updated)`,
 		`  - routes[0].forward.url: must be an absolute http:// or https:// URL without credentials, got "http://REDACTED@backend/credits"`,
 		"  - routes[0].forward.signing_keys[0]: must be at least 16 characters (use e.g. `openssl rand -hex 32`)",
 		`  - routes[0].forward.attempts: must be between 1 and 10, got 11`,
@@ -153,7 +153,7 @@ routes:
 		"creditgate: config " + path + " is not valid:",
 		`  - listen: must be host:port or :port, got a 32-character value (not shown: it may be a secret)`,
 		`  - log_level: must be debug, info, warn or error, got a 34-character value (not shown: it may be a secret)`,
-		`  - routes[0].events[0]: a 32-character value (not shown: it may be a secret) is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, charge.refunded, charge.dispute.created, charge.dispute.closed)`,
+		`  - routes[0].events[0]: a 32-character value (not shown: it may be a secret) is not a supported event type (supported: checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, charge.refunded, charge.dispute.created, charge.dispute.closed, charge.dispute.updated, charge.dispute.funds_withdrawn, charge.dispute.funds_reinstated, charge.refund.updated, refund.updated)`,
 		`  - routes[0].extract.user_id_format: must be "uuid", "uuid4", "regexp:<expression>" or empty, got a 28-character value (not shown: it may be a secret)`,
 		`  - routes[0].forward.url: must be an absolute http:// or https:// URL without credentials, got a 32-character value (not shown: it may be a secret)`,
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
-	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/deadletter"
+	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )

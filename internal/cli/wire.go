@@ -68,7 +68,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 	a.pipeline = &pipeline.Pipeline{
 		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
 		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL,
-		TTL: cfg.Dedup.TTL, Lease: cfg.Dedup.Lease, Logger: log,
+		TTL: cfg.Dedup.TTL, RecordTTL: cfg.Dedup.RecordTTL, Lease: cfg.Dedup.Lease, Logger: log,
 		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
 	}
 	rs, err := a.compile(cfg)

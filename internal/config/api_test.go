@@ -95,24 +95,12 @@ func TestAPIAndConnectKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := `
+redis: {url: "redis://127.0.0.1:6379/0"}
 routes:
   - name: main
     forward: {url: "http://b/c", signing_keys: ["0123456789abcdef"]}` + tt.route + "\n"
 			_, err := Parse([]byte(raw), dir, env(nil))
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected problems:\n%v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no problem, want %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("missing %q in:\n%v", w, err)
-				}
-			}
+			wantProblems(t, err, tt.want)
 		})
 	}
 }
@@ -147,7 +135,7 @@ func TestStripeAPIExampleLoads(t *testing.T) {
 	}
 	cfg, err := Parse(raw, dir, env(map[string]string{
 		"STRIPE_WEBHOOK_SECRET": "whsec_a", "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_b",
-		"CREDITGATE_FORWARD_KEY": "0123456789abcdef0123456789abcdef",
+		"CREDITGATE_FORWARD_KEY": "0123456789abcdef0123456789abcdef", "REDIS_URL": "redis://redis:6379/0",
 	}))
 	if err != nil {
 		t.Fatalf("example: %v", err)
@@ -176,5 +164,56 @@ func TestConnectNotes(t *testing.T) {
 	}
 	if n := (&Route{}).Notes(); len(n) != 0 {
 		t.Errorf("notes for a plain route: %q", n)
+	}
+}
+
+// TestReversalsNeedRecords: a route that takes credits back needs purchase records
+// that live 180 days (the default) and survive a restart (Redis).
+func TestReversalsNeedRecords(t *testing.T) {
+	const route = `
+routes:
+  - name: main
+    stripe: {signing_secrets: [whsec_x]}
+    forward: {url: "http://b/c", signing_keys: ["0123456789abcdef"]}
+    events: [checkout.session.completed, refund.updated]
+`
+	const redis = "redis: {url: \"redis://127.0.0.1:6379/0\"}\n"
+	tests := []struct {
+		name, raw string
+		want      []string // problems; none: valid
+	}{
+		{"default life on redis", redis + route, nil},
+		{"a shorter life", redis + "dedup: {record_ttl: 2880h}\n" + route,
+			[]string{"dedup.record_ttl: must be at least 4320h0m0s (180 days) because routes[0] takes credits back"}},
+		{"the in-memory store", route,
+			[]string{"routes[0].events: lists reversal events, but the in-memory store loses every purchase record on restart"}},
+		{"no reversals: a short life and memory are fine", "dedup: {record_ttl: 72h}\n" + strings.Replace(route, ", refund.updated", "", 1), nil},
+		{"shorter than Stripe's retries", "dedup: {record_ttl: 1h}\n" + strings.Replace(route, ", refund.updated", "", 1),
+			[]string{"dedup.record_ttl: must be at least 72h0m0s, got 1h0m0s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.raw), "", env(nil))
+			wantProblems(t, err, tt.want)
+			if err == nil && cfg.Dedup.RecordTTL < MinRecordTTL && !strings.Contains(tt.raw, "record_ttl") {
+				t.Errorf("default record_ttl = %s", cfg.Dedup.RecordTTL)
+			}
+		})
+	}
+}
+
+// wantProblems checks that err lists every problem in want; no problem when want is empty.
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	switch {
+	case len(want) == 0 && err != nil:
+		t.Fatalf("unexpected problems:\n%v", err)
+	case len(want) > 0 && err == nil:
+		t.Fatalf("no problem, want %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
 	}
 }

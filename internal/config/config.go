@@ -119,6 +119,20 @@ type Dedup struct {
 	// session or grant that named it. Default 9600h (400 days): longer than a yearly
 	// subscription's period, so every renewal finds and refreshes it.
 	CustomerTTL time.Duration `yaml:"customer_ttl"`
+	// RecordTTL is how long a purchase record (what a refund or dispute of it looks
+	// for) lives after its last change. Default 4320h (180 days): disputes come up to
+	// ~120 days after payment. Routes that take credits back need at least that.
+	RecordTTL time.Duration `yaml:"record_ttl"`
+}
+
+// Reversals reports whether the route takes credits back (lists a ReversalEvents type).
+func (r *Route) Reversals() bool {
+	for _, e := range r.Events {
+		if ReversalEvents[e] {
+			return true
+		}
+	}
+	return false
 }
 
 // DeadLetter configures where the in-memory store parks entries durably.

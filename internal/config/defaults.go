@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -33,6 +34,7 @@ const (
 	DefaultAPITimeout           = 3 * time.Second
 	DefaultAPIBaseURL           = "https://api.stripe.com"
 	DefaultCustomerTTL          = 9600 * time.Hour
+	DefaultRecordTTL            = MinRecordTTL
 	DefaultInvoiceUserWait      = 24 * time.Hour
 )
 
@@ -80,24 +82,33 @@ const (
 	EventChargeRefunded        = "charge.refunded"
 	EventDisputeCreated        = "charge.dispute.created"
 	EventDisputeClosed         = "charge.dispute.closed"
+	// Reversal events that report a dispute's or a refund's later status.
+	EventDisputeUpdated         = "charge.dispute.updated"
+	EventDisputeFundsWithdrawn  = "charge.dispute.funds_withdrawn"
+	EventDisputeFundsReinstated = "charge.dispute.funds_reinstated"
+	EventChargeRefundUpdated    = "charge.refund.updated"
+	EventRefundUpdated          = "refund.updated"
 )
 
-// SupportedEvents are the event types a route may list.
-var SupportedEvents = map[string]bool{
-	EventSessionCompleted:      true,
-	EventAsyncPaymentSucceeded: true,
-	EventInvoicePaid:           true,
-	EventChargeRefunded:        true,
-	EventDisputeCreated:        true,
-	EventDisputeClosed:         true,
-}
+// SupportedEvents are the event types a route may list: the purchases' and
+// ReversalEvents.
+var SupportedEvents = func() map[string]bool {
+	m := map[string]bool{EventSessionCompleted: true, EventAsyncPaymentSucceeded: true, EventInvoicePaid: true}
+	maps.Copy(m, ReversalEvents)
+	return m
+}()
 
 // ReversalEvents are the event types that take credits back (or give them back after a
-// won dispute). Listing one turns reversals on for a route.
+// won dispute or a failed refund). Listing one turns reversals on for a route.
 var ReversalEvents = map[string]bool{
-	EventChargeRefunded: true,
-	EventDisputeCreated: true,
-	EventDisputeClosed:  true,
+	EventChargeRefunded:         true,
+	EventDisputeCreated:         true,
+	EventDisputeClosed:          true,
+	EventDisputeUpdated:         true,
+	EventDisputeFundsWithdrawn:  true,
+	EventDisputeFundsReinstated: true,
+	EventChargeRefundUpdated:    true,
+	EventRefundUpdated:          true,
 }
 
 // ApplyDefaults fills every zero field.
@@ -126,6 +137,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Dedup.TTL, DefaultDedupTTL)
 	setDur(&c.Dedup.Lease, DefaultLease)
 	setDur(&c.Dedup.CustomerTTL, DefaultCustomerTTL)
+	setDur(&c.Dedup.RecordTTL, DefaultRecordTTL)
 	setStr(&c.DeadLetter.File, DefaultDeadLetterFile)
 	c.Watch.setDefaults()
 	for i := range c.Routes {

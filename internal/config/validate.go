@@ -25,6 +25,9 @@ const (
 	MaxAttempts      = 10
 	MinKeyLength     = 16
 	MaxBodyLimit     = 64 << 20
+	// MinRecordTTL is the shortest life of a purchase record on routes that take
+	// credits back: disputes come up to ~120 days after payment, refunds later still.
+	MinRecordTTL = 4320 * time.Hour
 	// MaxInvoiceUserWait keeps the wait inside Stripe's retry window.
 	MaxInvoiceUserWait = 72 * time.Hour
 )
@@ -59,6 +62,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dedup.CustomerTTL < MinDedupTTL {
 		v.add("dedup.customer_ttl", "must be at least %s, got %s", MinDedupTTL, c.Dedup.CustomerTTL)
+	}
+	if c.Dedup.RecordTTL < MinDedupTTL {
+		v.add("dedup.record_ttl", "must be at least %s, got %s", MinDedupTTL, c.Dedup.RecordTTL)
 	}
 	if c.Dedup.Lease < time.Second {
 		v.add("dedup.lease", "must be at least 1s, got %s", c.Dedup.Lease)
@@ -180,6 +186,9 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 			v.add(f, "%s is listed twice", showEvent(e))
 		}
 		seen[e] = true
+	}
+	if r.Reversals() {
+		c.validateReversals(v, p)
 	}
 	// Extraction.
 	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap, SourceSubscriptionUserID, SourceCustomerUserID)
@@ -312,10 +321,23 @@ func validPort(s string) bool {
 
 func (p *problems) err() error { return errors.Join(p.list...) }
 
+// validateReversals checks what a route that takes credits back needs: purchase
+// records that outlive Stripe's dispute window and a restart.
+func (c *Config) validateReversals(v *problems, p string) {
+	if c.Dedup.RecordTTL < MinRecordTTL {
+		v.add("dedup.record_ttl", "must be at least %s (180 days) because %s takes credits back: disputes come up to ~120 days after payment, got %s", MinRecordTTL, p, c.Dedup.RecordTTL)
+	}
+	if !c.Redis.Enabled() {
+		v.add(p+".events", "lists reversal events, but the in-memory store loses every purchase record on restart (its refunds and disputes would be parked for good): configure redis")
+	}
+}
+
 // supportedList is SupportedEvents in the order of the reference, for a message.
 func supportedList() []string {
 	return []string{EventSessionCompleted, EventAsyncPaymentSucceeded, EventInvoicePaid,
-		EventChargeRefunded, EventDisputeCreated, EventDisputeClosed}
+		EventChargeRefunded, EventDisputeCreated, EventDisputeClosed,
+		EventDisputeUpdated, EventDisputeFundsWithdrawn, EventDisputeFundsReinstated,
+		EventChargeRefundUpdated, EventRefundUpdated}
 }
 
 var connectAccount = regexp.MustCompile(`^acct_[A-Za-z0-9]{1,64}$`)

@@ -254,6 +254,18 @@ func TestRedisSettleFirst(t *testing.T) {
 	expectRaw(t, c.Get(ctx, prefix+"record:main:pi_1").Val(), `{"credits":100}`)
 	expectRaw(t, c.Get(ctx, prefix+"event:main:evt_2").Val(), "done")
 
+	// A First with a ttl of its own (a purchase record outlives the done marks).
+	long := &dedup.Put{Key: "record:main:pi_long", Value: []byte(`{}`), TTL: 4320 * time.Hour}
+	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour, First: long}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.PTTL(ctx, prefix+"record:main:pi_long").Val(); ttl <= 4319*time.Hour || ttl > 4320*time.Hour {
+		t.Errorf("record TTL = %v, want its own 4320h", ttl)
+	}
+	if ttl := c.PTTL(ctx, prefix+"event:main:evt_3").Val(); ttl > time.Hour {
+		t.Errorf("done mark TTL = %v, want the settlement's 1h", ttl)
+	}
+
 	// All or nothing, on a private server (ACL changes stay off the shared one).
 	own := redistest.Server(t)
 	if err := own.Do(ctx, "ACL", "SETUSER", "limited", "on", ">limited-pw", "~p:event:*", "~p:customer:*", "+@all").Err(); err != nil {

@@ -35,6 +35,16 @@ type Settlement struct {
 type Put struct {
 	Key   string
 	Value []byte
+	// TTL is how long the value lives; zero: the settlement's TTL.
+	TTL time.Duration
+}
+
+// ttl is how long p lives in settlement s.
+func (p *Put) ttl(s Settlement) time.Duration {
+	if p.TTL > 0 {
+		return p.TTL
+	}
+	return s.TTL
 }
 
 func (s Settlement) check() error {
@@ -45,7 +55,7 @@ func (s Settlement) check() error {
 		}
 	}
 	if s.First != nil {
-		add(checkComplete(s.First.Key, s.TTL))
+		add(checkComplete(s.First.Key, s.First.ttl(s)))
 	}
 	for _, k := range s.Keys {
 		add(checkComplete(k, s.TTL))
@@ -62,7 +72,7 @@ func (r *Redis) Settle(ctx context.Context, s Settlement) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	setFirst := func(p redis.Pipeliner) { p.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.TTL) }
+	setFirst := func(p redis.Pipeliner) { p.SetNX(ctx, r.prefix+s.First.Key, s.First.Value, s.First.ttl(s)) }
 	setKey := func(k string) func(redis.Pipeliner) {
 		return func(p redis.Pipeliner) { p.Set(ctx, r.prefix+k, doneValue, s.TTL) }
 	}
@@ -156,7 +166,7 @@ func (m *Memory) Settle(ctx context.Context, s Settlement) error {
 	}
 	var errs []error
 	if s.First != nil {
-		if err := m.putNX(ctx, s.First, s.TTL); err != nil {
+		if err := m.putNX(ctx, s.First, s.First.ttl(s)); err != nil {
 			return err
 		}
 	}

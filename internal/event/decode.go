@@ -37,6 +37,8 @@ type wireObject struct {
 	Amount            int64                `json:"amount"`
 	AmountRefunded    int64                `json:"amount_refunded"`
 	Refunded          bool                 `json:"refunded"`
+	AmountCaptured    int64                `json:"amount_captured"`
+	Created           int64                `json:"created"`
 }
 
 // Decode reads the view of the Stripe event in raw, the exact request body.
@@ -50,7 +52,7 @@ type wireObject struct {
 // A field Decode reads that has the wrong JSON type (e.g. amount_total as a string)
 // makes the body malformed: Stripe never sends one, so it points at a forgery or a
 // bug, and the error names the field. Numbers (created, amount_total, amount,
-// amount_refunded) must be JSON
+// amount_refunded, amount_captured, data.object.created) must be JSON
 // integers that fit an int64: 1.0 and 1e3 are malformed.
 //
 // Keys match as in encoding/json: exactly or, failing that, case-insensitively, and
@@ -94,6 +96,8 @@ func Decode(raw []byte) (View, error) {
 			Amount:            o.Amount,
 			AmountRefunded:    o.AmountRefunded,
 			Refunded:          o.Refunded,
+			AmountCaptured:    o.AmountCaptured,
+			Created:           o.Created,
 		},
 	}, nil
 }

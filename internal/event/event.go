@@ -80,6 +80,11 @@ type Object struct {
 	AmountRefunded int64
 	// Refunded reports a charge refunded in full.
 	Refunded bool
+	// AmountCaptured is a charge's amount_captured: less than Amount after a partial
+	// capture.
+	AmountCaptured int64
+	// Created is the object's own created (unix seconds), e.g. when a refund was made.
+	Created int64
 	// Metadata holds the object's metadata. Only string values are kept: Stripe
 	// metadata values are always strings, so a null, number, boolean, array or object
 	// value is dropped rather than guessed at. Nil when there is no string value.

@@ -370,7 +370,7 @@ var (
 	dataNames   = []string{"object"}
 	objectNames = []string{"id", "object", "client_reference_id", "customer", "payment_intent",
 		"payment_status", "status", "mode", "amount_total", "currency", "metadata",
-		"amount", "amount_refunded", "refunded"}
+		"amount", "amount_refunded", "refunded", "amount_captured", "created"}
 )
 
 func (s *scanner) event(w *wireEvent) member {
@@ -468,8 +468,12 @@ func (s *scanner) dataObject(o *wireObject) member {
 			return s.int64(&o.Amount)
 		case 12:
 			return s.int64(&o.AmountRefunded)
-		default: // 13, refunded
+		case 13:
 			return s.bool(&o.Refunded)
+		case 14:
+			return s.int64(&o.AmountCaptured)
+		default: // 15, created
+			return s.int64(&o.Created)
 		}
 	}
 }

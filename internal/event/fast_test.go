@@ -43,7 +43,9 @@ var fastCases = []struct {
 	{`{"id":"evt_1","type":"t","data":{"object":{"customer":null,"payment_intent":"pi_1","amount_total":null}}}`, true},
 	{`{"id":"evt_1","type":"t","data":{"object":{"metadata":{"k":"ünïcödé"}}}}`, true},
 	{`{"id":"evt_1","type":"t","data":{"object":{"amount":999,"amount_refunded":null,"refunded":true}}}`, true},
-	{`{"id":"evt_1","type":"t","data":{"object":{"amount_refunded":"5"}}}`, false},     // wrong type
+	{`{"id":"evt_1","type":"t","data":{"object":{"amount_refunded":"5"}}}`, false}, // wrong type
+	{`{"id":"evt_1","type":"t","data":{"object":{"amount_captured":500,"created":17}}}`, true},
+	{`{"id":"evt_1","type":"t","data":{"object":{"created":"17"}}}`, false},            // wrong type
 	{`{"ID":"evt_1","type":"t","data":{}}`, false},                                     // case-insensitive match
 	{`{"id":"evt_1","id":"evt_2","type":"t","data":{}}`, false},                        // duplicate
 	{`{"id":"evt\u005f1","type":"t","data":{}}`, false},                                // escape in a kept value

@@ -152,7 +152,7 @@ func TestDecodeFixtures(t *testing.T) {
 			APIVersion: "2024-06-20", Created: 1725607200,
 			Object: Object{ID: "ch_3d7WHnKb2SDH2ADZaNFq9O5p", Object: "charge",
 				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "succeeded", Currency: "eur",
-				Amount: 999, AmountRefunded: 999, Refunded: true},
+				Amount: 999, AmountRefunded: 999, Refunded: true, AmountCaptured: 999, Created: 1725002385},
 		},
 	}, {
 		file: "charge_refunded_partial.json",
@@ -161,12 +161,49 @@ func TestDecodeFixtures(t *testing.T) {
 			APIVersion: "2025-03-31.basil", Created: 1746098400,
 			Object: Object{ID: "ch_3SF1kSw8we7EfjbYqVOSXYxe", Object: "charge",
 				Customer: "cus_D0zt9BcyQoAbxN", PaymentIntent: "pi_3NmROH6GE6HlNDWCZ7c904cY",
-				Status: "succeeded", Currency: "eur", Amount: 5000, AmountRefunded: 2500},
+				Status: "succeeded", Currency: "eur", Amount: 5000, AmountRefunded: 2500,
+				AmountCaptured: 5000, Created: 1745493580},
+		},
+	}, {
+		file: "charge_dispute_created_2023-10-16.json",
+		want: View{
+			ID: "evt_1Q4dVtJKXhi7EsrKdpCr8aX2", Type: "charge.dispute.created",
+			APIVersion: "2023-10-16", Created: 1727000000,
+			Object: Object{ID: "dp_1Q4dVtJKXhi7EsrKqRn3mX0b", Object: "dispute",
+				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "needs_response", Currency: "eur",
+				Amount: 999, Created: 1726999990},
+		},
+	}, {
+		file: "refund_updated_failed_2023-10-16.json",
+		want: View{
+			ID: "evt_1Q5xKmJKXhi7EsrKr8fTzW1c", Type: "refund.updated",
+			APIVersion: "2023-10-16", Created: 1727100000,
+			Object: Object{ID: "re_3d7WHnKb2SDH2ADZ0hF4kQ2s", Object: "refund",
+				PaymentIntent: "pi_37t7XCh4ZSIpwleHaXsS7wGN", Status: "failed", Currency: "eur",
+				Amount: 500, Created: 1725607190},
 		},
 	}}
 
+	// data.object.created of the session fixtures, which the helpers above leave out.
+	created := map[string]int64{
+		"checkout_session_completed_paid_2020-08-27.json":       1716999959,
+		"checkout_session_completed_paid_2023-10-16.json":       1705310959,
+		"checkout_session_completed_paid_2024-06-20.json":       1725002359,
+		"checkout_session_completed_paid_2025-03-31.basil.json": 1745493559,
+		"checkout_session_completed_paid_2026-dahlia.json":      1774483159,
+		"checkout_session_completed_unpaid.json":                1725434959,
+		"checkout_session_async_payment_succeeded.json":         1725434959,
+		"checkout_session_completed_no_payment_required.json":   1747900759,
+		"checkout_session_completed_expanded_customer.json":     1726214359,
+		"checkout_session_completed_paid_livemode.json":         1727776759,
+		"checkout_session_completed_connect.json":               1728379959,
+		"payment_intent_succeeded.json":                         1725002380,
+	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
+		if c, ok := created[tt.file]; ok {
+			tt.want.Object.Created = c
+		}
 		t.Run(tt.file, func(t *testing.T) {
 			got, err := Decode(readFixture(t, tt.file))
 			if err != nil {

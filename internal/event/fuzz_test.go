@@ -60,6 +60,8 @@ func encode(t *testing.T, v View) []byte {
 		Amount            int64             `json:"amount"`
 		AmountRefunded    int64             `json:"amount_refunded"`
 		Refunded          bool              `json:"refunded"`
+		AmountCaptured    int64             `json:"amount_captured"`
+		Created           int64             `json:"created"`
 		Metadata          map[string]string `json:"metadata"`
 	}
 	type data struct {

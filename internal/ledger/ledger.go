@@ -1,10 +1,11 @@
 // Package ledger keeps creditgate's purchase records: for every grant that was paid
 // through a PaymentIntent, who got how many credits for how much money, and how much
-// of it refunds and disputes have taken back since. Reversals (charge.refunded,
-// charge.dispute.*) find their purchase here, by route and payment_intent.
+// of it refunds and disputes have taken back since (billing.Money). Reversals
+// (charge.refunded, refund.updated, charge.dispute.*) find their purchase here, by
+// route and payment_intent.
 //
 // Records live in the dedup store's Redis (key <prefix>record:<route>:<pi_id>, JSON)
-// or in memory, with the dedup ttl. Writes are single-key SETs, so Redis Cluster
+// or in memory, for dedup.record_ttl. Writes are single-key SETs, so Redis Cluster
 // works. Concurrent reversals of one purchase are serialized by the caller (a dedup
 // claim on reversal:<route>:<pi_id>); a record is created with SET NX so a grant that
 // is credited twice (a lost done-marker) never resets the reversal progress.
@@ -20,11 +21,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/creditgate/creditgate/internal/billing"
 	"github.com/creditgate/creditgate/internal/dedup"
 )
 
-// Record is one credited purchase and its reversals. Invariant, kept by the
-// pipeline: 0 <= Refunded + Disputed <= Credits.
+// Record is one credited purchase and what Stripe reported about its money since.
+// Invariant, kept by the pipeline: 0 <= Reversed <= Credits.
 type Record struct {
 	// PurchaseID is the grant's idempotency key: the Checkout Session (cs_...) or the
 	// Invoice (in_...).
@@ -38,18 +40,43 @@ type Record struct {
 	CustomerID string `json:"customer_id,omitempty"`
 	Account    string `json:"account,omitempty"`
 	Livemode   bool   `json:"livemode"`
-	// Refunded is the credits refunds have taken back so far.
-	Refunded int64 `json:"refunded"`
-	// Disputed is the credits an open or lost dispute has taken back.
-	Disputed int64 `json:"disputed"`
+	// Money is what refunds and disputes reported (package billing's reversal rules).
+	Money billing.Money `json:"money,omitzero"`
+	// Reversed is the credits the backend has been told to take back, net of those
+	// given back: billing.Money.Taken of the Money the backend has heard about.
+	Reversed int64 `json:"reversed"`
 	// Pending names the reversal event whose request may have reached the backend
 	// but whose result is not recorded yet. Until that event settles (Stripe
 	// redelivers it, or reconcile runs it), other reversals of the purchase wait.
 	Pending string `json:"pending,omitempty"`
+	// OldRefunded and OldDisputed are what records written before Money counted
+	// (credits taken by refunds and disputes); decode folds them into Money.Floor.
+	OldRefunded int64 `json:"refunded,omitempty"`
+	OldDisputed int64 `json:"disputed,omitempty"`
 }
 
-// Left is what can still be taken back.
-func (r Record) Left() int64 { return r.Credits - r.Refunded - r.Disputed }
+// decode reads a record, folding an older record's counts into Money.Floor and
+// Reversed, so the credits it took back stay taken.
+func decode(b []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, err
+	}
+	if old := r.OldRefunded + r.OldDisputed; old > 0 {
+		r.Money.Floor = max(r.Money.Floor, old)
+		r.Reversed = max(r.Reversed, old)
+		r.OldRefunded, r.OldDisputed = 0, 0
+	}
+	return r, nil
+}
+
+// Taken is the credits the recorded money stands for.
+func (r Record) Taken() int64 { return r.Money.Taken(r.Credits, r.Amount) }
+
+// AwaitKey is the key of the mark a grant leaves when its forward failed and Stripe
+// will retry it: until the mark expires, a reversal of the purchase that finds no
+// record is answered "try again" rather than parked.
+func AwaitKey(route, paymentIntent string) string { return "awaiting:" + Key(route, paymentIntent) }
 
 // Store keeps records. Implementations are safe for concurrent use; every failure to
 // reach the store wraps dedup.ErrUnavailable.
@@ -101,8 +128,8 @@ func (s *Redis) Get(ctx context.Context, key string) (Record, bool, error) {
 	case err != nil:
 		return Record{}, false, unavailable("get record", key, err)
 	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := decode(b)
+	if err != nil {
 		return Record{}, false, fmt.Errorf("record %s is corrupt: %w", key, err)
 	}
 	return r, true, nil
@@ -128,7 +155,7 @@ func NewPut(key string, r Record, ttl time.Duration) (dedup.Put, error) {
 	if err != nil {
 		return dedup.Put{}, err
 	}
-	return dedup.Put{Key: keyPrefix + key, Value: b}, nil
+	return dedup.Put{Key: keyPrefix + key, Value: b, TTL: ttl}, nil
 }
 
 // Memory is a Store in memory, for the in-memory store (one replica).
@@ -155,8 +182,7 @@ func (s *Memory) Get(_ context.Context, key string) (Record, bool, error) {
 	if !ok {
 		return Record{}, false, nil
 	}
-	var r Record
-	err := json.Unmarshal(b, &r)
+	r, err := decode(b)
 	return r, err == nil, err
 }
 

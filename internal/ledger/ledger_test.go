@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -35,7 +36,9 @@ func TestStores(t *testing.T) {
 			if created, err := st.Create(ctx, key, r, time.Hour); !created || err != nil {
 				t.Fatalf("Create: %t %v", created, err)
 			}
-			r.Refunded, r.Pending = 25, "evt_1"
+			r.Money.AddRefunds(10, 250, 0, false)
+			r.Money.AddDispute("dp_1", "needs_response", 249)
+			r.Reversed, r.Pending = 25, "evt_1"
 			if err := st.Put(ctx, key, r, time.Hour); err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +47,7 @@ func TestStores(t *testing.T) {
 				t.Fatalf("second Create: %t %v", created, err)
 			}
 			got, ok, err := st.Get(ctx, key)
-			if !ok || err != nil || got != r || got.Left() != 75 {
+			if !ok || err != nil || !reflect.DeepEqual(got, r) || got.Taken() != 49 {
 				t.Fatalf("Get = %+v %t %v, want %+v", got, ok, err, r)
 			}
 			for _, bad := range []struct {
@@ -76,4 +79,35 @@ func TestStores(t *testing.T) {
 			t.Errorf("Get = %v, want ErrUnavailable", err)
 		}
 	})
+}
+
+// TestOlderRecord: a record written before reversals kept their money facts keeps
+// what it took back as a floor, so the next refund takes only what is new.
+func TestOlderRecord(t *testing.T) {
+	ctx := context.Background()
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	st := ledger.NewRedis(c, prefix)
+	old := `{"purchase_id":"cs_1","user_id":"u","credits":100,"amount":1000,"livemode":false,"refunded":25,"disputed":50,"pending":""}`
+	if err := c.Set(ctx, prefix+"record:main:pi_1", old, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := st.Get(ctx, ledger.Key("main", "pi_1"))
+	if !ok || err != nil || r.Reversed != 75 || r.Taken() != 75 {
+		t.Fatalf("Get = %+v %t %v, want 75 reversed and taken", r, ok, err)
+	}
+	r.Money.AddRefunds(10, 250, 0, false) // the same 25 credits, refunded before: nothing new
+	if r.Taken() != 75 {
+		t.Errorf("Taken after the old refund's snapshot = %d, want 75", r.Taken())
+	}
+	r.Money.AddRefunds(20, 900, 0, false)
+	if r.Taken() != 90 {
+		t.Errorf("Taken after a larger refund = %d, want 90", r.Taken())
+	}
+	if err := st.Put(ctx, ledger.Key("main", "pi_1"), r, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if back, _, _ := st.Get(ctx, ledger.Key("main", "pi_1")); !reflect.DeepEqual(back, r) {
+		t.Errorf("round trip %+v, want %+v", back, r)
+	}
 }

@@ -90,6 +90,9 @@ type backend struct {
 	requests []forward.Request
 	credited map[string]int64 // request ID → credits granted, once
 	grants   int              // 200 answers: credits actually granted
+	// lostAnswers: a scripted failure is applied before it is answered (the
+	// backend took the credit, the answer was lost).
+	lostAnswers bool
 }
 
 func newBackend(script ...error) *backend {
@@ -107,6 +110,10 @@ func (b *backend) Send(_ context.Context, r forward.Request) (forward.Result, er
 		case errors.Is(err, forward.ErrRejected):
 			return forward.Result{Status: http.StatusUnprocessableEntity, Attempts: 1}, err
 		case err != nil:
+			if _, ok := b.credited[r.ID]; b.lostAnswers && !ok {
+				b.credited[r.ID] = r.Credits
+				b.grants++
+			}
 			return forward.Result{Status: http.StatusServiceUnavailable, Attempts: 3}, err
 		}
 	}
@@ -116,6 +123,25 @@ func (b *backend) Send(_ context.Context, r forward.Request) (forward.Result, er
 	b.credited[r.ID] = r.Credits
 	b.grants++
 	return forward.Result{Status: http.StatusOK, Attempts: 1}, nil
+}
+
+// applied returns the credits request id moved, if the backend applied it.
+func (b *backend) applied(id string) (int64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, ok := b.credited[id]
+	return n, ok
+}
+
+// net is the credits the backend holds in total: grants less reversals.
+func (b *backend) net() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n int64
+	for _, c := range b.credited {
+		n += c
+	}
+	return n
 }
 
 func (b *backend) sent() []forward.Request {

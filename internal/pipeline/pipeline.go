@@ -30,6 +30,11 @@ const (
 	TypeChargeRefunded        = config.EventChargeRefunded
 	TypeDisputeCreated        = config.EventDisputeCreated
 	TypeDisputeClosed         = config.EventDisputeClosed
+	TypeDisputeUpdated        = config.EventDisputeUpdated
+	TypeDisputeWithdrawn      = config.EventDisputeFundsWithdrawn
+	TypeDisputeReinstated     = config.EventDisputeFundsReinstated
+	TypeChargeRefundUpdated   = config.EventChargeRefundUpdated
+	TypeRefundUpdated         = config.EventRefundUpdated
 )
 
 // API is the part of the Stripe API the pipeline reads (stripeapi.Client).
@@ -73,7 +78,12 @@ func (rt *Route) Handles(t string) bool { return rt.Events[t] }
 
 // reversals reports whether the route takes credits back.
 func (rt *Route) reversals() bool {
-	return rt.Events[TypeChargeRefunded] || rt.Events[TypeDisputeCreated] || rt.Events[TypeDisputeClosed]
+	for t := range rt.Events {
+		if config.ReversalEvents[t] {
+			return true
+		}
+	}
+	return false
 }
 
 // Pipeline processes deliveries for every route. All fields are required except Now
@@ -94,9 +104,12 @@ type Pipeline struct {
 	// transaction (dedup.Settlement.First), instead of in a round trip of its own.
 	RecordsInStore bool
 	TTL            time.Duration // done-marker lifetime (dedup.ttl)
-	Lease          time.Duration // claim lease (dedup.lease)
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// RecordTTL is how long a purchase record lives after its last change
+	// (dedup.record_ttl); zero: TTL.
+	RecordTTL time.Duration
+	Lease     time.Duration // claim lease (dedup.lease)
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Delivery is one event to process: received from Stripe, or replayed from the
@@ -164,7 +177,8 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	switch ev.Type {
 	case TypeInvoicePaid:
 		return p.grantInvoice(ctx, &c, o, rt, d)
-	case TypeChargeRefunded, TypeDisputeCreated, TypeDisputeClosed:
+	}
+	if config.ReversalEvents[ev.Type] {
 		return p.reverse(ctx, &c, o, rt, d)
 	}
 	return p.grantSession(ctx, &c, o, rt, d)
@@ -312,6 +326,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	case errors.Is(err, forward.ErrRejected):
 		return c.park(o, rt, d, "backend_rejected", err.Error())
 	default:
+		p.awaitPurchase(c, rt, pu)
 		return c.backendFailed(o, err)
 	}
 	o.Result, o.Detail = Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
@@ -322,10 +337,11 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	// look for, cannot be written on a route that takes credits back, Stripe must
 	// redeliver: the backend answers 409 and the record is written then.
 	first, err := p.record(c, rt, pu, ev, g)
-	if err != nil {
-		return c.fail(o, StoreUnavailable, "store", err)
+	if err == nil {
+		err = c.doneAll(first, first != nil && rt.reversals())
 	}
-	if err := c.doneAll(first, first != nil && rt.reversals()); err != nil {
+	if err != nil {
+		p.awaitPurchase(c, rt, pu)
 		return c.fail(o, StoreUnavailable, "store", err)
 	}
 	return o
@@ -349,11 +365,11 @@ func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g ex
 	var err error
 	if p.RecordsInStore {
 		var put dedup.Put
-		if put, err = ledger.NewPut(key, r, p.TTL); err == nil {
+		if put, err = ledger.NewPut(key, r, p.recordTTL()); err == nil {
 			return &put, nil
 		}
 	} else {
-		_, err = p.Records.Create(c.cleanupCtx(), key, r, p.TTL)
+		_, err = p.Records.Create(c.cleanupCtx(), key, r, p.recordTTL())
 	}
 	if err != nil && !rt.reversals() {
 		p.logger().Warn("could not write the purchase record; a refund of it will not be found", "route", rt.Name, "event_id", ev.ID, "error", err)
@@ -376,6 +392,13 @@ func (p *Pipeline) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return p.Logger
+}
+
+func (p *Pipeline) recordTTL() time.Duration {
+	if p.RecordTTL > 0 {
+		return p.RecordTTL
+	}
+	return p.TTL
 }
 
 func (p *Pipeline) now() time.Time {

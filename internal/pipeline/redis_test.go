@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"sync/atomic"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/pipeline"
@@ -141,7 +144,7 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 
 	// The same failure on a route that does not take credits back.
 	e2, c2, prefix2, _ := redisEnv(t)
-	for _, typ := range []string{pipeline.TypeChargeRefunded, pipeline.TypeDisputeCreated, pipeline.TypeDisputeClosed} {
+	for typ := range config.ReversalEvents {
 		delete(e2.rt.Events, typ)
 	}
 	fs2 := &failingSettle{Redis: e2.p.Store.(*dedup.Redis)}
@@ -152,5 +155,30 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 	}
 	if n := c2.Exists(ctx, prefix2+eventKey(paidEvent)).Val(); n != 1 {
 		t.Error("the event claim was released although the credit stands")
+	}
+}
+
+// TestProcessOnRedisRecordLife: a purchase record lives dedup.record_ttl from its
+// grant and from every reversal that changed it, while done markers keep dedup.ttl.
+func TestProcessOnRedisRecordLife(t *testing.T) {
+	e, c, prefix, _ := redisEnv(t)
+	e.p.RecordTTL = 4320 * time.Hour
+	ctx := context.Background()
+	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+		t.Fatalf("grant: %+v", o)
+	}
+	recKey := prefix + "record:" + ledger.Key(route, paidPI)
+	if got := c.PTTL(ctx, recKey).Val(); got <= 4319*time.Hour {
+		t.Errorf("record ttl after the grant = %s, want 4320h", got)
+	}
+	if got := c.PTTL(ctx, prefix+eventKey(paidEvent)).Val(); got > ttl {
+		t.Errorf("done marker ttl = %s, want dedup.ttl %s", got, ttl)
+	}
+	c.PExpire(ctx, recKey, time.Hour)
+	if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.Forwarded {
+		t.Fatalf("refund: %+v", o)
+	}
+	if got := c.PTTL(ctx, recKey).Val(); got <= 4319*time.Hour {
+		t.Errorf("record ttl after a refund = %s, want 4320h again", got)
 	}
 }

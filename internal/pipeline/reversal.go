@@ -4,42 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/billing"
+	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
 )
 
-// reverse handles charge.refunded, charge.dispute.created and a won
-// charge.dispute.closed for the purchase their payment_intent paid (its record was
+// reverse handles the events that report money leaving a purchase or coming back
+// (config.ReversalEvents) for the purchase their payment_intent paid (its record was
 // written when the purchase was credited).
 //
-//   - charge.refunded: Stripe's amount_refunded is cumulative. The credits refunded so
-//     far are floor(credits × amount_refunded / amount) (amount: the charge's, else the
-//     purchase's); a full refund (refunded: true) is all credits. Each event reverses
-//     the difference to what the record says was reversed already, so every partial
-//     refund is taken back once, a redelivered or older event reverses nothing, and
-//     the parts always add up to exactly the credits of a full refund. Rounding down
-//     favours the customer by less than one credit until the refund is complete.
-//   - charge.dispute.created reverses everything not reversed yet; a won
-//     charge.dispute.closed grants exactly that back (credit.granted); other closings
-//     are ignored.
+// Each event adds its fact to the record's billing.Money (a charge's cumulative
+// amount_refunded, a refund that failed, a dispute's status); the backend gets the
+// difference between the credits the money stands for after and before
+// (billing.Money.Taken): a credit.reversed when more left, a credit.granted when
+// some came back. An event that changes nothing is a duplicate.
 //
-// Every request's idempotency key is its event id (DESIGN §5). Reversals of one
-// purchase run one at a time (a claim on reversal:<route>:<pi>); the record names the
-// event whose request is out (Pending) before it is sent, so a result that was never
-// recorded (a crash, a store outage after the backend answered) holds back other
-// reversals of the purchase until that event is redelivered and settles with the same
-// request (the backend answers 409).
+// Every request's idempotency key is its event id. Reversals of one purchase run one
+// at a time (a claim on reversal:<route>:<pi>); the record names the event whose
+// request is out (Pending) before it is sent and keeps naming it when the answer is
+// lost (a timeout, a 5xx, a crash, a store outage after the backend answered): other
+// reversals of the purchase wait (409) until that event is redelivered and settles
+// with the same request (the backend answers 409, already applied). Only a definite
+// refusal (4xx) clears it, since the backend did not apply it.
 func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
 	ev := d.Event
 	obj := ev.Object
-	if ev.Type == TypeDisputeClosed && obj.Status != "won" {
-		o.Result, o.Reason, o.Detail = Ignored, "dispute_not_won", fmt.Sprintf("dispute closed with status %q: nothing to give back", clip(obj.Status))
-		return c.done(o)
+	add, o, settled := moneyFact(c, o, rt, d)
+	if settled {
+		return o
 	}
 	pi := obj.PaymentIntent
 	if pi == "" {
@@ -66,48 +63,41 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 	case err != nil:
 		return c.fail(o, StoreUnavailable, "store", err)
 	case !ok:
-		return c.park(o, rt, d, "unknown_purchase", fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.ttl", clip(pi), rt.Name))
+		return p.noRecord(ctx, c, o, rt, d, pi)
 	case rec.Pending != "" && rec.Pending != ev.ID:
 		return c.fail(o, InFlight, "reversal", fmt.Errorf("the result of an earlier reversal of %s (%s) is not recorded yet; it settles when Stripe redelivers that event", pi, rec.Pending))
 	}
 	o.SessionID = rec.PurchaseID
 
 	next := rec
-	next.Pending = ""
-	typ := forward.TypeReversed
-	var n int64 // credits to take back (or give back)
-	switch ev.Type {
-	case TypeChargeRefunded:
-		n = min(refundedCredits(rec, obj)-rec.Refunded, rec.Left())
-		next.Refunded += max(n, 0)
-	case TypeDisputeCreated:
-		n = rec.Left()
-		next.Disputed += n
-	case TypeDisputeClosed:
-		n = rec.Disputed
-		next.Disputed = 0
-		typ = forward.TypeGranted
-	}
-	if n <= 0 {
-		if rec.Pending == ev.ID { // cannot happen (same event, same numbers); stay safe
-			if err := p.Records.Put(c.cleanupCtx(), key, next, p.TTL); err != nil {
+	next.Money = rec.Money.Clone()
+	changed := add(&next.Money)
+	next.Reversed, next.Pending = next.Taken(), ""
+	delta := next.Reversed - rec.Reversed // > 0: take back; < 0: give back
+	if delta == 0 {
+		if changed || rec.Pending == ev.ID {
+			if err := p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL()); err != nil {
 				return c.fail(o, StoreUnavailable, "store", err)
 			}
 		}
-		o.Result, o.Reason = Duplicate, "already_reversed"
-		o.Detail = fmt.Sprintf("nothing left to %s for %s (credits %d, refunded %d, disputed %d)", verb(typ), pi, rec.Credits, rec.Refunded, rec.Disputed)
-		_ = c.doneAll(nil, false)
-		return o
+		o.Result, o.Reason = Duplicate, "already_applied"
+		if changed {
+			o.Result, o.Reason = Ignored, "no_credit_change"
+		}
+		o.Detail = fmt.Sprintf("%s: the money that left %s still stands for %d of %d credits", describe(ev), pi, rec.Reversed, rec.Credits)
+		return c.done(o)
 	}
 
-	pending := rec
-	pending.Pending = ev.ID
-	if err := p.Records.Put(ctx, key, pending, p.TTL); err != nil {
-		return c.fail(o, StoreUnavailable, "store", err)
+	if rec.Pending != ev.ID {
+		pending := rec
+		pending.Pending = ev.ID
+		if err := p.Records.Put(ctx, key, pending, p.recordTTL()); err != nil {
+			return c.fail(o, StoreUnavailable, "store", err)
+		}
 	}
-	credits := -n
-	if typ == forward.TypeGranted {
-		credits = n
+	typ, credits := forward.TypeReversed, -delta
+	if delta < 0 {
+		typ = forward.TypeGranted
 	}
 	res, err := rt.Forwarder.Send(ctx, forward.Request{
 		ID: ev.ID, Type: typ, UserID: scopedUser(rt, rec.Account, rec.UserID), Credits: credits, Livemode: ev.Livemode,
@@ -118,34 +108,131 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		},
 	})
 	o.Attempts = res.Attempts
-	if err != nil {
-		// Not delivered: the event no longer holds the purchase's reversals.
-		if perr := p.Records.Put(c.cleanupCtx(), key, rec, p.TTL); perr != nil {
+	switch {
+	case errors.Is(err, forward.ErrRejected):
+		// Refused, so not applied: the event no longer holds the purchase's reversals.
+		rec.Pending = ""
+		if perr := p.Records.Put(c.cleanupCtx(), key, rec, p.recordTTL()); perr != nil {
 			return c.fail(o, StoreUnavailable, "store", perr)
 		}
-		if errors.Is(err, forward.ErrRejected) {
-			return c.park(o, rt, d, "backend_rejected", err.Error())
-		}
-		return c.backendFailed(o, err)
+		return c.park(o, rt, d, "backend_rejected", err.Error())
+	case err != nil:
+		// Maybe applied: the record keeps naming this event, so only its redelivery
+		// (the same request) moves this purchase's credits next.
+		return c.backendFailed(o, fmt.Errorf("%w; reversals of %s wait until this event settles", err, pi))
 	}
-	perr := p.Records.Put(c.cleanupCtx(), key, next, p.TTL)
+	perr := p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL())
 	if perr != nil { // one more try: until it lands, this event holds the purchase
-		perr = p.Records.Put(c.cleanupCtx(), key, next, p.TTL)
+		perr = p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL())
 	}
 	if perr != nil {
 		return c.fail(o, StoreUnavailable, "store", perr)
 	}
-	o.Result, o.Detail = Forwarded, fmt.Sprintf("%s %d credits of %s; backend answered %d after %d attempt(s)", verb(typ), n, rec.PurchaseID, res.Status, res.Attempts)
+	o.Result, o.Detail = Forwarded, fmt.Sprintf("%s: %s %d credits of %s; backend answered %d after %d attempt(s)", describe(ev), verb(typ), abs(delta), rec.PurchaseID, res.Status, res.Attempts)
 	if res.AlreadyCredited {
 		o.Reason = "already_credited"
 	}
 	if typ == forward.TypeGranted {
-		o.Credits = n
+		o.Credits = -delta
 	} else {
-		o.Reversed = n
+		o.Reversed = delta
 	}
-	_ = c.doneAll(nil, false)
-	return o
+	return c.done(o)
+}
+
+// moneyFact reads the fact a reversal event reports, as a change to billing.Money;
+// settled is true when o is final (nothing to apply, or parked).
+func moneyFact(c *claims, o Outcome, rt *Route, d Delivery) (add func(*billing.Money) bool, _ Outcome, settled bool) {
+	ev := d.Event
+	obj := ev.Object
+	switch ev.Type {
+	case config.EventChargeRefunded:
+		return func(m *billing.Money) bool {
+			return m.AddRefunds(ev.Created, obj.AmountRefunded, obj.AmountCaptured, obj.Refunded)
+		}, o, false
+	case config.EventChargeRefundUpdated, config.EventRefundUpdated:
+		if !billing.FailedRefundStatus(obj.Status) {
+			o.Result, o.Reason = Ignored, billing.ReasonRefundNotFailed
+			o.Detail = fmt.Sprintf("refund %s is %q: charge.refunded counts its money", clip(obj.ID), clip(obj.Status))
+			return nil, c.done(o), true
+		}
+		if obj.ID == "" {
+			return nil, c.park(o, rt, d, "no_object_id", ev.Type+": the refund has no id"), true
+		}
+		return func(m *billing.Money) bool {
+			return m.AddFailedRefund(obj.ID, obj.Amount, obj.Created, ev.Created)
+		}, o, false
+	}
+	// charge.dispute.*: every one carries the dispute with its current status.
+	switch {
+	case !billing.KnownDisputeStatus(obj.Status):
+		return nil, c.park(o, rt, d, billing.ReasonUnknownDisputeStatus, billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)), true
+	case obj.ID == "":
+		return nil, c.park(o, rt, d, "no_object_id", ev.Type+": the dispute has no id"), true
+	}
+	return func(m *billing.Money) bool { return m.AddDispute(obj.ID, obj.Status, obj.Amount) }, o, false
+}
+
+// noRecord answers a reversal whose purchase has no record: "try again" while the
+// purchase may still be granted (billing.AwaitPurchase), else parked.
+func (p *Pipeline) noRecord(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, pi string) Outcome {
+	ev := d.Event
+	_, granting, err := p.Records.Get(ctx, ledger.AwaitKey(rt.Name, pi))
+	if err != nil {
+		return c.fail(o, StoreUnavailable, "store", err)
+	}
+	created, objCreated := unix(ev.Created), unix(ev.Object.Created)
+	if !d.Replay && billing.AwaitPurchase(created, objCreated, ev.Livemode, granting, p.now()) {
+		why := "its payment is recent"
+		if granting {
+			why = "its grant failed and Stripe retries it"
+		}
+		return c.fail(o, InFlight, billing.ReasonAwaitingPurchase, fmt.Errorf(
+			"no purchase record for %s yet (%s): Stripe retries this event, parked if still unknown after %s",
+			clip(pi), why, created.Add(purchaseWait(ev.Livemode)).UTC().Format(time.RFC3339)))
+	}
+	return c.park(o, rt, d, "unknown_purchase", fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.record_ttl", clip(pi), rt.Name))
+}
+
+func unix(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
+}
+
+func purchaseWait(livemode bool) time.Duration {
+	if livemode {
+		return billing.PurchaseWait
+	}
+	return billing.TestPurchaseWait
+}
+
+// awaitPurchase marks a purchase whose grant failed and will be retried, so that its
+// reversals wait for it (noRecord). Best effort: without the mark a reversal that
+// comes first is parked, and a replay applies it.
+func (p *Pipeline) awaitPurchase(c *claims, rt *Route, pu purchase) {
+	pi := pu.ref.PaymentIntentID
+	if p.Records == nil || pi == "" || !rt.reversals() {
+		return
+	}
+	err := p.Records.Put(c.cleanupCtx(), ledger.AwaitKey(rt.Name, pi), ledger.Record{PurchaseID: pu.id}, billing.PurchaseWait)
+	// (the mark lives the live wait; AwaitPurchase bounds a test-mode wait by the event)
+	if err != nil {
+		p.logger().Warn("could not mark the purchase as awaited; a reversal that comes before its grant is parked", "route", rt.Name, "purchase", pu.id, "error", err)
+	}
+}
+
+// describe names a reversal event's fact for an operator.
+func describe(ev event.View) string {
+	obj := ev.Object
+	switch ev.Type {
+	case config.EventChargeRefunded:
+		return fmt.Sprintf("charge %s refunded %d of %d", clip(obj.ID), obj.AmountRefunded, obj.Amount)
+	case config.EventChargeRefundUpdated, config.EventRefundUpdated:
+		return fmt.Sprintf("refund %s of %d is %s", clip(obj.ID), obj.Amount, clip(obj.Status))
+	}
+	return billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)
 }
 
 func verb(typ string) string {
@@ -155,24 +242,4 @@ func verb(typ string) string {
 	return "reversed"
 }
 
-// refundedCredits is the share of the purchase's credits that the charge's cumulative
-// amount_refunded stands for, rounded down; all of them once the charge is refunded
-// in full.
-func refundedCredits(rec ledger.Record, ch event.Object) int64 {
-	amount := ch.Amount
-	if amount <= 0 {
-		amount = rec.Amount
-	}
-	switch {
-	case ch.Refunded, amount > 0 && ch.AmountRefunded >= amount:
-		return rec.Credits
-	case ch.AmountRefunded <= 0 || rec.Credits <= 0:
-		return 0
-	case amount <= 0: // a refund of a purchase that cost nothing: all of it
-		return rec.Credits
-	}
-	// credits × refunded / amount in 128 bits: credits <= 2^53, refunded < amount.
-	hi, lo := bits.Mul64(uint64(rec.Credits), uint64(ch.AmountRefunded))
-	q, _ := bits.Div64(hi, lo, uint64(amount))
-	return int64(q)
-}
+func abs(n int64) int64 { return max(n, -n) }

@@ -7,6 +7,7 @@ import (
 
 	"time"
 
+	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
@@ -17,7 +18,7 @@ import (
 func withReversals(e *env) *ledger.Memory {
 	recs := ledger.NewMemory(e.clk.Now)
 	e.p.Records = recs
-	for _, typ := range []string{pipeline.TypeChargeRefunded, pipeline.TypeDisputeCreated, pipeline.TypeDisputeClosed} {
+	for typ := range config.ReversalEvents {
 		e.rt.Events[typ] = true
 	}
 	return recs
@@ -39,20 +40,57 @@ func refund(t *testing.T, id string, amountRefunded int64) pipeline.Delivery {
 	return chargeEvent(t, id, pipeline.TypeChargeRefunded, event.Object{ID: "ch_1", Object: "charge", Amount: 999, AmountRefunded: amountRefunded, Refunded: amountRefunded == 999})
 }
 
+// ev builds one reversal event of the paid fixture's purchase, created at seconds
+// after a fixed moment: Stripe's created orders a charge's refund snapshots.
+type ev func(t *testing.T) pipeline.Delivery
+
+func at(d pipeline.Delivery, sec int64) pipeline.Delivery {
+	d.Event.Created = 1725607200 + sec
+	return d
+}
+
+// refundedAt: charge.refunded with the charge's cumulative amount_refunded.
+func refundedAt(id string, sec, amountRefunded int64) ev {
+	return func(t *testing.T) pipeline.Delivery { return at(refund(t, id, amountRefunded), sec) }
+}
+
+// captured: charge.refunded of a charge of 999 of which only captured was captured.
+func captured(id string, sec, captured, amountRefunded int64) ev {
+	return func(t *testing.T) pipeline.Delivery {
+		return at(chargeEvent(t, id, pipeline.TypeChargeRefunded, event.Object{ID: "ch_1", Object: "charge",
+			Amount: 999, AmountCaptured: captured, AmountRefunded: amountRefunded, Refunded: amountRefunded == captured}), sec)
+	}
+}
+
+// refundFailed: refund.updated (or charge.refund.updated) of refund re made at made,
+// failed or canceled at sec.
+func refundFailed(id, typ, re, status string, sec, made, amount int64) ev {
+	return func(t *testing.T) pipeline.Delivery {
+		return at(chargeEvent(t, id, typ, event.Object{ID: re, Object: "refund", Amount: amount, Status: status,
+			Created: 1725607200 + made}), sec)
+	}
+}
+
+// dispute: a charge.dispute.* event with the dispute's status and amount.
+func dispute(id, typ, dp, status string, amount int64) ev {
+	return func(t *testing.T) pipeline.Delivery {
+		return chargeEvent(t, id, typ, event.Object{ID: dp, Object: "dispute", Amount: amount, Status: status})
+	}
+}
+
 // TestReversals runs sequences of events after the paid fixture was credited (100
 // credits for 999) and checks each answer, the credits each request moved, and the
 // total the backend holds in the end.
 func TestReversals(t *testing.T) {
-	dispute := func(id, typ, status string) func(t *testing.T) pipeline.Delivery {
-		return func(t *testing.T) pipeline.Delivery {
-			return chargeEvent(t, id, typ, event.Object{ID: "dp_1", Object: "dispute", Amount: 999, Status: status})
-		}
-	}
-	ref := func(id string, amt int64) func(t *testing.T) pipeline.Delivery {
-		return func(t *testing.T) pipeline.Delivery { return refund(t, id, amt) }
-	}
+	ref := func(id string, amt int64) ev { return refundedAt(id, 0, amt) }
+	const (
+		created   = pipeline.TypeDisputeCreated
+		closed    = pipeline.TypeDisputeClosed
+		withdrawn = pipeline.TypeDisputeWithdrawn
+		reinstate = pipeline.TypeDisputeReinstated
+	)
 	type step struct {
-		d      func(t *testing.T) pipeline.Delivery
+		d      ev
 		result pipeline.Result
 		moved  int64 // credits of this step's request: negative reverses
 	}
@@ -69,26 +107,72 @@ func TestReversals(t *testing.T) {
 			{ref("evt_r3", 999), pipeline.Forwarded, -34}, // the last one completes exactly
 		}, 0},
 		{"rounding: tiny partial refund reverses nothing yet", []step{
-			{ref("evt_r1", 5), pipeline.Duplicate, 0}, // floor(100×5/999) = 0
+			{ref("evt_r1", 5), pipeline.Ignored, 0}, // floor(100×5/999) = 0
 			{ref("evt_r2", 15), pipeline.Forwarded, -1},
 		}, 99},
 		{"refunds out of order: the older one reverses nothing", []step{
-			{ref("evt_r2", 500), pipeline.Forwarded, -50},
-			{ref("evt_r1", 250), pipeline.Duplicate, 0},
+			{refundedAt("evt_r2", 10, 500), pipeline.Forwarded, -50},
+			{refundedAt("evt_r1", 5, 250), pipeline.Duplicate, 0},
 		}, 50},
-		{"dispute reverses the rest, won gives it back", []step{
+		{"a chargeback takes the rest, won gives back what it took", []step{
 			{ref("evt_r1", 250), pipeline.Forwarded, -25},
-			{dispute("evt_d1", pipeline.TypeDisputeCreated, "needs_response"), pipeline.Forwarded, -75},
-			{dispute("evt_d2", pipeline.TypeDisputeClosed, "won"), pipeline.Forwarded, 75},
-			{dispute("evt_d2", pipeline.TypeDisputeClosed, "won"), pipeline.Duplicate, 0},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 749), pipeline.Forwarded, -75},
+			{dispute("evt_d2", closed, "dp_1", "won", 749), pipeline.Forwarded, 75},
+			{dispute("evt_d2", closed, "dp_1", "won", 749), pipeline.Duplicate, 0},
 		}, 75},
-		{"dispute lost keeps the reversal", []step{
-			{dispute("evt_d1", pipeline.TypeDisputeCreated, "needs_response"), pipeline.Forwarded, -100},
-			{dispute("evt_d2", pipeline.TypeDisputeClosed, "lost"), pipeline.Ignored, 0},
+		{"a chargeback lost keeps what it took", []step{
+			{dispute("evt_d1", created, "dp_1", "needs_response", 999), pipeline.Forwarded, -100},
+			{dispute("evt_d2", closed, "dp_1", "lost", 999), pipeline.Ignored, 0},
 		}, 0},
-		{"refund after a dispute took everything", []step{
-			{dispute("evt_d1", pipeline.TypeDisputeCreated, "warning_needs_response"), pipeline.Forwarded, -100},
-			{ref("evt_r1", 999), pipeline.Duplicate, 0},
+		{"a partial chargeback takes its share", []step{
+			{dispute("evt_d1", created, "dp_1", "needs_response", 333), pipeline.Forwarded, -33},
+			{dispute("evt_d2", closed, "dp_1", "lost", 333), pipeline.Ignored, 0},
+		}, 67},
+		{"an inquiry takes nothing, whatever its end", []step{
+			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), pipeline.Ignored, 0},
+			{dispute("evt_d2", pipeline.TypeDisputeUpdated, "dp_1", "warning_under_review", 999), pipeline.Ignored, 0},
+			{dispute("evt_d3", closed, "dp_1", "warning_closed", 999), pipeline.Ignored, 0},
+		}, 100},
+		{"a refund during an inquiry counts once the inquiry closes", []step{
+			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), pipeline.Ignored, 0},
+			{ref("evt_r1", 500), pipeline.Forwarded, -50},
+			{dispute("evt_d2", closed, "dp_1", "warning_closed", 999), pipeline.Ignored, 0},
+		}, 50},
+		{"an inquiry escalated to a chargeback takes when the funds leave, won gives back", []step{
+			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), pipeline.Ignored, 0},
+			{dispute("evt_d2", withdrawn, "dp_1", "needs_response", 999), pipeline.Forwarded, -100},
+			{dispute("evt_d3", reinstate, "dp_1", "won", 999), pipeline.Forwarded, 100},
+		}, 100},
+		{"a late dispute.created after the dispute was won takes nothing", []step{
+			{dispute("evt_d2", closed, "dp_1", "won", 999), pipeline.Ignored, 0},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 999), pipeline.Duplicate, 0},
+		}, 100},
+		{"a refund during a chargeback stays taken when it is won", []step{
+			{dispute("evt_d1", created, "dp_1", "needs_response", 500), pipeline.Forwarded, -50},
+			{ref("evt_r1", 250), pipeline.Forwarded, -25},
+			{dispute("evt_d2", closed, "dp_1", "won", 500), pipeline.Forwarded, 50},
+		}, 75},
+		{"a failed refund gives its share back once", []step{
+			{refundedAt("evt_r1", 10, 500), pipeline.Forwarded, -50},
+			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "failed", 20, 10, 500), pipeline.Forwarded, 50},
+			{refundFailed("evt_f2", pipeline.TypeChargeRefundUpdated, "re_1", "failed", 20, 10, 500), pipeline.Duplicate, 0},
+			{refundedAt("evt_r1", 10, 500), pipeline.Duplicate, 0}, // the old snapshot, redelivered
+		}, 100},
+		{"a canceled refund reported before its charge.refunded moves nothing", []step{
+			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "canceled", 20, 10, 500), pipeline.Ignored, 0},
+			{refundedAt("evt_r1", 10, 500), pipeline.Ignored, 0},
+		}, 100},
+		{"a refund after a failed one counts from the charge's new amount_refunded", []step{
+			{refundedAt("evt_r1", 10, 500), pipeline.Forwarded, -50},
+			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "failed", 20, 10, 500), pipeline.Forwarded, 50},
+			{refundedAt("evt_r2", 30, 300), pipeline.Forwarded, -30},
+		}, 70},
+		{"a refund that succeeds is counted by charge.refunded only", []step{
+			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "succeeded", 20, 10, 500), pipeline.Ignored, 0},
+		}, 100},
+		{"a partial capture: the share of what was captured", []step{
+			{captured("evt_r1", 10, 500, 250), pipeline.Forwarded, -50},
+			{captured("evt_r2", 20, 500, 500), pipeline.Forwarded, -50},
 		}, 0},
 	}
 	for _, tt := range tests {
@@ -156,7 +240,7 @@ func TestReversalFailures(t *testing.T) {
 			t.Fatalf("%+v", o)
 		}
 	})
-	t.Run("backend down: 503, then the retry reverses once", func(t *testing.T) {
+	t.Run("backend down: 503, other reversals wait, the retry reverses once", func(t *testing.T) {
 		be := newBackend()
 		e := newEnv(t, be)
 		withReversals(e)
@@ -165,12 +249,15 @@ func TestReversalFailures(t *testing.T) {
 		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.BackendUnavailable {
 			t.Fatalf("%+v", o)
 		}
-		// A different refund event may run now: the failed one holds nothing.
-		if o := e.process(refund(t, "evt_r2", 600)); o.Result != pipeline.Forwarded || be.credited["evt_r2"] != -60 {
-			t.Fatalf("%+v %v", o, be.credited)
+		// The request may have been applied: nothing else moves this purchase first.
+		if o := e.process(refund(t, "evt_r2", 600)); o.Result != pipeline.InFlight || o.Reason != "reversal" {
+			t.Fatalf("another refund while evt_r1 is unsettled: %+v", o)
 		}
-		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.Duplicate {
-			t.Fatalf("retry of the older refund: %+v", o)
+		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.Forwarded || be.credited["evt_r1"] != -50 {
+			t.Fatalf("retry of evt_r1: %+v %v", o, be.credited)
+		}
+		if o := e.process(refund(t, "evt_r2", 600)); o.Result != pipeline.Forwarded || be.credited["evt_r2"] != -10 {
+			t.Fatalf("evt_r2 after evt_r1 settled: %+v %v", o, be.credited)
 		}
 	})
 	t.Run("record write lost after delivery holds other reversals until the event settles", func(t *testing.T) {

@@ -113,9 +113,10 @@ func TestPriceTableAndReversalsWithStripeMock(t *testing.T) {
 			o["refunded"] = amountRefunded == 5000
 		})
 	}
+	dp := "dp_e2e_" + randHex(6) // one dispute: its status moves on
 	dispute := func(typ, status string) []byte {
 		evt := "evt_e2e_dispute_" + randHex(6)
-		return mutate(t, withIDs(t, "charge_refunded_partial.json", evt, "dp_e2e_"+randHex(6)), func(o, ev map[string]any) {
+		return mutate(t, withIDs(t, "charge_refunded_partial.json", evt, dp), func(o, ev map[string]any) {
 			ev["type"] = typ
 			o["object"], o["status"], o["payment_intent"], o["amount"] = "dispute", status, pi, 5000
 		})

@@ -40,6 +40,7 @@ type application struct {
 	credits   int64
 	eventType string
 	eventID   string
+	sessionID string // stripe.session_id: the purchase a reversal belongs to
 }
 
 // misbehaviour is what the backend does to the requests of a window: each request gets
@@ -221,8 +222,11 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := r.Header.Get("Idempotency-Key")
 	// The id is the Checkout Session (a subscription's first invoice included), or the
-	// invoice of a later period.
-	if key == "" || key != g.ID || g.Type != "credit.granted" || g.Stripe.SessionID != g.ID && g.Stripe.InvoiceID != g.ID {
+	// invoice of a later period; a reversal's, or a give-back's, is its event.
+	purchase := g.Type == "credit.granted" && (g.Stripe.SessionID == g.ID || g.Stripe.InvoiceID == g.ID)
+	reversal := (g.Type == "credit.reversed" && g.Credits < 0 || g.Type == "credit.granted" && g.Credits > 0) &&
+		g.Stripe.EventID == g.ID && g.Stripe.SessionID != ""
+	if key == "" || key != g.ID || !purchase && !reversal {
 		b.bad(func(s *backendStats) { s.badRequest++ }, "Idempotency-Key "+strconv.Quote(key)+" id "+strconv.Quote(g.ID)+" type "+strconv.Quote(g.Type))
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
@@ -273,7 +277,7 @@ func (b *backend) apply(key string, g grant, late bool) int {
 		return http.StatusConflict
 	}
 	b.keys[key] = true
-	b.ledger[g.ID] = append(b.ledger[g.ID], application{key: key, userID: g.UserID, credits: g.Credits, eventType: g.Stripe.EventType, eventID: g.Stripe.EventID})
+	b.ledger[g.ID] = append(b.ledger[g.ID], application{key: key, userID: g.UserID, credits: g.Credits, eventType: g.Stripe.EventType, eventID: g.Stripe.EventID, sessionID: g.Stripe.SessionID})
 	b.stats.applied++
 	if late {
 		b.stats.lateApplied++

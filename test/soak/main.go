@@ -349,7 +349,9 @@ routes:
       signing_secrets: [%q]
       api_key_file: stripe-api-key
       api_base_url: "http://%s"
-    events: [checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid]
+    events: [checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid,
+      charge.refunded, refund.updated, charge.dispute.created, charge.dispute.funds_withdrawn,
+      charge.dispute.funds_reinstated, charge.dispute.closed]
     extract:
       user_id_format: uuid
       credits: [metadata.credits, price_metadata]

@@ -257,6 +257,33 @@ func (rs *results) print(out io.Writer) error {
 	}
 	lost := lostAcked + lostUnacked + noUserLost
 
+	// Reversals: the backend's net for each purchase whose money moved.
+	netBySession := map[string]int64{}
+	for _, apps := range rs.ledger {
+		for _, a := range apps {
+			if a.sessionID != "" {
+				netBySession[a.sessionID] += a.credits
+			}
+		}
+	}
+	var reversing, reversedRight, reversalLost, reversalDoubled int
+	for _, p := range rs.ps {
+		if !p.kind.reverses() {
+			continue
+		}
+		reversing++
+		switch got := netBySession[p.session]; {
+		case got == p.net:
+			reversedRight++
+		case got > p.net:
+			reversalLost++
+			note("REVERSAL LOST: %s purchase %s: backend holds %d, want %d; events %s", p.kind, p.session, got, p.net, eventIDs(p))
+		default:
+			reversalDoubled++
+			note("WRONGLY REVERSED: %s purchase %s: backend holds %d, want %d; events %s", p.kind, p.session, got, p.net, eventIDs(p))
+		}
+	}
+
 	var crashes []string
 	crashes = append(crashes, rs.replicaProblems...)
 
@@ -284,6 +311,10 @@ func (rs *results) print(out io.Writer) error {
 		row("  no-user purchase not dead-lettered", noUserLost)
 	}
 	row("wrong user or amount credited", mark(wrongCredit))
+	row("purchases whose money moved (refunds, failed refunds, inquiries, chargebacks)", reversing)
+	row("  backend holds what the money stands for", reversedRight)
+	row("  reversals lost (backend holds more)", mark(reversalLost))
+	row("  doubled or wrongly reversed (backend holds less)", mark(reversalDoubled))
 	row("credited although unpaid or without user", mark(creditedNot))
 	row("parked in dead-letter list: expected (no_user_id)", fmt.Sprintf("%d of %d", dlqExpected, kinds[kindNoUser]))
 	row("parked in dead-letter list: unexpected", mark(dlqUnexpected))
@@ -354,6 +385,8 @@ func (rs *results) print(out io.Writer) error {
 	add(lost > 0, "%d purchases lost", lost)
 	add(twice > 0, "%d purchases credited twice", twice)
 	add(wrongCredit > 0, "%d credits with the wrong user or amount", wrongCredit)
+	add(reversalLost > 0, "%d reversals lost", reversalLost)
+	add(reversalDoubled > 0, "%d purchases doubled or wrongly reversed", reversalDoubled)
 	add(creditedNot > 0, "%d purchases credited that must not be", creditedNot)
 	add(dlqUnexpected > 0, "%d unexpected dead letters", dlqUnexpected)
 	add(dlqExpected != kinds[kindNoUser], "%d of %d no-user purchases dead-lettered", dlqExpected, kinds[kindNoUser])
@@ -390,7 +423,7 @@ func (rs *results) print(out io.Writer) error {
 		fmt.Fprintf(out, "\nRESULT: FAIL\n")
 		return v
 	}
-	fmt.Fprintf(out, "\nRESULT: PASS (nothing lost, nothing doubled)\n")
+	fmt.Fprintf(out, "\nRESULT: PASS (nothing lost, nothing doubled, nothing wrongly reversed)\n")
 	return nil
 }
 

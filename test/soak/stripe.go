@@ -38,12 +38,19 @@ const (
 	kindSubLate      // the same, the API lists the session only once its event is acknowledged
 	kindTrial        // trial session, $0 first invoice, first paid renewal: one grant (in_)
 	kindRenewal      // a renewal invoice, user on the subscription: one grant (in_)
+	// Reversals (reversals.go): a paid session, then the events of its money.
+	kindRefunds        // refunded in two parts: nothing left
+	kindRefundFails    // half refunded, the refund fails: everything back
+	kindInquiry        // an inquiry, a refund during it, the inquiry closed
+	kindChargebackWon  // a chargeback, funds withdrawn, then reinstated: everything back
+	kindChargebackLost // a partial chargeback, lost
 	numKinds
 )
 
 func (k kind) String() string {
 	return [...]string{"paid", "paid, second event", "unpaid, pays later", "unpaid, payment fails", "no user id",
-		"subscription + first invoice", "subscription, session listed late", "trial, then paid", "renewal"}[k]
+		"subscription + first invoice", "subscription, session listed late", "trial, then paid", "renewal",
+		"refunded in parts", "refund fails", "inquiry, refund during it", "chargeback won", "chargeback lost"}[k]
 }
 
 // shouldCredit reports whether the purchase must end up credited exactly once.
@@ -70,7 +77,13 @@ type purchase struct {
 	// grantID is the id the backend must credit it under; "" means session. altID,
 	// when set, is another id it may be credited under instead (never both).
 	grantID, altID string
+	// net is the credits the backend must hold for a reversal kind in the end: the
+	// grant less what the money that left stands for.
+	net int64
 }
+
+// reverses reports whether the purchase's money moves after the grant.
+func (k kind) reverses() bool { return k >= kindRefunds }
 
 // creditID is the id (and Idempotency-Key) the purchase must be credited under.
 func (p *purchase) creditID() string {
@@ -129,6 +142,8 @@ func plan(n int, seed uint64, traffic time.Duration, api *stripeAPI) []*purchase
 			at:       traffic * time.Duration(i) / time.Duration(max(n, 1)),
 		}
 		switch x := rng.Float64(); {
+		case x >= 0.45 && x < 0.60:
+			p.kind = reversalKinds[rng.IntN(len(reversalKinds))]
 		case x >= 0.25 && x < 0.45:
 			p.kind = subscriptionKinds[rng.IntN(len(subscriptionKinds))]
 		case x < 0.01:
@@ -157,6 +172,9 @@ func plan(n int, seed uint64, traffic time.Duration, api *stripeAPI) []*purchase
 		switch p.kind {
 		case kindPaid:
 			p.events = []*simEvent{ev(typeCompleted, "paid", "forwarded", "duplicate")}
+		case kindRefunds, kindRefundFails, kindInquiry, kindChargebackWon, kindChargebackLost:
+			p.events = []*simEvent{ev(typeCompleted, "paid", "forwarded", "duplicate")}
+			planReversals(p, rng, hex)
 		case kindNoUser:
 			p.events = []*simEvent{ev(typeCompleted, "paid", "dead_lettered", "duplicate")}
 		case kindPaidTwice:
