@@ -43,6 +43,9 @@ var DeadLetterReasons = []string{
 	// billing (package billing): a second user for a mapped customer, an invoice
 	// whose billing_reason has no policy.
 	"customer_conflict", "unknown_billing_reason",
+	// reversals (package billing): an event without the object it reports on, a
+	// dispute status the reversal rules do not know.
+	"no_object_id", "unknown_dispute_status",
 }
 
 // ReloadResults are the result labels of creditgate_config_reloads_total.
