@@ -18,7 +18,7 @@ checksum/secret: {{ include "creditgate.secretData" . | sha256sum }}
 {{- end }}
 
 {{/*
-creditgate.containers: the creditgate container, shared by the ingress mode's
+creditgate.container: the creditgate container, shared by the ingress mode's
 Deployment and the sidecar mode. Call it with the creditgate chart's context.
 */}}
 {{- define "creditgate.container" -}}
