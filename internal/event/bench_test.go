@@ -1,6 +1,10 @@
 package event
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/creditgate/creditgate/internal/testkit"
+)
 
 // BenchmarkDecode measures Decode on a realistic ~3 KB checkout.session.completed
 // event, the body creditgate decodes on every purchase. Run with -benchmem.
@@ -8,11 +12,13 @@ func BenchmarkDecode(b *testing.B) {
 	raw := readFixture(b, "checkout_session_completed_paid_2024-06-20.json")
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
+	stop := testkit.CPUPerOp(b)
 	for b.Loop() {
 		if _, err := Decode(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
+	stop()
 }
 
 // BenchmarkDecodeThin measures the thin path's own decoding: IsThin (what the server

@@ -61,7 +61,7 @@ type wireObject struct {
 // Every error wraps ErrMalformed.
 func Decode(raw []byte) (View, error) {
 	var w wireEvent
-	if !decodeFast(raw, &w) { // the common case in one pass; see decodeFast
+	if !fastPath || !decodeFast(raw, &w) { // the common case in one pass; see decodeFast
 		w = wireEvent{}
 		if err := json.Unmarshal(raw, &w); err != nil {
 			return View{}, describe(raw, err)

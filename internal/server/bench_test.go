@@ -22,6 +22,7 @@ import (
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
 	"github.com/creditgate/creditgate/internal/signature"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // BenchmarkWebhook is the whole webhook handler in-process, for one ~3 KB
@@ -61,6 +62,7 @@ func BenchmarkWebhook(b *testing.B) {
 			w := &benchWriter{h: http.Header{}}
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			stop := testkit.CPUPerOp(b)
 			for b.Loop() {
 				rd.Reset(body)
 				req.Body = rd
@@ -71,6 +73,7 @@ func BenchmarkWebhook(b *testing.B) {
 					b.Fatalf("status %d, want %d", w.code, tc.want)
 				}
 			}
+			stop()
 		})
 	}
 }
