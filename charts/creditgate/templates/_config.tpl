@@ -12,6 +12,10 @@ secret referenced as a mounted file (*_file), never inlined.
 {{- end }}
 {{- if .Values.redis.username }}{{ $_ := set $redis "username" .Values.redis.username }}{{ end }}
 {{- if .Values.redis.db }}{{ $_ := set $redis "db" (int .Values.redis.db) }}{{ end }}
+{{- if .Values.redis.waitReplicas }}
+{{- $_ := set $redis "wait_replicas" (int .Values.redis.waitReplicas) }}
+{{- $_ := set $redis "wait_timeout" .Values.redis.waitTimeout }}
+{{- end }}
 {{- $tls := dict }}
 {{- if .Values.redis.tls.caSecret }}
 {{- $_ := set $tls "ca_file" (printf "%s/ca.crt" (include "creditgate.redisTLSDir" .)) }}
@@ -44,9 +48,12 @@ secret referenced as a mounted file (*_file), never inlined.
   "admin_listen" ":9090"
   "log_level" .Values.config.logLevel
   "max_body_bytes" (int64 .Values.config.maxBodyBytes)
+  "max_inflight_body_bytes" (int64 .Values.config.maxInflightBodyBytes)
+  "max_connections" (int64 .Values.config.maxConnections)
+  "admin_max_connections" (int64 .Values.config.adminMaxConnections)
   "shutdown_timeout" .Values.config.shutdownTimeout
   "redis" $redis
-  "dedup" (dict "ttl" .Values.config.dedup.ttl "lease" .Values.config.dedup.lease)
+  "dedup" (dict "ttl" .Values.config.dedup.ttl "lease" .Values.config.dedup.lease "record_ttl" .Values.config.dedup.recordTtl "customer_ttl" .Values.config.dedup.customerTtl)
   "routes" $routes
 }}
 {{- with .Values.config.watch }}{{ $_ := set $cfg "watch" . }}{{ end }}

@@ -5,6 +5,15 @@ creditgate.validate fails the render on combinations the schema cannot express.
 {{- if and (eq .Values.redis.mode "none") (eq .Values.mode "ingress") (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) }}
 {{- fail "redis.mode=none (the in-memory store) runs one replica only: set replicaCount=1 and autoscaling.enabled=false, or use redis.mode=external" }}
 {{- end }}
+{{- if eq .Values.redis.mode "none" }}
+{{- range .Values.routes }}
+{{- range .events | default list }}
+{{- if or (hasPrefix "charge." .) (eq . "refund.updated") }}
+{{- fail (printf "route lists %s, a reversal event: reversals need the purchase records to outlive a restart (refunds and disputes come months later), so they need Redis (redis.mode=external); the in-memory store loses them" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and (eq .Values.redis.mode "inChart") (eq .Values.mode "sidecar") }}
 {{- fail "redis.mode=inChart is a trial Redis for the ingress mode; in sidecar mode use redis.mode=external" }}
 {{- end }}
