@@ -90,13 +90,15 @@ const (
 )
 
 // Creditgate settings of the soak: a short forward timeout and budget, so slow answers
-// hit them, and the shortest lease check-config accepts (budget + 5s), so a killed
-// replica's claims heal within the run.
+// hit them, and the shortest lease check-config accepts (forward budget 3s + Stripe
+// API timeout 1s + three Redis calls of 500ms read + 500ms write + 2s = 9s), so a
+// killed replica's claims heal within the run.
 const (
 	forwardTimeout  = "1s"
 	forwardAttempts = 3
 	forwardBudget   = "3s"
-	lease           = 8 * time.Second
+	lease           = 9 * time.Second
+	apiTimeout      = "1s"
 	shutdownTimeout = "5s"
 )
 
@@ -341,6 +343,8 @@ redis:
   write_timeout: 500ms
 dedup:
   lease: %s
+watch:
+  disabled: true # the soak's Stripe API simulates the calls a purchase makes, not webhook endpoints
 routes:
   - name: %s
     path: /stripe/webhook
@@ -349,6 +353,7 @@ routes:
       signing_secrets: [%q]
       api_key_file: stripe-api-key
       api_base_url: "http://%s"
+      api_timeout: %s
     events: [checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid,
       charge.refunded, refund.updated, charge.dispute.created, charge.dispute.funds_withdrawn,
       charge.dispute.funds_reinstated, charge.dispute.closed]
@@ -363,5 +368,5 @@ routes:
       attempts: %d
       budget: %s
 `, listen, admin, logLevel, shutdownTimeout, redisAddr, keyPrefix, lease, routeName,
-		stripeSecret, apiAddr, backendAddr, forwardKey, forwardTimeout, forwardAttempts, forwardBudget)
+		stripeSecret, apiAddr, apiTimeout, backendAddr, forwardKey, forwardTimeout, forwardAttempts, forwardBudget)
 }
