@@ -80,7 +80,10 @@ func TestClientSpendsBudget(t *testing.T) {
 	defer srv.Close()
 	b := NewBudget(2)
 	clients := []*Client{New(Options{BaseURL: srv.URL, Budget: b, Retries: -1}), New(Options{BaseURL: srv.URL, Budget: b, Retries: -1})}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// 2 tokens now, the next one 500ms after NewBudget: a 400ms deadline admits exactly
+	// two requests, with room for a slow machine to serve them (50ms was too tight for
+	// CI under -race).
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	var failed int
 	for i := range 4 {
