@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -30,20 +31,9 @@ type Metrics struct {
 }
 
 // DeadLetterReasons are the reason labels of creditgate_dead_lettered_total and
-// creditgate_dead_letters: every reason the pipeline parks an event with (extraction
-// failures, a backend rejection, a Stripe API refusal, an event the pipeline cannot
-// credit). InitRoute creates them at 0; a test keeps the list in step with the code
-// that parks.
-var DeadLetterReasons = []string{
-	"no_user_id", "bad_user_id", "no_credits", "bad_credits", "unknown_price",
-	"backend_rejected", "unknown_payment_status", "no_session_id", "no_invoice_id",
-	"no_api_key", "no_account", "no_payment_intent", "unknown_purchase",
-	"stripe_auth", "stripe_permission", "stripe_not_found", "stripe_invalid_request",
-	"thin_related_object",
-	// billing (package billing): a second user for a mapped customer, an invoice
-	// whose billing_reason has no policy.
-	"customer_conflict", "unknown_billing_reason",
-}
+// creditgate_dead_letters: every reason an event is parked with (outcome.Parked).
+// InitRoute creates them at 0, so an alert on increase() sees the first one.
+var DeadLetterReasons = outcome.Strings(outcome.Parked)
 
 // ReloadResults are the result labels of creditgate_config_reloads_total.
 var ReloadResults = []string{"success", "failure"}

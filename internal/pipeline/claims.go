@@ -10,6 +10,7 @@ import (
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // claims tracks the keys one delivery holds, so that every exit path of Process
@@ -142,13 +143,13 @@ func (c *claims) settle() {
 }
 
 // fail answers a non-2xx so Stripe retries, releasing every claim.
-func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
+func (c *claims) fail(o Outcome, r outcome.Result, reason outcome.Reason, err error) Outcome {
 	c.release()
 	if c.ctx.Err() != nil {
 		// The caller is gone (Stripe hung up, or the shutdown grace ran out): the
 		// store or the backend did nothing wrong, so the answer says so and no alert
 		// about Redis or the backend fires. Stripe still sees a non-2xx and retries.
-		r, reason = Cancelled, ReasonCancelled
+		r, reason = outcome.Cancelled, outcome.ReasonCancelled
 	}
 	o.Result, o.Reason, o.Err = r, reason, err
 	if err != nil {
@@ -157,37 +158,30 @@ func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
 	return o
 }
 
-// ReasonCancelled marks a failure caused by the request's own cancellation.
-const ReasonCancelled = "cancelled"
-
-// ReasonDeployment marks a backend answer that is a fault of the deployment (a 3xx,
-// 401, 403, 404, ...: forward.ErrDeployment); Stripe retries until it is fixed.
-const ReasonDeployment = "deployment"
-
 // backendFailed answers a forward that did not deliver: 503 so Stripe retries, with
 // reason deployment or backend.
 func (c *claims) backendFailed(o Outcome, err error) Outcome {
 	if errors.Is(err, forward.ErrDeployment) {
-		return c.fail(o, BackendUnavailable, ReasonDeployment, err)
+		return c.fail(o, outcome.BackendUnavailable, outcome.ReasonDeployment, err)
 	}
-	return c.fail(o, BackendUnavailable, "backend", err)
+	return c.fail(o, outcome.BackendUnavailable, outcome.ReasonBackend, err)
 }
 
 func (c *claims) storeFailed(o Outcome, err error) Outcome {
-	o.Result, o.Reason, o.Err, o.Detail = StoreUnavailable, "store", err, err.Error()
+	o.Result, o.Reason, o.Err, o.Detail = outcome.StoreUnavailable, outcome.ReasonStore, err, err.Error()
 	return o
 }
 
 // park writes the delivery to the dead-letter list, then settles the event key and
 // releases the purchase key (so a replay, or another event for the session, can still
 // credit it once). Only a durable park earns Stripe a 2xx.
-func (c *claims) park(o Outcome, rt *Route, d Delivery, reason, detail string) Outcome {
+func (c *claims) park(o Outcome, rt *Route, d Delivery, reason outcome.Reason, detail string) Outcome {
 	e := deadletter.Entry{
 		ID:        deadletter.EntryID(rt.Name, d.Event.ID),
 		Route:     rt.Name,
 		EventID:   d.Event.ID,
 		EventType: d.Event.Type,
-		Reason:    reason,
+		Reason:    string(reason),
 		Detail:    detail,
 		ParkedAt:  c.p.now().UTC().Truncate(time.Millisecond),
 		Payload:   string(d.Raw),
@@ -196,8 +190,8 @@ func (c *claims) park(o Outcome, rt *Route, d Delivery, reason, detail string) O
 		e.Replays = d.Replays + 1
 	}
 	if err := c.p.DeadLetters.Park(c.cleanupCtx(), e); err != nil {
-		return c.fail(o, StoreUnavailable, "dead_letter", fmt.Errorf("%w: park: %v", dedup.ErrUnavailable, err))
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonDeadLetter, fmt.Errorf("%w: park: %v", dedup.ErrUnavailable, err))
 	}
-	o.Result, o.Reason, o.Detail = DeadLettered, reason, detail
+	o.Result, o.Reason, o.Detail = outcome.DeadLettered, reason, detail
 	return c.done(o)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -22,10 +23,10 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 	ev := d.Event
 	obj := ev.Object
 	if obj.ID == "" {
-		return c.park(o, rt, d, "no_invoice_id", "data.object has no id")
+		return c.park(o, rt, d, outcome.ReasonNoInvoiceID, "data.object has no id")
 	}
 	if rt.API == nil {
-		return c.park(o, rt, d, "no_api_key", "invoice.paid needs the Stripe API (stripe.api_key_file)")
+		return c.park(o, rt, d, outcome.ReasonNoAPIKey, "invoice.paid needs the Stripe API (stripe.api_key_file)")
 	}
 	inv, err := rt.API.Invoice(ctx, ev.Account, obj.ID)
 	if err != nil {
@@ -38,7 +39,7 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 	case billing.Park:
 		return c.park(o, rt, d, dec.Reason, dec.Detail)
 	case billing.Ignore:
-		o.Result, o.Reason, o.Detail = Ignored, dec.Reason, dec.Detail
+		o.Result, o.Reason, o.Detail = outcome.Ignored, dec.Reason, dec.Detail
 		return c.done(o)
 	}
 	var cs stripeapi.Session
@@ -93,9 +94,9 @@ func (p *Pipeline) paidBefore(c *claims, o Outcome, rt *Route, paymentIntent, id
 	rec, ok, err := p.Records.Get(c.cleanupCtx(), ledger.Key(rt.Name, paymentIntent))
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err), true
 	case ok && rec.PurchaseID != id:
-		o.Result, o.Reason, o.Detail = Duplicate, "purchase", fmt.Sprintf("payment %s was already credited as %s", clip(paymentIntent), clip(rec.PurchaseID))
+		o.Result, o.Reason, o.Detail = outcome.Duplicate, outcome.ReasonPurchase, fmt.Sprintf("payment %s was already credited as %s", clip(paymentIntent), clip(rec.PurchaseID))
 		return c.done(o), true
 	}
 	return o, false
@@ -155,9 +156,9 @@ func (p *Pipeline) learn(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	held, err := p.Customers.Learn(ctx, rt.Name, customer, user, ttl)
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err), true
 	case billing.Conflict(held, user):
-		return c.park(o, rt, d, billing.ReasonCustomerConflict, fmt.Sprintf(
+		return c.park(o, rt, d, outcome.ReasonCustomerConflict, fmt.Sprintf(
 			"customer %s belongs to user %s on route %s, but this event names user %s; nothing was credited: drop it, or, if the customer really changed hands, delete the mapping (key customermap:%s:%s under redis.key_prefix) and replay",
 			clip(customer), clip(held), rt.Name, clip(user), rt.Name, clip(customer))), true
 	}
@@ -171,9 +172,9 @@ func (p *Pipeline) extractFailed(c *claims, o Outcome, rt *Route, d Delivery, er
 		return c.park(o, rt, d, reason, err.Error())
 	}
 	if errors.Is(err, stripeapi.ErrUnavailable) {
-		return c.fail(o, BackendUnavailable, "stripe_api", err)
+		return c.fail(o, outcome.BackendUnavailable, outcome.ReasonStripeAPI, err)
 	}
-	return c.fail(o, StoreUnavailable, "store", err)
+	return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 }
 
 // customers is the route's customer map as the extractor reads it.

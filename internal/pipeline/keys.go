@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // eventKey is the dedup key of one delivery of event id on route.
@@ -13,12 +14,12 @@ func eventKey(route, id string) string { return "event:" + route + ":" + id }
 func (c *claims) claimEvent(o Outcome, key string) (Outcome, bool) {
 	switch st, err := c.claim(key); {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err), true
 	case st == dedup.Done:
-		o.Result, o.Reason, o.Detail = Duplicate, "event", "event already handled"
+		o.Result, o.Reason, o.Detail = outcome.Duplicate, outcome.ReasonEvent, "event already handled"
 		return o, true
 	case st == dedup.InFlight:
-		o.Result, o.Reason, o.Detail = InFlight, "event", "event is being handled by another request"
+		o.Result, o.Reason, o.Detail = outcome.InFlight, outcome.ReasonEvent, "event is being handled by another request"
 		return o, true
 	}
 	return o, false

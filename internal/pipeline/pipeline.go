@@ -1,7 +1,7 @@
-// Package pipeline is the path of one verified webhook (DESIGN §1 steps 4-8): livemode
-// and type checks, the two dedup claims, payment-status gating, extraction, forwarding,
-// and the dead-letter list, ending in exactly one Outcome. It knows nothing about HTTP;
-// outcome.go maps its results to answers in one place.
+// Package pipeline is the path of one verified webhook: livemode and type checks, the
+// two dedup claims, payment-status gating, extraction, forwarding, and the dead-letter
+// list, ending in exactly one Outcome. It knows nothing about HTTP: package outcome
+// holds its words (results, reasons, event types) and maps results to answers.
 package pipeline
 
 import (
@@ -12,29 +12,14 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/stripeapi"
-)
-
-// Event types the pipeline handles.
-const (
-	TypeSessionCompleted      = config.EventSessionCompleted
-	TypeAsyncPaymentSucceeded = config.EventAsyncPaymentSucceeded
-	TypeInvoicePaid           = config.EventInvoicePaid
-	TypeChargeRefunded        = config.EventChargeRefunded
-	TypeDisputeCreated        = config.EventDisputeCreated
-	TypeDisputeClosed         = config.EventDisputeClosed
-	TypeDisputeUpdated        = config.EventDisputeUpdated
-	TypeDisputeWithdrawn      = config.EventDisputeFundsWithdrawn
-	TypeDisputeReinstated     = config.EventDisputeFundsReinstated
-	TypeChargeRefundUpdated   = config.EventChargeRefundUpdated
-	TypeRefundUpdated         = config.EventRefundUpdated
 )
 
 // API is the part of the Stripe API the pipeline reads (stripeapi.Client).
@@ -79,7 +64,7 @@ func (rt *Route) Handles(t string) bool { return rt.Events[t] }
 // reversals reports whether the route takes credits back.
 func (rt *Route) reversals() bool {
 	for t := range rt.Events {
-		if config.ReversalEvents[t] {
+		if outcome.ReversalEvents[t] {
 			return true
 		}
 	}
@@ -134,15 +119,15 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	if ev.Livemode != rt.Livemode {
 		if rt.Connect && rt.Livemode && !ev.Livemode {
 			// A live Connect endpoint also receives its accounts' test events.
-			o.Result, o.Reason, o.Detail = Ignored, "test_event", "test-mode event on a live Connect route"
+			o.Result, o.Reason, o.Detail = outcome.Ignored, outcome.ReasonTestEvent, "test-mode event on a live Connect route"
 			return o
 		}
-		o.Result, o.Reason = LivemodeMismatch, "livemode"
+		o.Result, o.Reason = outcome.LivemodeMismatch, outcome.ReasonLivemode
 		o.Detail = fmt.Sprintf("event livemode=%t but route %q accepts livemode=%t", ev.Livemode, rt.Name, rt.Livemode)
 		return o
 	}
 	if !rt.Handles(ev.Type) {
-		o.Result, o.Reason, o.Detail = Ignored, "event_type", fmt.Sprintf("route %q does not handle %s", rt.Name, ev.Type)
+		o.Result, o.Reason, o.Detail = outcome.Ignored, outcome.ReasonEventType, fmt.Sprintf("route %q does not handle %s", rt.Name, ev.Type)
 		return o
 	}
 
@@ -161,9 +146,9 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	if rt.Connect {
 		switch {
 		case ev.Account == "":
-			return c.park(o, rt, d, "no_account", "event on a Connect route names no connected account")
+			return c.park(o, rt, d, outcome.ReasonNoAccount, "event on a Connect route names no connected account")
 		case rt.ConnectAccounts != nil && !rt.ConnectAccounts[ev.Account]:
-			o.Result, o.Reason, o.Detail = Ignored, "account_not_allowed", fmt.Sprintf("account %s is not in connect_accounts", clip(ev.Account))
+			o.Result, o.Reason, o.Detail = outcome.Ignored, outcome.ReasonAccountNotAllowed, fmt.Sprintf("account %s is not in connect_accounts", clip(ev.Account))
 			return c.done(o)
 		}
 	}
@@ -175,10 +160,10 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	}
 
 	switch ev.Type {
-	case TypeInvoicePaid:
+	case outcome.EventInvoicePaid:
 		return p.grantInvoice(ctx, &c, o, rt, d)
 	}
-	if config.ReversalEvents[ev.Type] {
+	if outcome.ReversalEvents[ev.Type] {
 		return p.reverse(ctx, &c, o, rt, d)
 	}
 	return p.grantSession(ctx, &c, o, rt, d)
@@ -198,14 +183,14 @@ func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *R
 	case billing.Park:
 		return c.park(o, rt, d, dec.Reason, dec.Detail)
 	case billing.Pending, billing.Ignore, billing.Learn:
-		o.Result, o.Reason, o.Detail = Ignored, dec.Reason, dec.Detail
+		o.Result, o.Reason, o.Detail = outcome.Ignored, dec.Reason, dec.Detail
 		if dec.Verdict == billing.Pending {
-			o.Result = PendingPayment
+			o.Result = outcome.PendingPayment
 		}
 		return p.learnOnly(ctx, c, o, rt, d, lookup)
 	}
 	if obj.ID == "" {
-		return c.park(o, rt, d, "no_session_id", "data.object has no id")
+		return c.park(o, rt, d, outcome.ReasonNoSessionID, "data.object has no id")
 	}
 	return p.grant(ctx, c, o, rt, d, purchase{
 		id: obj.ID, obj: obj, lookup: lookup, session: true,
@@ -216,8 +201,8 @@ func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *R
 
 func sessionDecision(rt *Route, ev event.View) billing.Decision {
 	return billing.Session(billing.SessionFacts{
-		Completed: ev.Type == TypeSessionCompleted, Mode: ev.Object.Mode, PaymentStatus: ev.Object.PaymentStatus,
-		GrantNoPaymentRequired: rt.GrantNoPaymentRequired, InvoicesGrant: rt.Events[TypeInvoicePaid],
+		Completed: ev.Type == outcome.EventSessionCompleted, Mode: ev.Object.Mode, PaymentStatus: ev.Object.PaymentStatus,
+		GrantNoPaymentRequired: rt.GrantNoPaymentRequired, InvoicesGrant: rt.Events[outcome.EventInvoicePaid],
 	})
 }
 
@@ -246,7 +231,7 @@ func expectedPurchase(rt *Route, ev event.View) string {
 		return ""
 	}
 	switch ev.Type {
-	case TypeSessionCompleted, TypeAsyncPaymentSucceeded:
+	case outcome.EventSessionCompleted, outcome.EventAsyncPaymentSucceeded:
 		if sessionDecision(rt, ev).Verdict == billing.Grant {
 			return obj.ID
 		}
@@ -259,12 +244,12 @@ func expectedPurchase(rt *Route, ev event.View) string {
 func (p *Pipeline) claimPurchase(c *claims, o Outcome, id string) (Outcome, bool) {
 	switch st, err := c.claim(purchaseKey(o.route, id)); {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err), true
 	case st == dedup.Done:
-		o.Result, o.Reason, o.Detail = Duplicate, "purchase", "purchase "+id+" was already credited"
+		o.Result, o.Reason, o.Detail = outcome.Duplicate, outcome.ReasonPurchase, "purchase "+id+" was already credited"
 		return c.done(o), true
 	case st == dedup.InFlight:
-		return c.fail(o, InFlight, "purchase", errors.New("purchase "+id+" is being credited by another request")), true
+		return c.fail(o, outcome.InFlight, outcome.ReasonPurchase, errors.New("purchase "+id+" is being credited by another request")), true
 	}
 	return o, false
 }
@@ -277,7 +262,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 			return o
 		}
 	}
-	if pu.session && rt.Events[TypeInvoicePaid] {
+	if pu.session && rt.Events[outcome.EventInvoicePaid] {
 		// Its post-payment invoice may have been granted first, under its own id.
 		if o, settled := p.paidBefore(c, o, rt, pu.ref.PaymentIntentID, pu.id); settled {
 			return o
@@ -290,7 +275,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	g, err := rt.Extractor.ExtractWith(ctx, pu.obj, p.customers(rt), api)
 	if err != nil {
 		if errors.Is(err, extract.ErrNoUserID) && billing.AwaitUser(pu.started, p.now(), rt.UserWait) {
-			return c.fail(o, InFlight, billing.ReasonAwaitingUser, fmt.Errorf("%w; the subscription started at %s, so its Checkout Session may still be on its way: Stripe retries until %s",
+			return c.fail(o, outcome.InFlight, outcome.ReasonAwaitingUser, fmt.Errorf("%w; the subscription started at %s, so its Checkout Session may still be on its way: Stripe retries until %s",
 				err, pu.started.Format(time.RFC3339), pu.started.Add(rt.UserWait).Format(time.RFC3339)))
 		}
 		return p.extractFailed(c, o, rt, d, err)
@@ -324,14 +309,14 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	switch {
 	case err == nil:
 	case errors.Is(err, forward.ErrRejected):
-		return c.park(o, rt, d, "backend_rejected", err.Error())
+		return c.park(o, rt, d, outcome.ReasonBackendRejected, err.Error())
 	default:
 		p.awaitPurchase(c, rt, pu)
 		return c.backendFailed(o, err)
 	}
-	o.Result, o.Detail = Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
+	o.Result, o.Detail = outcome.Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
 	if res.AlreadyCredited {
-		o.Reason = "already_credited"
+		o.Reason = outcome.ReasonAlreadyCredited
 	}
 	// The backend has the credit. When the purchase record, which a refund would
 	// look for, cannot be written on a route that takes credits back, Stripe must
@@ -342,7 +327,7 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	}
 	if err != nil {
 		p.awaitPurchase(c, rt, pu)
-		return c.fail(o, StoreUnavailable, "store", err)
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 	}
 	return o
 }
@@ -384,7 +369,7 @@ func (p *Pipeline) apiFailed(c *claims, o Outcome, rt *Route, d Delivery, err er
 	if reason := stripeapi.Reason(err); reason != "" {
 		return c.park(o, rt, d, reason, err.Error())
 	}
-	return c.fail(o, BackendUnavailable, "stripe_api", err)
+	return c.fail(o, outcome.BackendUnavailable, outcome.ReasonStripeAPI, err)
 }
 
 func (p *Pipeline) logger() *slog.Logger {

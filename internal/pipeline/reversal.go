@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // reverse handles the events that report money leaving a purchase or coming back
-// (config.ReversalEvents) for the purchase their payment_intent paid (its record was
+// (outcome.ReversalEvents) for the purchase their payment_intent paid (its record was
 // written when the purchase was credited).
 //
 // Each event adds its fact to the record's billing.Money (a charge's cumulative
@@ -40,10 +40,10 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 	}
 	pi := obj.PaymentIntent
 	if pi == "" {
-		return c.park(o, rt, d, "no_payment_intent", ev.Type+" names no payment_intent: its purchase cannot be found")
+		return c.park(o, rt, d, outcome.ReasonNoPaymentIntent, ev.Type+" names no payment_intent: its purchase cannot be found")
 	}
 	if p.Records == nil {
-		return c.park(o, rt, d, "unknown_purchase", "no purchase records are kept")
+		return c.park(o, rt, d, outcome.ReasonUnknownPurchase, "no purchase records are kept")
 	}
 
 	lock := "reversal:" + rt.Name + ":" + pi
@@ -52,20 +52,20 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 	defer func() { _ = p.Store.Release(c.cleanupCtx(), lock, token) }()
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err)
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 	case st != dedup.Claimed:
-		return c.fail(o, InFlight, "reversal", errors.New("another reversal of "+pi+" is running"))
+		return c.fail(o, outcome.InFlight, outcome.ReasonReversal, errors.New("another reversal of "+pi+" is running"))
 	}
 
 	key := ledger.Key(rt.Name, pi)
 	rec, ok, err := p.Records.Get(ctx, key)
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err)
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 	case !ok:
 		return p.noRecord(ctx, c, o, rt, d, pi)
 	case rec.Pending != "" && rec.Pending != ev.ID:
-		return c.fail(o, InFlight, "reversal", fmt.Errorf("the result of an earlier reversal of %s (%s) is not recorded yet; it settles when Stripe redelivers that event", pi, rec.Pending))
+		return c.fail(o, outcome.InFlight, outcome.ReasonReversal, fmt.Errorf("the result of an earlier reversal of %s (%s) is not recorded yet; it settles when Stripe redelivers that event", pi, rec.Pending))
 	}
 	o.SessionID = rec.PurchaseID
 
@@ -77,12 +77,12 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 	if delta == 0 {
 		if changed || rec.Pending == ev.ID {
 			if err := p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL()); err != nil {
-				return c.fail(o, StoreUnavailable, "store", err)
+				return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 			}
 		}
-		o.Result, o.Reason = Duplicate, "already_applied"
+		o.Result, o.Reason = outcome.Duplicate, outcome.ReasonAlreadyApplied
 		if changed {
-			o.Result, o.Reason = Ignored, "no_credit_change"
+			o.Result, o.Reason = outcome.Ignored, outcome.ReasonNoCreditChange
 		}
 		o.Detail = fmt.Sprintf("%s: the money that left %s still stands for %d of %d credits", describe(ev), pi, rec.Reversed, rec.Credits)
 		return c.done(o)
@@ -92,7 +92,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		pending := rec
 		pending.Pending = ev.ID
 		if err := p.Records.Put(ctx, key, pending, p.recordTTL()); err != nil {
-			return c.fail(o, StoreUnavailable, "store", err)
+			return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 		}
 	}
 	typ, credits := forward.TypeReversed, -delta
@@ -113,9 +113,9 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		// Refused, so not applied: the event no longer holds the purchase's reversals.
 		rec.Pending = ""
 		if perr := p.Records.Put(c.cleanupCtx(), key, rec, p.recordTTL()); perr != nil {
-			return c.fail(o, StoreUnavailable, "store", perr)
+			return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, perr)
 		}
-		return c.park(o, rt, d, "backend_rejected", err.Error())
+		return c.park(o, rt, d, outcome.ReasonBackendRejected, err.Error())
 	case err != nil:
 		// Maybe applied: the record keeps naming this event, so only its redelivery
 		// (the same request) moves this purchase's credits next.
@@ -126,11 +126,11 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		perr = p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL())
 	}
 	if perr != nil {
-		return c.fail(o, StoreUnavailable, "store", perr)
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, perr)
 	}
-	o.Result, o.Detail = Forwarded, fmt.Sprintf("%s: %s %d credits of %s; backend answered %d after %d attempt(s)", describe(ev), verb(typ), abs(delta), rec.PurchaseID, res.Status, res.Attempts)
+	o.Result, o.Detail = outcome.Forwarded, fmt.Sprintf("%s: %s %d credits of %s; backend answered %d after %d attempt(s)", describe(ev), verb(typ), abs(delta), rec.PurchaseID, res.Status, res.Attempts)
 	if res.AlreadyCredited {
-		o.Reason = "already_credited"
+		o.Reason = outcome.ReasonAlreadyCredited
 	}
 	if typ == forward.TypeGranted {
 		o.Credits = -delta
@@ -146,18 +146,18 @@ func moneyFact(c *claims, o Outcome, rt *Route, d Delivery) (add func(*billing.M
 	ev := d.Event
 	obj := ev.Object
 	switch ev.Type {
-	case config.EventChargeRefunded:
+	case outcome.EventChargeRefunded:
 		return func(m *billing.Money) bool {
 			return m.AddRefunds(ev.Created, obj.AmountRefunded, obj.AmountCaptured, obj.Refunded)
 		}, o, false
-	case config.EventChargeRefundUpdated, config.EventRefundUpdated:
+	case outcome.EventChargeRefundUpdated, outcome.EventRefundUpdated:
 		if !billing.FailedRefundStatus(obj.Status) {
-			o.Result, o.Reason = Ignored, billing.ReasonRefundNotFailed
+			o.Result, o.Reason = outcome.Ignored, outcome.ReasonRefundNotFailed
 			o.Detail = fmt.Sprintf("refund %s is %q: charge.refunded counts its money", clip(obj.ID), clip(obj.Status))
 			return nil, c.done(o), true
 		}
 		if obj.ID == "" {
-			return nil, c.park(o, rt, d, "no_object_id", ev.Type+": the refund has no id"), true
+			return nil, c.park(o, rt, d, outcome.ReasonNoObjectID, ev.Type+": the refund has no id"), true
 		}
 		return func(m *billing.Money) bool {
 			return m.AddFailedRefund(obj.ID, obj.Amount, obj.Created, ev.Created)
@@ -166,9 +166,9 @@ func moneyFact(c *claims, o Outcome, rt *Route, d Delivery) (add func(*billing.M
 	// charge.dispute.*: every one carries the dispute with its current status.
 	switch {
 	case !billing.KnownDisputeStatus(obj.Status):
-		return nil, c.park(o, rt, d, billing.ReasonUnknownDisputeStatus, billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)), true
+		return nil, c.park(o, rt, d, outcome.ReasonUnknownDisputeStatus, billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)), true
 	case obj.ID == "":
-		return nil, c.park(o, rt, d, "no_object_id", ev.Type+": the dispute has no id"), true
+		return nil, c.park(o, rt, d, outcome.ReasonNoObjectID, ev.Type+": the dispute has no id"), true
 	}
 	return func(m *billing.Money) bool { return m.AddDispute(obj.ID, obj.Status, obj.Amount) }, o, false
 }
@@ -179,7 +179,7 @@ func (p *Pipeline) noRecord(ctx context.Context, c *claims, o Outcome, rt *Route
 	ev := d.Event
 	_, granting, err := p.Records.Get(ctx, ledger.AwaitKey(rt.Name, pi))
 	if err != nil {
-		return c.fail(o, StoreUnavailable, "store", err)
+		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 	}
 	created, objCreated := unix(ev.Created), unix(ev.Object.Created)
 	if !d.Replay && billing.AwaitPurchase(created, objCreated, ev.Livemode, granting, p.now()) {
@@ -187,11 +187,11 @@ func (p *Pipeline) noRecord(ctx context.Context, c *claims, o Outcome, rt *Route
 		if granting {
 			why = "its grant failed and Stripe retries it"
 		}
-		return c.fail(o, InFlight, billing.ReasonAwaitingPurchase, fmt.Errorf(
+		return c.fail(o, outcome.InFlight, outcome.ReasonAwaitingPurchase, fmt.Errorf(
 			"no purchase record for %s yet (%s): Stripe retries this event, parked if still unknown after %s",
 			clip(pi), why, created.Add(purchaseWait(ev.Livemode)).UTC().Format(time.RFC3339)))
 	}
-	return c.park(o, rt, d, "unknown_purchase", fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.record_ttl", clip(pi), rt.Name))
+	return c.park(o, rt, d, outcome.ReasonUnknownPurchase, fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.record_ttl", clip(pi), rt.Name))
 }
 
 func unix(sec int64) time.Time {
@@ -227,9 +227,9 @@ func (p *Pipeline) awaitPurchase(c *claims, rt *Route, pu purchase) {
 func describe(ev event.View) string {
 	obj := ev.Object
 	switch ev.Type {
-	case config.EventChargeRefunded:
+	case outcome.EventChargeRefunded:
 		return fmt.Sprintf("charge %s refunded %d of %d", clip(obj.ID), obj.AmountRefunded, obj.Amount)
-	case config.EventChargeRefundUpdated, config.EventRefundUpdated:
+	case outcome.EventChargeRefundUpdated, outcome.EventRefundUpdated:
 		return fmt.Sprintf("refund %s of %d is %s", clip(obj.ID), obj.Amount, clip(obj.Status))
 	}
 	return billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)
