@@ -18,7 +18,7 @@ import (
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -171,7 +171,7 @@ func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 // purchase checks one paid session or invoice.
 func (r *run) purchase(ctx context.Context, acct, id, pi, paid string) error {
 	r.rep.Paid++
-	done, err := r.a.Marks.Done(ctx, pipeline.PurchaseKey(r.rt.Name, id))
+	done, err := r.a.Marks.Done(ctx, storekey.Purchase(r.rt.Name, id))
 	if err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func (r *run) record(ctx context.Context, pi string) (ledger.Record, bool, error
 	if pi == "" {
 		return ledger.Record{}, false, nil
 	}
-	return r.a.Records.Get(ctx, ledger.Key(r.rt.Name, pi))
+	return r.a.Records.Get(ctx, storekey.Record(r.rt.Name, pi))
 }
 
 func (r *run) refund(ctx context.Context, acct string, rf stripeapi.Refund) error {

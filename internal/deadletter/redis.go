@@ -9,10 +9,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/internal/redisclient"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // HashName is the name, after the key prefix, of the Redis hash that holds the list.
-const HashName = "deadletter"
+const HashName = storekey.DeadLetters
 
 // Redis is a List in one Redis hash, prefix+"deadletter", that maps each id to the
 // entry's JSON. One key, so it works on Redis Cluster unchanged.

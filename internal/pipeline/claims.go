@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // claims tracks the keys one delivery holds, so that every exit path of Process
@@ -112,7 +112,7 @@ func (c *claims) doneAll(first *dedup.Put, strict bool) error {
 // duplicate), and releases the purchase key if held.
 func (c *claims) done(o Outcome) Outcome {
 	for _, h := range c.held {
-		if strings.HasPrefix(h.key, "event:") {
+		if storekey.IsEvent(h.key) {
 			if err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL); err != nil {
 				// Not settled: Stripe must retry, so this is no 2xx.
 				c.release()

@@ -20,6 +20,7 @@ import (
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/testkit"
 )
 
@@ -55,8 +56,8 @@ const (
 // start has sub-millisecond digits, so the truncation of ParkedAt shows.
 var start = time.Date(2026, 11, 27, 19, 6, 22, 123456789, time.UTC)
 
-func eventKey(id string) string    { return "event:" + route + ":" + id }
-func purchaseKey(id string) string { return "purchase:" + route + ":" + id }
+func eventKey(id string) string    { return storekey.Event(route, id) }
+func purchaseKey(id string) string { return storekey.Purchase(route, id) }
 
 // delivery decodes a fixture. Tests change the View in Go for variants; Raw stays the
 // fixture's bytes, which is what a dead-letter entry must keep.

@@ -10,8 +10,8 @@ import (
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
-	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -91,7 +91,7 @@ func (p *Pipeline) paidBefore(c *claims, o Outcome, rt *Route, paymentIntent, id
 	if paymentIntent == "" || p.Records == nil {
 		return o, false
 	}
-	rec, ok, err := p.Records.Get(c.cleanupCtx(), ledger.Key(rt.Name, paymentIntent))
+	rec, ok, err := p.Records.Get(c.cleanupCtx(), storekey.Record(rt.Name, paymentIntent))
 	switch {
 	case err != nil:
 		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err), true

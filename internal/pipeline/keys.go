@@ -5,9 +5,6 @@ import (
 	"github.com/creditgate/creditgate/internal/outcome"
 )
 
-// eventKey is the dedup key of one delivery of event id on route.
-func eventKey(route, id string) string { return "event:" + route + ":" + id }
-
 // claimEvent takes the event key; settled is true when o is final: the event was
 // handled before (duplicate), is being handled elsewhere (in flight), or the store
 // failed.
@@ -24,7 +21,3 @@ func (c *claims) claimEvent(o Outcome, key string) (Outcome, bool) {
 	}
 	return o, false
 }
-
-// PurchaseKey is the dedup key that marks purchase id (cs_..., in_...) of route as
-// credited, for readers outside the pipeline (`creditgate audit`).
-func PurchaseKey(route, id string) string { return purchaseKey(route, id) }

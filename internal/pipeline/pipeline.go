@@ -19,6 +19,7 @@ import (
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -134,9 +135,9 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()
 
-	evKey := eventKey(rt.Name, ev.ID)
+	evKey := storekey.Event(rt.Name, ev.ID)
 	if id := expectedPurchase(rt, ev); id != "" && !d.Replay {
-		c.claimEach(evKey, purchaseKey(rt.Name, id))
+		c.claimEach(evKey, storekey.Purchase(rt.Name, id))
 	}
 	if !d.Replay {
 		if o, settled := c.claimEvent(o, evKey); settled {
@@ -219,8 +220,6 @@ type purchase struct {
 	started time.Time
 }
 
-func purchaseKey(route, id string) string { return "purchase:" + route + ":" + id }
-
 // expectedPurchase is the purchase id Process will claim for ev when everything the
 // event itself says holds (a paid session, an invoice with the API at hand), so that
 // the event and purchase claims can go out in one round trip; "" when the path may not
@@ -242,7 +241,7 @@ func expectedPurchase(rt *Route, ev event.View) string {
 
 // claimPurchase takes the purchase key; settled is true when o is final.
 func (p *Pipeline) claimPurchase(c *claims, o Outcome, id string) (Outcome, bool) {
-	switch st, err := c.claim(purchaseKey(o.route, id)); {
+	switch st, err := c.claim(storekey.Purchase(o.route, id)); {
 	case err != nil:
 		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err), true
 	case st == dedup.Done:
@@ -346,7 +345,7 @@ func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g ex
 		Amount: pu.ref.AmountTotal, Currency: pu.ref.Currency, CustomerID: pu.obj.Customer,
 		Account: ev.Account, Livemode: ev.Livemode,
 	}
-	key := ledger.Key(rt.Name, pi)
+	key := storekey.Record(rt.Name, pi)
 	var err error
 	if p.RecordsInStore {
 		var put dedup.Put

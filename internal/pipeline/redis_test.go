@@ -14,6 +14,7 @@ import (
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // roundTrips counts the round trips a client makes (a command or a pipeline each),
@@ -78,10 +79,10 @@ func TestProcessOnRedisRoundTrips(t *testing.T) {
 			t.Errorf("%s = %q, want done", k, v)
 		}
 	}
-	if v := c.Get(ctx, prefix+ledger.CustomerKey(route, paidCust)).Val(); v != user1 {
+	if v := c.Get(ctx, prefix+storekey.CustomerMap(route, paidCust)).Val(); v != user1 {
 		t.Errorf("customer map = %q, want %s", v, user1)
 	}
-	rec, ok, err := e.p.Records.Get(ctx, ledger.Key(route, paidPI))
+	rec, ok, err := e.p.Records.Get(ctx, storekey.Record(route, paidPI))
 	if err != nil || !ok || rec.Credits != 100 || rec.UserID != user1 || rec.PurchaseID != paidSession {
 		t.Fatalf("record = %+v, %v, %v", rec, ok, err)
 	}
@@ -134,7 +135,7 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 	if o.Result != outcome.Forwarded || o.Reason != "already_credited" {
 		t.Fatalf("Stripe's retry: %s/%s, want forwarded/already_credited", o.Result, o.Reason)
 	}
-	if _, ok, _ := e.p.Records.Get(ctx, ledger.Key(route, paidPI)); !ok {
+	if _, ok, _ := e.p.Records.Get(ctx, storekey.Record(route, paidPI)); !ok {
 		t.Error("no purchase record after the retry")
 	}
 	if n := e.be.granted(); n != 1 {
@@ -166,7 +167,7 @@ func TestProcessOnRedisRecordLife(t *testing.T) {
 	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("grant: %+v", o)
 	}
-	recKey := prefix + "record:" + ledger.Key(route, paidPI)
+	recKey := prefix + "record:" + storekey.Record(route, paidPI)
 	if got := c.PTTL(ctx, recKey).Val(); got <= 4319*time.Hour {
 		t.Errorf("record ttl after the grant = %s, want 4320h", got)
 	}

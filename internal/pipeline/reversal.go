@@ -12,6 +12,7 @@ import (
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // reverse handles the events that report money leaving a purchase or coming back
@@ -46,7 +47,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		return c.park(o, rt, d, outcome.ReasonUnknownPurchase, "no purchase records are kept")
 	}
 
-	lock := "reversal:" + rt.Name + ":" + pi
+	lock := storekey.Reversal(rt.Name, pi)
 	token := dedup.NewToken()
 	st, err := p.Store.Claim(ctx, lock, token, p.Lease)
 	defer func() { _ = p.Store.Release(c.cleanupCtx(), lock, token) }()
@@ -57,7 +58,7 @@ func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route,
 		return c.fail(o, outcome.InFlight, outcome.ReasonReversal, errors.New("another reversal of "+pi+" is running"))
 	}
 
-	key := ledger.Key(rt.Name, pi)
+	key := storekey.Record(rt.Name, pi)
 	rec, ok, err := p.Records.Get(ctx, key)
 	switch {
 	case err != nil:
@@ -177,7 +178,7 @@ func moneyFact(c *claims, o Outcome, rt *Route, d Delivery) (add func(*billing.M
 // purchase may still be granted (billing.AwaitPurchase), else parked.
 func (p *Pipeline) noRecord(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, pi string) Outcome {
 	ev := d.Event
-	_, granting, err := p.Records.Get(ctx, ledger.AwaitKey(rt.Name, pi))
+	_, granting, err := p.Records.Get(ctx, storekey.Awaiting(rt.Name, pi))
 	if err != nil {
 		return c.fail(o, outcome.StoreUnavailable, outcome.ReasonStore, err)
 	}
@@ -216,7 +217,7 @@ func (p *Pipeline) awaitPurchase(c *claims, rt *Route, pu purchase) {
 	if p.Records == nil || pi == "" || !rt.reversals() {
 		return
 	}
-	err := p.Records.Put(c.cleanupCtx(), ledger.AwaitKey(rt.Name, pi), ledger.Record{PurchaseID: pu.id}, billing.PurchaseWait)
+	err := p.Records.Put(c.cleanupCtx(), storekey.Awaiting(rt.Name, pi), ledger.Record{PurchaseID: pu.id}, billing.PurchaseWait)
 	// (the mark lives the live wait; AwaitPurchase bounds a test-mode wait by the event)
 	if err != nil {
 		p.logger().Warn("could not mark the purchase as awaited; a reversal that comes before its grant is parked", "route", rt.Name, "purchase", pu.id, "error", err)

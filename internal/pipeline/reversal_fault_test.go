@@ -12,6 +12,7 @@ import (
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // errLostAnswer: the backend applied the request, but its answer never came back (a
@@ -145,7 +146,7 @@ func TestReversalFaults(t *testing.T) {
 				if net := be.net(); net != v.total {
 					t.Errorf("backend holds %d credits, want %d (%v)", net, v.total, be.credited)
 				}
-				rec, ok, err := recs.Store.Get(context.Background(), ledger.Key(route, paidPI))
+				rec, ok, err := recs.Store.Get(context.Background(), storekey.Record(route, paidPI))
 				if !ok || err != nil || rec.Pending != "" || rec.Credits-rec.Reversed != v.total {
 					t.Errorf("record %+v %t %v: want no pending, %d credits left", rec, ok, err, v.total)
 				}

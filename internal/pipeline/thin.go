@@ -8,6 +8,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // ObjectReader reads the object a thin event points at (stripeapi.Client). A route's
@@ -92,7 +93,7 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 	c := claims{p: p, ctx: ctx}
 	defer c.settle()
 	if !d.Replay {
-		if o, settled := c.claimEvent(o, eventKey(rt.Name, th.ID)); settled {
+		if o, settled := c.claimEvent(o, storekey.Event(rt.Name, th.ID)); settled {
 			return o
 		}
 	}
