@@ -16,6 +16,4 @@ type Outcome struct {
 	// Reversed is the credits a reversal took back (positive); Credits stays 0 then.
 	Reversed int64
 	Err      error
-
-	route string // the route's name, for the keys Process builds
 }

@@ -90,35 +90,30 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 		return p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
 	}
 
-	c := claims{p: p, ctx: ctx}
-	defer c.settle()
-	if !d.Replay {
-		if o, settled := c.claimEvent(o, storekey.Event(rt.Name, th.ID)); settled {
-			return o
-		}
+	r := p.newRun(ctx, rt, d, o)
+	defer r.c.close()
+	if !d.Replay && r.claimEvent(storekey.Event(rt.Name, th.ID)) {
+		return r.o
 	}
-	d.Event = env
+	r.d.Event = env
 	if want := thinObjectTypes[v1]; th.Related.ID == "" || th.Related.Type != want {
-		return c.park(o, rt, d, outcome.ReasonThinRelatedObject, fmt.Sprintf("thin event %s points at %s %s, want a %s", v1, clip(th.Related.Type), clip(th.Related.ID), want))
+		return r.park(outcome.ReasonThinRelatedObject, fmt.Sprintf("thin event %s points at %s %s, want a %s", v1, clip(th.Related.Type), clip(th.Related.ID), want))
 	}
-	if rt.API != nil && rt.Budget > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.Budget)
-		defer cancel()
-	}
+	ctx, cancel := rt.budget(ctx)
+	defer cancel()
 	obj, err := reader.Object(ctx, th.Context, th.Related.Type, th.Related.ID)
 	if err != nil {
-		return p.apiFailed(&c, o, rt, d, err)
+		return r.apiFailed(err)
 	}
 	snap, err := th.Snapshot(obj)
 	if err != nil {
-		return c.park(o, rt, d, outcome.ReasonThinRelatedObject, err.Error())
+		return r.park(outcome.ReasonThinRelatedObject, err.Error())
 	}
 	ev, err := event.Decode(snap)
 	if err != nil {
-		return c.park(o, rt, d, outcome.ReasonThinRelatedObject, "the related object does not decode: "+err.Error())
+		return r.park(outcome.ReasonThinRelatedObject, "the related object does not decode: "+err.Error())
 	}
 	// The snapshot's path claims the event key itself (and settles it); give ours back.
-	c.release()
+	r.c.release()
 	return p.Process(ctx, rt, Delivery{Raw: snap, Event: ev, Replay: d.Replay, Replays: d.Replays})
 }
