@@ -247,7 +247,8 @@ func expectedPurchase(rt *Route, ev event.View) string {
 	return ""
 }
 
-// grant claims the purchase, extracts, forwards, records and settles.
+// grant claims the purchase, extracts its user and credits, learns the customer,
+// then forwards (sendGrant) and records (granted).
 func (r *run) grant(ctx context.Context, pu purchase) Outcome {
 	rt, ev := r.rt, r.d.Event
 	if !pu.claimed && r.claimPurchase(pu.id) {
@@ -278,13 +279,18 @@ func (r *run) grant(ctx context.Context, pu purchase) Outcome {
 		}
 		pu.ref.PaymentIntentID = pi
 	}
+	return r.sendGrant(ctx, pu, g)
+}
 
+// sendGrant forwards the credit and records the answer.
+func (r *run) sendGrant(ctx context.Context, pu purchase, g extract.Grant) Outcome {
+	ev := r.d.Event
 	ref := pu.ref
 	ref.EventID, ref.EventType, ref.Account = ev.ID, ev.Type, ev.Account
-	res, err := rt.Forwarder.Send(ctx, forward.Request{
+	res, err := r.rt.Forwarder.Send(ctx, forward.Request{
 		ID:         pu.id,
 		Type:       forward.TypeGranted,
-		UserID:     scopedUser(rt, ev.Account, g.UserID),
+		UserID:     scopedUser(r.rt, ev.Account, g.UserID),
 		Credits:    g.Credits,
 		Livemode:   ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),
@@ -292,23 +298,27 @@ func (r *run) grant(ctx context.Context, pu purchase) Outcome {
 	})
 	r.o.Attempts = res.Attempts
 	switch {
-	case err == nil:
 	case errors.Is(err, forward.ErrRejected):
 		return r.park(outcome.ReasonBackendRejected, err.Error())
-	default:
+	case err != nil:
 		r.awaitPurchase(pu)
 		return r.backendFailed(err)
 	}
+	return r.granted(pu, g, res)
+}
+
+// granted records a credit the backend has (the purchase record and every held key
+// settled done) and answers forwarded. When the purchase record, which a refund
+// would look for, cannot be written on a route that takes credits back, Stripe must
+// redeliver: the backend answers 409 and the record is written then.
+func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome {
 	r.o.Result, r.o.Detail = outcome.Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
 	if res.AlreadyCredited {
 		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
-	// The backend has the credit. When the purchase record, which a refund would
-	// look for, cannot be written on a route that takes credits back, Stripe must
-	// redeliver: the backend answers 409 and the record is written then.
 	first, err := r.record(pu, g)
 	if err == nil {
-		err = r.c.settle(first, first != nil && rt.reversals())
+		err = r.c.settle(first, first != nil && r.rt.reversals())
 	}
 	if err != nil {
 		r.awaitPurchase(pu)
