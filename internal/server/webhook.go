@@ -169,7 +169,7 @@ func signatureReason(err error) outcome.Reason {
 // finish answers Stripe, counts the outcome and writes the canonical log line.
 func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o pipeline.Outcome, apiVersion string, start time.Time) {
 	code := o.Result.Status()
-	writeJSON(w, code, answer{Status: string(o.Result), EventID: o.EventID})
+	writeJSON(w, code, answer{Status: o.Result.Word(), EventID: o.EventID})
 	elapsed := time.Since(start)
 	res := string(o.Result)
 	route := rm.route
