@@ -90,13 +90,13 @@ const (
 )
 
 // Creditgate settings of the soak: a short forward timeout and budget, so slow answers
-// hit them, and the shortest lease check-config accepts (budget + 5s), so a killed
-// replica's claims heal within the run.
+// hit them, and the shortest lease check-config accepts (the budget, the Redis calls
+// around the forward, + 2s), so a killed replica's claims heal within the run.
 const (
 	forwardTimeout  = "1s"
 	forwardAttempts = 3
 	forwardBudget   = "3s"
-	lease           = 8 * time.Second
+	lease           = 11 * time.Second
 	shutdownTimeout = "5s"
 )
 
@@ -341,6 +341,9 @@ redis:
   write_timeout: 500ms
 dedup:
   lease: %s
+# The soak's Stripe API serves what deliveries read, not the endpoint watch.
+watch:
+  disabled: true
 routes:
   - name: %s
     path: /stripe/webhook
