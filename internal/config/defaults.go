@@ -38,10 +38,7 @@ const (
 )
 
 // Default event types of a route.
-var DefaultEvents = []string{
-	"checkout.session.completed",
-	"checkout.session.async_payment_succeeded",
-}
+var DefaultEvents = []string{EventSessionCompleted, EventAsyncPaymentSucceeded}
 
 // Default extraction sources.
 var (

@@ -5,8 +5,10 @@ import (
 	"go/parser"
 	"go/token"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/creditgate/creditgate/internal/outcome"
@@ -77,5 +79,37 @@ func TestReasonsAreDistinct(t *testing.T) {
 	}
 	if !slices.Equal(parked, outcome.Parked) {
 		t.Errorf("Parked = %v,\nthe dead_lettered block declares %v", outcome.Parked, parked)
+	}
+}
+
+// An event type is written once, in words.go: the code elsewhere names the constant.
+// (A comment may quote one; a test may too.)
+func TestEventTypesHaveOneHome(t *testing.T) {
+	files, err := filepath.Glob("../*/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	scanned := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(filepath.ToSlash(name), "../outcome/") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanned++
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil && outcome.SupportedEvents[s] {
+					t.Errorf("%s: event type %q written out; use outcome's constant", fset.Position(lit.Pos()), s)
+				}
+			}
+			return true
+		})
+	}
+	if scanned < 50 {
+		t.Fatalf("scanned %d files: the glob is broken", scanned)
 	}
 }
