@@ -39,8 +39,8 @@ var DeadLetterReasons = outcome.Strings(outcome.Parked)
 var ReloadResults = []string{"success", "failure"}
 
 // StoreParts are the part labels of creditgate_store_errors_total: the dedup store
-// and the dead-letter list. New creates them at 0.
-var StoreParts = []string{"store", "dead_letter"}
+// and the dead-letter list, the reasons of store_unavailable. New creates them at 0.
+var StoreParts = outcome.Strings([]outcome.Reason{outcome.ReasonStore, outcome.ReasonDeadLetter})
 
 // Buckets for answer times: a webhook should take milliseconds; the forward budget is
 // seconds.

@@ -82,16 +82,16 @@ func TestReasonsAreDistinct(t *testing.T) {
 	}
 }
 
-// An event type is written once, in words.go: the code elsewhere names the constant.
-// (A comment may quote one; a test may too.)
-func TestEventTypesHaveOneHome(t *testing.T) {
-	files, err := filepath.Glob("../*/*.go")
+// code parses the non-test Go files of the packages under internal/ but this one.
+func code(t *testing.T) (*token.FileSet, []*ast.File) {
+	t.Helper()
+	names, err := filepath.Glob("../*/*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fset := token.NewFileSet()
-	scanned := 0
-	for _, name := range files {
+	var files []*ast.File
+	for _, name := range names {
 		if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(filepath.ToSlash(name), "../outcome/") {
 			continue
 		}
@@ -99,7 +99,19 @@ func TestEventTypesHaveOneHome(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scanned++
+		files = append(files, f)
+	}
+	if len(files) < 50 {
+		t.Fatalf("parsed %d files: the glob is broken", len(files))
+	}
+	return fset, files
+}
+
+// An event type is written once, in words.go: the code elsewhere names the constant.
+// (A comment may quote one; a test may too.)
+func TestEventTypesHaveOneHome(t *testing.T) {
+	fset, files := code(t)
+	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
 				if s, err := strconv.Unquote(lit.Value); err == nil && outcome.SupportedEvents[s] {
@@ -109,7 +121,53 @@ func TestEventTypesHaveOneHome(t *testing.T) {
 			return true
 		})
 	}
-	if scanned < 50 {
-		t.Fatalf("scanned %d files: the glob is broken", scanned)
+}
+
+// A reason is given by its constant: no Reason field is set to, or compared with, a
+// string written out.
+func TestReasonsAreNamed(t *testing.T) {
+	fset, files := code(t)
+	isReason := func(e ast.Expr) bool {
+		switch e := e.(type) {
+		case *ast.Ident:
+			return e.Name == "Reason"
+		case *ast.SelectorExpr:
+			return e.Sel.Name == "Reason"
+		}
+		return false
+	}
+	written := func(e ast.Expr) bool {
+		lit, ok := e.(*ast.BasicLit)
+		return ok && lit.Kind == token.STRING && lit.Value != `""`
+	}
+	found := 0
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			var pairs [][2]ast.Expr
+			switch n := n.(type) {
+			case *ast.KeyValueExpr:
+				pairs = append(pairs, [2]ast.Expr{n.Key, n.Value})
+			case *ast.AssignStmt:
+				for i := range n.Lhs {
+					if len(n.Rhs) == len(n.Lhs) {
+						pairs = append(pairs, [2]ast.Expr{n.Lhs[i], n.Rhs[i]})
+					}
+				}
+			case *ast.BinaryExpr:
+				pairs = append(pairs, [2]ast.Expr{n.X, n.Y}, [2]ast.Expr{n.Y, n.X})
+			}
+			for _, p := range pairs {
+				if isReason(p[0]) {
+					found++
+					if written(p[1]) {
+						t.Errorf("%s: a reason written out; use outcome's constant", fset.Position(p[1].Pos()))
+					}
+				}
+			}
+			return true
+		})
+	}
+	if found < 20 {
+		t.Fatalf("found %d reasons set or compared: the scan is broken", found)
 	}
 }

@@ -67,6 +67,8 @@ const (
 
 	// `creditgate reconcile`: the event waits in the dead-letter list.
 	ReasonParkedEarlier Reason = "parked_earlier"
+	// The dead-letter list: a stored entry that does not decode is shown with it.
+	ReasonUndecodable Reason = "undecodable"
 )
 
 // Reasons of dead_lettered: the event is parked for a human.
