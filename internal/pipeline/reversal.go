@@ -54,10 +54,7 @@ func (r *run) reverse(ctx context.Context) Outcome {
 	if settled {
 		return r.o
 	}
-	rv.next = rv.rec
-	rv.next.Money = rv.rec.Money.Clone()
-	rv.changed = add(&rv.next.Money)
-	rv.next.Reversed, rv.next.Pending = rv.next.Taken(), ""
+	rv.apply(add)
 	if rv.delta() == 0 {
 		return r.nothingToMove(rv)
 	}
@@ -69,6 +66,15 @@ type reversal struct {
 	pi, key   string        // the purchase's payment_intent and record key
 	rec, next ledger.Record // the record before and after the event's fact
 	changed   bool          // the fact is new to the record
+}
+
+// apply adds the event's fact (moneyFact) to a copy of the record: next, with the
+// credits its money stands for and no event pending.
+func (rv *reversal) apply(add func(*billing.Money) bool) {
+	rv.next = rv.rec
+	rv.next.Money = rv.rec.Money.Clone()
+	rv.changed = add(&rv.next.Money)
+	rv.next.Reversed, rv.next.Pending = rv.next.Taken(), ""
 }
 
 // delta is the credits to move: > 0 take back, < 0 give back.
