@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -169,5 +170,31 @@ func TestReasonsAreNamed(t *testing.T) {
 	}
 	if found < 20 {
 		t.Fatalf("found %d reasons set or compared: the scan is broken", found)
+	}
+}
+
+// The README's table of dead-letter reasons lists exactly Parked.
+func TestReadmeListsParkedReasons(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "### Dead-letter reasons\n")
+	if !ok {
+		t.Fatal("README has no section ### Dead-letter reasons")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	var listed []outcome.Reason
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		for _, r := range strings.Split(first, ", ") {
+			listed = append(listed, outcome.Reason(strings.Trim(r, "`")))
+		}
+	}
+	if !slices.Equal(listed, outcome.Parked) {
+		t.Errorf("README lists %v,\nParked is %v (same order)", listed, outcome.Parked)
 	}
 }
