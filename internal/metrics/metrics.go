@@ -35,6 +35,18 @@ type Metrics struct {
 // InitRoute creates them at 0, so an alert on increase() sees the first one.
 var DeadLetterReasons = outcome.Strings(outcome.Parked)
 
+// The outcome labels of creditgate_forwards_total: how a forward that reached the
+// backend ended.
+const (
+	ForwardCredited        = "credited"
+	ForwardAlreadyCredited = "already_credited"
+	ForwardRejected        = "rejected"
+	ForwardUnavailable     = "unavailable"
+)
+
+// ForwardOutcomes lists them; InitRoute creates them at 0.
+var ForwardOutcomes = []string{ForwardCredited, ForwardAlreadyCredited, ForwardRejected, ForwardUnavailable}
+
 // ReloadResults are the result labels of creditgate_config_reloads_total.
 var ReloadResults = []string{"success", "failure"}
 
@@ -129,7 +141,7 @@ func (m *Metrics) InitRoute(route string, results []string) {
 	for _, r := range results {
 		m.Webhooks.WithLabelValues(route, r)
 	}
-	for _, o := range []string{"credited", "already_credited", "rejected", "unavailable"} {
+	for _, o := range ForwardOutcomes {
 		m.Forwards.WithLabelValues(route, o)
 	}
 	for _, r := range DeadLetterReasons {

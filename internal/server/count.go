@@ -16,9 +16,9 @@ import (
 func countOutcome(m *metrics.Metrics, route string, o pipeline.Outcome) {
 	switch o.Result {
 	case outcome.Forwarded:
-		label := "credited"
+		label := metrics.ForwardCredited
 		if o.Reason == outcome.ReasonAlreadyCredited {
-			label = "already_credited"
+			label = metrics.ForwardAlreadyCredited
 		} else {
 			m.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
 			m.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
@@ -27,14 +27,14 @@ func countOutcome(m *metrics.Metrics, route string, o pipeline.Outcome) {
 	case outcome.DeadLettered:
 		m.DeadLettered.WithLabelValues(route, string(o.Reason)).Inc()
 		if o.Reason == outcome.ReasonBackendRejected {
-			m.Forwards.WithLabelValues(route, "rejected").Inc()
+			m.Forwards.WithLabelValues(route, metrics.ForwardRejected).Inc()
 		}
 	case outcome.BackendUnavailable:
 		switch o.Reason {
 		case outcome.ReasonBackend:
-			m.Forwards.WithLabelValues(route, "unavailable").Inc()
+			m.Forwards.WithLabelValues(route, metrics.ForwardUnavailable).Inc()
 		case outcome.ReasonDeployment:
-			m.Forwards.WithLabelValues(route, "unavailable").Inc()
+			m.Forwards.WithLabelValues(route, metrics.ForwardUnavailable).Inc()
 			m.BackendDeploymentFaults.WithLabelValues(route).Inc()
 		}
 	case outcome.StoreUnavailable:
