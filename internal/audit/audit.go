@@ -13,12 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/ledger"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -132,10 +132,10 @@ func (r *run) add(f Finding) { r.rep.Findings = append(r.rep.Findings, f) }
 
 func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 	ev := r.rt.Events
-	if ev[config.EventSessionCompleted] || ev[config.EventAsyncPaymentSucceeded] {
+	if ev[outcome.EventSessionCompleted] || ev[outcome.EventAsyncPaymentSucceeded] {
 		err := r.a.API.CompletedSessions(ctx, acct, since, func(s stripeapi.AuditSession) error {
 			paid := s.PaymentStatus == "paid" || s.PaymentStatus == "no_payment_required" && r.rt.GrantNoPaymentRequired
-			if !paid || s.Mode == "setup" || s.Mode == "subscription" && ev[config.EventInvoicePaid] {
+			if !paid || s.Mode == "setup" || s.Mode == "subscription" && ev[outcome.EventInvoicePaid] {
 				return nil // nothing to credit, or credited through its invoices
 			}
 			return r.purchase(ctx, acct, s.ID, s.PaymentIntent, fmt.Sprintf("%d %s paid", s.AmountTotal, s.Currency))
@@ -144,7 +144,7 @@ func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 			return err
 		}
 	}
-	if ev[config.EventInvoicePaid] {
+	if ev[outcome.EventInvoicePaid] {
 		err := r.a.API.PaidInvoices(ctx, acct, since, func(in stripeapi.PaidInvoice) error {
 			if in.AmountPaid == 0 && !r.rt.GrantNoPaymentRequired {
 				return nil
@@ -155,12 +155,12 @@ func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 			return err
 		}
 	}
-	if ev[config.EventChargeRefunded] {
+	if ev[outcome.EventChargeRefunded] {
 		if err := r.a.API.Refunds(ctx, acct, since, func(rf stripeapi.Refund) error { return r.refund(ctx, acct, rf) }); err != nil {
 			return err
 		}
 	}
-	if ev[config.EventDisputeCreated] {
+	if ev[outcome.EventDisputeCreated] {
 		if err := r.a.API.Disputes(ctx, acct, since, func(d stripeapi.Dispute) error { return r.dispute(ctx, acct, d) }); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 // purchase checks one paid session or invoice.
 func (r *run) purchase(ctx context.Context, acct, id, pi, paid string) error {
 	r.rep.Paid++
-	done, err := r.a.Marks.Done(ctx, pipeline.PurchaseKey(r.rt.Name, id))
+	done, err := r.a.Marks.Done(ctx, storekey.Purchase(r.rt.Name, id))
 	if err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func (r *run) record(ctx context.Context, pi string) (ledger.Record, bool, error
 	if pi == "" {
 		return ledger.Record{}, false, nil
 	}
-	return r.a.Records.Get(ctx, ledger.Key(r.rt.Name, pi))
+	return r.a.Records.Get(ctx, storekey.Record(r.rt.Name, pi))
 }
 
 func (r *run) refund(ctx context.Context, acct string, rf stripeapi.Refund) error {

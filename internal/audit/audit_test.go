@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/audit"
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 	"github.com/creditgate/creditgate/internal/stripeapi/stripemock"
 )
@@ -62,10 +62,10 @@ func TestConnectDisputes(t *testing.T) {
 		"pi_parked": {PurchaseID: "cs_parked", Credits: 100, Amount: 1000},
 		"pi_fine":   {PurchaseID: "cs_fine", Credits: 100, Reversed: 100, Amount: 1000},
 	} {
-		if err := marks.Complete(ctx, pipeline.PurchaseKey(route, rec.PurchaseID), time.Hour); err != nil {
+		if err := marks.Complete(ctx, storekey.Purchase(route, rec.PurchaseID), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := records.Create(ctx, ledger.Key(route, id), rec, time.Hour); err != nil {
+		if _, err := records.Create(ctx, storekey.Record(route, id), rec, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +76,7 @@ func TestConnectDisputes(t *testing.T) {
 
 	a := audit.Auditor{API: stripeapi.New(stripeapi.Options{Key: secret.New("sk_test_audit"), BaseURL: api.URL, Retries: -1}), Marks: marks, Records: records, Parked: parked}
 	rep, err := a.Run(ctx, audit.Route{Name: route, Accounts: []string{acctA, acctB}, Events: map[string]bool{
-		config.EventSessionCompleted: true, config.EventDisputeCreated: true, config.EventDisputeClosed: true,
+		outcome.EventSessionCompleted: true, outcome.EventDisputeCreated: true, outcome.EventDisputeClosed: true,
 	}}, time.Unix(1_799_000_000, 0))
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,8 @@ package billing
 import (
 	"fmt"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // Verdict is what a rule decides for one object.
@@ -45,28 +47,9 @@ const (
 // Decision is a Verdict with a bounded Reason (a metric label) and an operator Detail.
 type Decision struct {
 	Verdict Verdict
-	Reason  string
+	Reason  outcome.Reason
 	Detail  string
 }
-
-// Reasons, bounded labels for metrics, logs and the dead-letter list.
-const (
-	ReasonUnpaid               = "unpaid"
-	ReasonNoPaymentRequired    = "no_payment_required"
-	ReasonSetupSession         = "setup_session"
-	ReasonSubscriptionSession  = "subscription_session"
-	ReasonUnknownPaymentStatus = "unknown_payment_status"
-	ReasonZeroTotal            = "zero_total"
-	ReasonProration            = "proration"
-	ReasonBillingReason        = "billing_reason"
-	ReasonUnknownBillingReason = "unknown_billing_reason"
-	// ReasonCustomerConflict parks an event that names a second user for a customer
-	// the route already maps to another one.
-	ReasonCustomerConflict = "customer_conflict"
-	// ReasonAwaitingUser answers an invoice of a young subscription whose user no
-	// source can name yet (its session has not taught the map): Stripe retries.
-	ReasonAwaitingUser = "awaiting_user"
-)
 
 // Session facts the session rule reads.
 type SessionFacts struct {
@@ -97,9 +80,9 @@ type SessionFacts struct {
 func Session(f SessionFacts) Decision {
 	switch {
 	case f.Mode == "subscription" && f.InvoicesGrant:
-		return Decision{Learn, ReasonSubscriptionSession, "subscription checkout: its invoices carry the credits (invoice.paid), the first period included"}
+		return Decision{Learn, outcome.ReasonSubscriptionSession, "subscription checkout: its invoices carry the credits (invoice.paid), the first period included"}
 	case f.Mode == "setup":
-		return Decision{Ignore, ReasonSetupSession, "setup-mode checkout sells nothing"}
+		return Decision{Ignore, outcome.ReasonSetupSession, "setup-mode checkout sells nothing"}
 	case !f.Completed:
 		return Decision{Verdict: Grant}
 	}
@@ -107,17 +90,17 @@ func Session(f SessionFacts) Decision {
 	case "paid":
 		return Decision{Verdict: Grant}
 	case "unpaid":
-		return Decision{Pending, ReasonUnpaid, "session completed, payment pending; waiting for checkout.session.async_payment_succeeded"}
+		return Decision{Pending, outcome.ReasonUnpaid, "session completed, payment pending; waiting for checkout.session.async_payment_succeeded"}
 	case "no_payment_required":
 		if f.GrantNoPaymentRequired && f.Mode != "subscription" {
 			return Decision{Verdict: Grant}
 		}
 		if f.Mode == "subscription" {
-			return Decision{Ignore, ReasonNoPaymentRequired, "subscription checkout without a payment (a trial): the first paid invoice grants"}
+			return Decision{Ignore, outcome.ReasonNoPaymentRequired, "subscription checkout without a payment (a trial): the first paid invoice grants"}
 		}
-		return Decision{Ignore, ReasonNoPaymentRequired, "no payment required and the route does not grant free sessions (grant_no_payment_required)"}
+		return Decision{Ignore, outcome.ReasonNoPaymentRequired, "no payment required and the route does not grant free sessions (grant_no_payment_required)"}
 	}
-	return Decision{Park, ReasonUnknownPaymentStatus, fmt.Sprintf("payment_status %q is not paid, unpaid or no_payment_required", clip(f.PaymentStatus))}
+	return Decision{Park, outcome.ReasonUnknownPaymentStatus, fmt.Sprintf("payment_status %q is not paid, unpaid or no_payment_required", clip(f.PaymentStatus))}
 }
 
 // Invoice is what the invoice rules read of a paid invoice (the API's view, at API
@@ -176,13 +159,13 @@ func InvoiceDecision(inv Invoice) Decision {
 	grants, known := InvoicePolicy[inv.BillingReason]
 	switch {
 	case !known:
-		return Decision{Park, ReasonUnknownBillingReason, fmt.Sprintf("billing_reason %q has no policy", clip(inv.BillingReason))}
+		return Decision{Park, outcome.ReasonUnknownBillingReason, fmt.Sprintf("billing_reason %q has no policy", clip(inv.BillingReason))}
 	case !grants:
-		return Decision{Ignore, ReasonBillingReason, fmt.Sprintf("billing_reason %s buys no credits", inv.BillingReason)}
+		return Decision{Ignore, outcome.ReasonBillingReason, fmt.Sprintf("billing_reason %s buys no credits", inv.BillingReason)}
 	case inv.Total <= 0:
-		return Decision{Ignore, ReasonZeroTotal, fmt.Sprintf("invoice totals %d (a trial or a full discount): no period was paid", inv.Total)}
+		return Decision{Ignore, outcome.ReasonZeroTotal, fmt.Sprintf("invoice totals %d (a trial or a full discount): no period was paid", inv.Total)}
 	case inv.Lines > 0 && inv.Prorations == inv.Lines:
-		return Decision{Ignore, ReasonProration, "every line is a proration (a mid-cycle plan change): no new period was bought"}
+		return Decision{Ignore, outcome.ReasonProration, "every line is a proration (a mid-cycle plan change): no new period was bought"}
 	}
 	return Decision{Verdict: Grant}
 }

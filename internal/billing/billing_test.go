@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 func TestSession(t *testing.T) {
@@ -11,20 +13,20 @@ func TestSession(t *testing.T) {
 		name   string
 		f      SessionFacts
 		want   Verdict
-		reason string
+		reason outcome.Reason
 	}{
 		{"paid payment", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "paid"}, Grant, ""},
 		{"old body without mode", SessionFacts{Completed: true, PaymentStatus: "paid"}, Grant, ""},
-		{"unpaid waits", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "unpaid"}, Pending, ReasonUnpaid},
+		{"unpaid waits", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "unpaid"}, Pending, outcome.ReasonUnpaid},
 		{"async succeeded", SessionFacts{Mode: "payment", PaymentStatus: "paid"}, Grant, ""},
-		{"free, not opted in", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "no_payment_required"}, Ignore, ReasonNoPaymentRequired},
+		{"free, not opted in", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "no_payment_required"}, Ignore, outcome.ReasonNoPaymentRequired},
 		{"free, opted in", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "no_payment_required", GrantNoPaymentRequired: true}, Grant, ""},
-		{"trial never granted by the option", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "no_payment_required", GrantNoPaymentRequired: true}, Ignore, ReasonNoPaymentRequired},
-		{"setup never granted", SessionFacts{Completed: true, Mode: "setup", PaymentStatus: "no_payment_required", GrantNoPaymentRequired: true}, Ignore, ReasonSetupSession},
-		{"subscription on an invoice route learns", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "paid", InvoicesGrant: true}, Learn, ReasonSubscriptionSession},
-		{"trial on an invoice route learns", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "no_payment_required", InvoicesGrant: true}, Learn, ReasonSubscriptionSession},
+		{"trial never granted by the option", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "no_payment_required", GrantNoPaymentRequired: true}, Ignore, outcome.ReasonNoPaymentRequired},
+		{"setup never granted", SessionFacts{Completed: true, Mode: "setup", PaymentStatus: "no_payment_required", GrantNoPaymentRequired: true}, Ignore, outcome.ReasonSetupSession},
+		{"subscription on an invoice route learns", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "paid", InvoicesGrant: true}, Learn, outcome.ReasonSubscriptionSession},
+		{"trial on an invoice route learns", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "no_payment_required", InvoicesGrant: true}, Learn, outcome.ReasonSubscriptionSession},
 		{"subscription on a session route grants", SessionFacts{Completed: true, Mode: "subscription", PaymentStatus: "paid"}, Grant, ""},
-		{"unknown status", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "refunded"}, Park, ReasonUnknownPaymentStatus},
+		{"unknown status", SessionFacts{Completed: true, Mode: "payment", PaymentStatus: "refunded"}, Park, outcome.ReasonUnknownPaymentStatus},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,23 +46,23 @@ func TestInvoiceDecision(t *testing.T) {
 		name   string
 		inv    Invoice
 		want   Verdict
-		reason string
+		reason outcome.Reason
 	}{
 		{"first period", Invoice{BillingReason: SubscriptionCreate, Total: 999, AmountPaid: 999, Lines: 1}, Grant, ""},
 		{"renewal", Invoice{BillingReason: SubscriptionCycle, Total: 999, AmountPaid: 999, Lines: 1}, Grant, ""},
 		{"legacy reason", Invoice{BillingReason: SubscriptionLegacy, Total: 999, AmountPaid: 999, Lines: 1}, Grant, ""},
-		{"trial's $0 invoice", Invoice{BillingReason: SubscriptionCreate, Total: 0, Lines: 1}, Ignore, ReasonZeroTotal},
+		{"trial's $0 invoice", Invoice{BillingReason: SubscriptionCreate, Total: 0, Lines: 1}, Ignore, outcome.ReasonZeroTotal},
 		{"paid from the balance", Invoice{BillingReason: SubscriptionCycle, Total: 999, AmountPaid: 0, Lines: 1}, Grant, ""},
-		{"proration only", Invoice{BillingReason: SubscriptionUpdate, Total: 500, AmountPaid: 500, Lines: 2, Prorations: 2}, Ignore, ReasonProration},
+		{"proration only", Invoice{BillingReason: SubscriptionUpdate, Total: 500, AmountPaid: 500, Lines: 2, Prorations: 2}, Ignore, outcome.ReasonProration},
 		{"update with a new period", Invoice{BillingReason: SubscriptionUpdate, Total: 500, AmountPaid: 500, Lines: 3, Prorations: 2}, Grant, ""},
-		{"threshold", Invoice{BillingReason: SubscriptionThreshold, Total: 500, AmountPaid: 500, Lines: 1}, Ignore, ReasonBillingReason},
-		{"pending items", Invoice{BillingReason: PendingItems, Total: 500, AmountPaid: 500, Lines: 1}, Ignore, ReasonBillingReason},
-		{"upcoming", Invoice{BillingReason: Upcoming, Total: 500, Lines: 1}, Ignore, ReasonBillingReason},
+		{"threshold", Invoice{BillingReason: SubscriptionThreshold, Total: 500, AmountPaid: 500, Lines: 1}, Ignore, outcome.ReasonBillingReason},
+		{"pending items", Invoice{BillingReason: PendingItems, Total: 500, AmountPaid: 500, Lines: 1}, Ignore, outcome.ReasonBillingReason},
+		{"upcoming", Invoice{BillingReason: Upcoming, Total: 500, Lines: 1}, Ignore, outcome.ReasonBillingReason},
 		{"manual", Invoice{BillingReason: Manual, Total: 500, AmountPaid: 500, Lines: 1}, Grant, ""},
 		{"quote", Invoice{BillingReason: QuoteAccept, Total: 500, AmountPaid: 500, Lines: 1}, Grant, ""},
-		{"unknown", Invoice{BillingReason: "subscription_pause", Total: 500, AmountPaid: 500, Lines: 1}, Park, ReasonUnknownBillingReason},
-		{"missing", Invoice{Total: 500, AmountPaid: 500, Lines: 1}, Park, ReasonUnknownBillingReason},
-		{"credit note total", Invoice{BillingReason: SubscriptionCycle, Total: -10, Lines: 1}, Ignore, ReasonZeroTotal},
+		{"unknown", Invoice{BillingReason: "subscription_pause", Total: 500, AmountPaid: 500, Lines: 1}, Park, outcome.ReasonUnknownBillingReason},
+		{"missing", Invoice{Total: 500, AmountPaid: 500, Lines: 1}, Park, outcome.ReasonUnknownBillingReason},
+		{"credit note total", Invoice{BillingReason: SubscriptionCycle, Total: -10, Lines: 1}, Ignore, outcome.ReasonZeroTotal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

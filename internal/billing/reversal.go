@@ -62,15 +62,6 @@ type Dispute struct {
 	Amount int64  `json:"amount"`
 }
 
-// Reasons of reversal answers.
-const (
-	ReasonUnknownDisputeStatus = "unknown_dispute_status"
-	ReasonRefundNotFailed      = "refund_not_failed"
-	// ReasonAwaitingPurchase answers a reversal whose purchase is being granted
-	// (its grant failed and Stripe retries it): Stripe retries the reversal too.
-	ReasonAwaitingPurchase = "awaiting_purchase"
-)
-
 // disputeStages orders a dispute's statuses: a status replaces a recorded one only
 // when it is later in a dispute's life. takes marks the statuses whose money has left
 // the merchant (a chargeback open or lost).

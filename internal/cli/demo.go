@@ -14,6 +14,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/demo"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
 )
@@ -97,7 +98,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		{"Stripe delivers the same event again", purchase, stripeSecret},
 		{"forged event, signed with the wrong secret", demo.Session{UserID: user, Credits: "1000000"}.Event(), secret.New("whsec_forged")},
 		{"SEPA purchase of 50 credits, payment not yet settled", demo.Session{SessionID: sepa, UserID: user, Credits: "50", PaymentStatus: "unpaid"}.Event(), stripeSecret},
-		{"the SEPA payment settles (async_payment_succeeded)", demo.Session{Type: "checkout.session.async_payment_succeeded", SessionID: sepa, UserID: user, Credits: "50"}.Event(), stripeSecret},
+		{"the SEPA payment settles (async_payment_succeeded)", demo.Session{Type: outcome.EventAsyncPaymentSucceeded, SessionID: sepa, UserID: user, Credits: "50"}.Event(), stripeSecret},
 		{"a purchase whose session carries no user id", demo.Session{Credits: "10"}.Event(), stripeSecret},
 	}
 	fmt.Fprintf(env.Stdout, "creditgate demo: proxy on %s, demo backend on %s, in-memory store\n\n", url, backendLn.Addr())

@@ -14,6 +14,7 @@ import (
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -29,8 +30,9 @@ func (f replayFix) isZero() bool { return f.user == "" && f.credits == 0 }
 // fixableReasons are the reasons --user and --credits resolve: the event lacks a
 // usable user id or credits. Any other reason has a cause outside the event (a
 // backend, an API key, a payment) to fix first.
-var fixableReasons = map[string]bool{
-	"no_user_id": true, "bad_user_id": true, "no_credits": true, "bad_credits": true, "unknown_price": true,
+var fixableReasons = map[outcome.Reason]bool{
+	outcome.ReasonNoUserID: true, outcome.ReasonBadUserID: true, outcome.ReasonNoCredits: true,
+	outcome.ReasonBadCredits: true, outcome.ReasonUnknownPrice: true,
 }
 
 // replayed is what one replay came to.
@@ -95,7 +97,7 @@ func (a *app) replay(ctx context.Context, e deadletter.Entry, fix replayFix, ope
 	}
 	payload := []byte(e.Payload)
 	if !fix.isZero() {
-		if !fixableReasons[e.Reason] {
+		if !fixableReasons[outcome.Reason(e.Reason)] {
 			return replayed{}, fmt.Errorf("parked for %s: --user and --credits resolve only a missing or bad user id or credits; fix the cause and replay without them", e.Reason)
 		}
 		if event.IsThin(payload) {
@@ -114,17 +116,17 @@ func (a *app) replay(ctx context.Context, e deadletter.Entry, fix replayFix, ope
 		return replayed{}, err
 	}
 	audit.Info("dlq replay", "entry", e.ID, "route", e.Route, "event_id", e.EventID, "operator", operator,
-		"user_id", fix.user, "credits", fix.credits, "result", string(o.Result), "reason", o.Reason, "parked_at", e.ParkedAt)
+		"user_id", fix.user, "credits", fix.credits, "result", string(o.Result), "reason", string(o.Reason), "parked_at", e.ParkedAt)
 	switch o.Result {
-	case pipeline.Forwarded, pipeline.Duplicate, pipeline.Ignored, pipeline.PendingPayment:
+	case outcome.Forwarded, outcome.Duplicate, outcome.Ignored, outcome.PendingPayment:
 		if err := a.deadLetters.Delete(ctx, e.ID); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
 			return replayed{}, fmt.Errorf("%s, but removing the entry failed: %w", o.Result, err)
 		}
 		return replayed{line: fmt.Sprintf("%s (%s); entry removed", o.Result, o.Detail)}, nil
-	case pipeline.DeadLettered:
+	case outcome.DeadLettered:
 		if err := a.keepHistory(ctx, e, deadletter.Replay{
 			At: time.Now().UTC().Truncate(time.Millisecond), Operator: operator,
-			UserID: fix.user, Credits: fix.credits, Result: string(o.Result), Reason: o.Reason,
+			UserID: fix.user, Credits: fix.credits, Result: string(o.Result), Reason: string(o.Reason),
 		}); err != nil {
 			return replayed{}, fmt.Errorf("parked again (%s), but restoring the entry's history failed: %w", o.Reason, err)
 		}
@@ -155,10 +157,10 @@ func (a *app) fixedRoute(rt *pipeline.Route, fix replayFix) (*pipeline.Route, er
 		}
 	}
 	if fix.user != "" {
-		ex.UserID = []string{config.SourceMetadataUserID}
+		ex.UserID = []string{outcome.SourceMetadataUserID}
 	}
 	if fix.credits != 0 {
-		ex.Credits = []string{config.SourceMetadataCredits}
+		ex.Credits = []string{outcome.SourceMetadataCredits}
 	}
 	x, err := extract.New(ex)
 	if err != nil {

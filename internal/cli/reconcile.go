@@ -12,6 +12,7 @@ import (
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
@@ -140,16 +141,16 @@ func (a *app) reconcile(ctx context.Context, env Env, opt reconcileOptions) erro
 func (a *app) reconcileOne(ctx context.Context, rt *pipeline.Route, e listed) reconcileRow {
 	ev, err := event.Decode(e.raw)
 	if err != nil {
-		o := pipeline.Outcome{Result: pipeline.MalformedEvent, Detail: err.Error()}
+		o := pipeline.Outcome{Result: outcome.MalformedEvent, Detail: err.Error()}
 		return reconcileRow{account: e.account, o: o, label: "failed"}
 	}
 	o := a.pipeline.Process(ctx, rt, pipeline.Delivery{Raw: e.raw, Event: ev})
 	r := reconcileRow{id: ev.ID, typ: ev.Type, account: ev.Account, created: ev.Created, o: o, label: reconcileLabel(o)}
-	if o.Result == pipeline.Duplicate && o.Reason == "event" {
+	if o.Result == outcome.Duplicate && o.Reason == outcome.ReasonEvent {
 		// Settled before: credited, or parked and answered 200 then. Say which.
 		switch entry, err := a.deadLetters.Get(ctx, deadletter.EntryID(rt.Name, ev.ID)); {
 		case err == nil:
-			r.label, r.o.Reason = "parked", "parked_earlier"
+			r.label, r.o.Reason = "parked", outcome.ReasonParkedEarlier
 			r.o.Detail = fmt.Sprintf("in the dead-letter list since %s (%s): creditgate dlq show %s", entry.ParkedAt.Format(time.RFC3339), entry.Reason, entry.ID)
 		case !errors.Is(err, deadletter.ErrNotFound):
 			r.label, r.o.Detail = "failed", "dead-letter list: "+err.Error()
@@ -236,16 +237,16 @@ func accountSuffix(acct string) string {
 // credit already (409) is "already done", not "credited now".
 func reconcileLabel(o pipeline.Outcome) string {
 	switch o.Result {
-	case pipeline.Duplicate:
+	case outcome.Duplicate:
 		return "already done"
-	case pipeline.Forwarded:
-		if o.Reason == "already_credited" {
+	case outcome.Forwarded:
+		if o.Reason == outcome.ReasonAlreadyCredited {
 			return "already done"
 		}
 		return "credited now"
-	case pipeline.DeadLettered:
+	case outcome.DeadLettered:
 		return "parked"
-	case pipeline.Ignored, pipeline.PendingPayment, pipeline.LivemodeMismatch:
+	case outcome.Ignored, outcome.PendingPayment, outcome.LivemodeMismatch:
 		return "ignored"
 	}
 	return "failed"

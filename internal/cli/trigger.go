@@ -10,6 +10,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/demo"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -21,7 +22,7 @@ func runTrigger(ctx context.Context, env Env, args []string) error {
 	url := fs.String("url", "", "where to POST (default http://127.0.0.1<listen><path>)")
 	user := fs.String("user", "e747de39-1b54-4cd0-96eb-e68f155931e2", "metadata.user_id and client_reference_id (empty: none)")
 	credits := fs.String("credits", "100", "metadata.credits (a string, as Stripe carries it; empty: none)")
-	typ := fs.String("type", "checkout.session.completed", "event type")
+	typ := fs.String("type", outcome.EventSessionCompleted, "event type")
 	session := fs.String("session", "", "Checkout Session id (default: a fresh cs_test_...)")
 	eventID := fs.String("event", "", "event id (default: a fresh evt_...)")
 	payment := fs.String("payment-status", "paid", "paid | unpaid | no_payment_required")

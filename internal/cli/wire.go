@@ -19,6 +19,7 @@ import (
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/server"
@@ -143,8 +144,8 @@ func (a *app) compile(cfg *config.Config) (*routeSet, error) {
 
 // use makes rs the app's routes and creates their metric series at 0.
 func (a *app) use(rs *routeSet) {
-	results := make([]string, 0, len(pipeline.AllResults))
-	for _, r := range pipeline.AllResults {
+	results := make([]string, 0, len(outcome.AllResults))
+	for _, r := range outcome.AllResults {
 		results = append(results, string(r))
 	}
 	for name := range rs.byName {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"maps"
 	"slices"
 	"time"
 )
@@ -39,10 +38,7 @@ const (
 )
 
 // Default event types of a route.
-var DefaultEvents = []string{
-	"checkout.session.completed",
-	"checkout.session.async_payment_succeeded",
-}
+var DefaultEvents = []string{EventSessionCompleted, EventAsyncPaymentSucceeded}
 
 // Default extraction sources.
 var (
@@ -54,61 +50,12 @@ var (
 	DefaultInvoiceUserIDSources = []string{SourceMetadataUserID, SourceClientReferenceID, SourceSubscriptionUserID, SourceCustomerMap}
 )
 
-// Source names (DESIGN §3).
-const (
-	SourceMetadataUserID     = "metadata.user_id"
-	SourceClientReferenceID  = "client_reference_id"
-	SourceCustomerMap        = "customer_map"
-	SourceSubscriptionUserID = "subscription.metadata.user_id"
-	SourceCustomerUserID     = "customer.metadata.user_id"
-	SourceMetadataCredits    = "metadata.credits"
-	SourcePriceTable         = "price_table"
-	SourcePriceMetadata      = "price_metadata"
-)
-
 // APISources are the sources that call the Stripe API.
 var APISources = map[string]bool{
 	SourceSubscriptionUserID: true,
 	SourceCustomerUserID:     true,
 	SourcePriceTable:         true,
 	SourcePriceMetadata:      true,
-}
-
-// Event types a route may list.
-const (
-	EventSessionCompleted      = "checkout.session.completed"
-	EventAsyncPaymentSucceeded = "checkout.session.async_payment_succeeded"
-	EventInvoicePaid           = "invoice.paid"
-	EventChargeRefunded        = "charge.refunded"
-	EventDisputeCreated        = "charge.dispute.created"
-	EventDisputeClosed         = "charge.dispute.closed"
-	// Reversal events that report a dispute's or a refund's later status.
-	EventDisputeUpdated         = "charge.dispute.updated"
-	EventDisputeFundsWithdrawn  = "charge.dispute.funds_withdrawn"
-	EventDisputeFundsReinstated = "charge.dispute.funds_reinstated"
-	EventChargeRefundUpdated    = "charge.refund.updated"
-	EventRefundUpdated          = "refund.updated"
-)
-
-// SupportedEvents are the event types a route may list: the purchases' and
-// ReversalEvents.
-var SupportedEvents = func() map[string]bool {
-	m := map[string]bool{EventSessionCompleted: true, EventAsyncPaymentSucceeded: true, EventInvoicePaid: true}
-	maps.Copy(m, ReversalEvents)
-	return m
-}()
-
-// ReversalEvents are the event types that take credits back (or give them back after a
-// won dispute or a failed refund). Listing one turns reversals on for a route.
-var ReversalEvents = map[string]bool{
-	EventChargeRefunded:         true,
-	EventDisputeCreated:         true,
-	EventDisputeClosed:          true,
-	EventDisputeUpdated:         true,
-	EventDisputeFundsWithdrawn:  true,
-	EventDisputeFundsReinstated: true,
-	EventChargeRefundUpdated:    true,
-	EventRefundUpdated:          true,
 }
 
 // ApplyDefaults fills every zero field.

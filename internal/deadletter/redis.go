@@ -8,11 +8,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/redisclient"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // HashName is the name, after the key prefix, of the Redis hash that holds the list.
-const HashName = "deadletter"
+const HashName = storekey.DeadLetters
 
 // Redis is a List in one Redis hash, prefix+"deadletter", that maps each id to the
 // entry's JSON. One key, so it works on Redis Cluster unchanged.
@@ -125,7 +127,7 @@ func decodeStored(id, v string) Entry {
 	if err == nil {
 		err = fmt.Errorf("stored under %q but its id is %q", id, e.ID)
 	}
-	return Entry{ID: id, Reason: "undecodable", Detail: "stored value is not a dead-letter entry: " + err.Error(), Payload: v}
+	return Entry{ID: id, Reason: string(outcome.ReasonUndecodable), Detail: "stored value is not a dead-letter entry: " + err.Error(), Payload: v}
 }
 
 func unavailable(op string, err error) error {

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // ErrUnavailable wraps every failure to reach the store; the webhook pipeline maps it to
@@ -100,14 +102,13 @@ func NewToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Stored values and key shapes, shared by both implementations.
+// Stored values, shared by both implementations (key shapes: package storekey).
 const (
 	processingPrefix = "processing:"
 	doneValue        = "done"
-	customerPrefix   = "customer:"
 )
 
-func customerKey(customerID string) string { return customerPrefix + customerID }
+func customerKey(customerID string) string { return storekey.Customer(customerID) }
 
 func checkKeyToken(key, token string) error {
 	switch {

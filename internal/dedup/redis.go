@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/internal/redisclient"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // claimScript is Claim in one round trip: SET NX PX, else look at who holds the key.
@@ -127,7 +128,7 @@ func (r *Redis) claimMode(ctx context.Context) int32 {
 	if m := r.mode.Load(); m != modeUnknown {
 		return m
 	}
-	key := r.prefix + "probe:" + NewToken()
+	key := r.prefix + storekey.Probe(NewToken())
 	err := r.c.SetArgs(ctx, key, "probe", redis.SetArgs{Mode: "NX", TTL: time.Second, Get: true}).Err()
 	var answer redis.Error
 	switch {
@@ -216,7 +217,7 @@ func (r *Redis) VerifyConnection(ctx context.Context) error {
 	if r.probed.Load() {
 		return nil
 	}
-	key := r.prefix + "probe:" + NewToken()
+	key := r.prefix + storekey.Probe(NewToken())
 	if err := claimScript.Run(ctx, r.c, []string{key}, processingPrefix+"probe", 1000, doneValue).Err(); err != nil {
 		return fmt.Errorf("%w: the claim script (EVALSHA/EVAL) failed: %w; a Redis ACL user needs +@scripting", ErrUnavailable, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // Session describes a sample Checkout Session event.
@@ -39,7 +41,7 @@ func (s Session) Event() []byte {
 		s.EventID = NewID("evt_")
 	}
 	if s.Type == "" {
-		s.Type = "checkout.session.completed"
+		s.Type = outcome.EventSessionCompleted
 	}
 	if s.SessionID == "" {
 		s.SessionID = NewID("cs_test_")

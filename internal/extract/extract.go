@@ -18,6 +18,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -127,7 +128,7 @@ func (x *Extractor) ExtractWith(ctx context.Context, obj event.Object, customers
 	}
 	unknown := ""
 	for _, src := range x.creditSources {
-		if src == config.SourcePriceTable || src == config.SourcePriceMetadata {
+		if src == outcome.SourcePriceTable || src == outcome.SourcePriceMetadata {
 			n, ok, err := x.creditsFromLines(ctx, src, api)
 			switch {
 			case errors.Is(err, ErrUnknownPrice) && !ok:
@@ -233,7 +234,7 @@ func (x *Extractor) creditsFromLines(ctx context.Context, src string, api Lookup
 
 // perUnit is the credits one unit of l's price gives under src.
 func (x *Extractor) perUnit(src string, l stripeapi.Line) (int64, bool, error) {
-	if src == config.SourcePriceTable {
+	if src == outcome.SourcePriceTable {
 		n, ok := x.priceTable[l.PriceID]
 		return n, ok && l.PriceID != "", nil
 	}
@@ -256,12 +257,12 @@ func (x *Extractor) perUnit(src string, l stripeapi.Line) (int64, bool, error) {
 
 func userFrom(ctx context.Context, src string, obj event.Object, customers Customers, api Lookup) (string, error) {
 	switch src {
-	case config.SourceSubscriptionUserID, config.SourceCustomerUserID:
+	case outcome.SourceSubscriptionUserID, outcome.SourceCustomerUserID:
 		if api == nil {
 			return "", nil
 		}
 		get := api.SubscriptionMetadata
-		if src == config.SourceCustomerUserID {
+		if src == outcome.SourceCustomerUserID {
 			if obj.Customer == "" {
 				return "", nil
 			}
@@ -272,11 +273,11 @@ func userFrom(ctx context.Context, src string, obj event.Object, customers Custo
 			return "", err
 		}
 		return md["user_id"], nil
-	case config.SourceMetadataUserID:
+	case outcome.SourceMetadataUserID:
 		return obj.Metadata["user_id"], nil
-	case config.SourceClientReferenceID:
+	case outcome.SourceClientReferenceID:
 		return obj.ClientReferenceID, nil
-	case config.SourceCustomerMap:
+	case outcome.SourceCustomerMap:
 		if obj.Customer == "" || customers == nil {
 			return "", nil
 		}
@@ -290,7 +291,7 @@ func userFrom(ctx context.Context, src string, obj event.Object, customers Custo
 }
 
 func creditsFrom(src string, obj event.Object) (string, bool) {
-	if src == config.SourceMetadataCredits {
+	if src == outcome.SourceMetadataCredits {
 		v, ok := obj.Metadata["credits"]
 		return v, ok
 	}
@@ -315,18 +316,18 @@ func parseCredits(s string) (int64, bool) {
 }
 
 // Reason maps an extraction error to its dead-letter reason (a bounded label).
-func Reason(err error) string {
+func Reason(err error) outcome.Reason {
 	switch {
 	case errors.Is(err, ErrNoUserID):
-		return "no_user_id"
+		return outcome.ReasonNoUserID
 	case errors.Is(err, ErrBadUserID):
-		return "bad_user_id"
+		return outcome.ReasonBadUserID
 	case errors.Is(err, ErrNoCredits):
-		return "no_credits"
+		return outcome.ReasonNoCredits
 	case errors.Is(err, ErrBadCredits):
-		return "bad_credits"
+		return outcome.ReasonBadCredits
 	case errors.Is(err, ErrUnknownPrice):
-		return "unknown_price"
+		return outcome.ReasonUnknownPrice
 	}
 	return stripeapi.Reason(err)
 }

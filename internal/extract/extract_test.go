@@ -13,6 +13,7 @@ import (
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 const (
@@ -46,8 +47,8 @@ func (c *customers) Customer(_ context.Context, id string) (string, bool, error)
 // cfg is the default route extraction config with a small max_credits.
 func cfg() config.Extract {
 	return config.Extract{
-		UserID:     []string{config.SourceMetadataUserID, config.SourceClientReferenceID, config.SourceCustomerMap},
-		Credits:    []string{config.SourceMetadataCredits},
+		UserID:     []string{outcome.SourceMetadataUserID, outcome.SourceClientReferenceID, outcome.SourceCustomerMap},
+		Credits:    []string{outcome.SourceMetadataCredits},
 		MaxCredits: 1000,
 	}
 }
@@ -448,7 +449,7 @@ func TestExtractNoCreditSources(t *testing.T) {
 func TestReason(t *testing.T) {
 	tests := []struct {
 		err  error
-		want string
+		want outcome.Reason
 	}{
 		{extract.ErrNoUserID, "no_user_id"},
 		{extract.ErrBadUserID, "bad_user_id"},
@@ -463,7 +464,7 @@ func TestReason(t *testing.T) {
 		if got := extract.Reason(tt.err); got != tt.want {
 			t.Errorf("Reason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
-		if tt.want != "" && !slices.Contains(metrics.DeadLetterReasons, tt.want) {
+		if tt.want != "" && !slices.Contains(metrics.DeadLetterReasons, string(tt.want)) {
 			t.Errorf("reason %q is not in metrics.DeadLetterReasons", tt.want)
 		}
 	}
@@ -475,7 +476,7 @@ func TestExtractErrorsHaveReasons(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(o *event.Object)
-		want   string
+		want   outcome.Reason
 	}{
 		{"no user id", func(o *event.Object) { *o = event.Object{Metadata: map[string]string{"credits": "5"}} }, "no_user_id"},
 		{"bad user id", func(o *event.Object) { o.Metadata["user_id"] = "a b" }, "bad_user_id"},

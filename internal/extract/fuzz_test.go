@@ -12,6 +12,7 @@ import (
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 const fuzzMaxCredits = 1_000_000
@@ -50,9 +51,9 @@ func FuzzExtract(f *testing.F) {
 	xs := map[string]*extract.Extractor{}
 	for format := range formats {
 		xs[format] = newExtractor(f, config.Extract{
-			UserID:       []string{config.SourceMetadataUserID, config.SourceClientReferenceID, config.SourceCustomerMap},
+			UserID:       []string{outcome.SourceMetadataUserID, outcome.SourceClientReferenceID, outcome.SourceCustomerMap},
 			UserIDFormat: format,
-			Credits:      []string{config.SourceMetadataCredits},
+			Credits:      []string{outcome.SourceMetadataCredits},
 			MaxCredits:   fuzzMaxCredits,
 		})
 	}
@@ -96,14 +97,14 @@ func FuzzExtract(f *testing.F) {
 			}
 			var want string
 			switch g.UserSource {
-			case config.SourceMetadataUserID:
+			case outcome.SourceMetadataUserID:
 				want = userID
-			case config.SourceClientReferenceID:
+			case outcome.SourceClientReferenceID:
 				want = clientRef
 				if userID != "" {
 					t.Fatalf("format %q: client_reference_id used though metadata has %q", format, userID)
 				}
-			case config.SourceCustomerMap:
+			case outcome.SourceCustomerMap:
 				want = cs.m[customerID]
 				if userID != "" || clientRef != "" {
 					t.Fatalf("format %q: customer map used though an earlier source has a value", format)

@@ -8,6 +8,7 @@ import (
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -43,8 +44,8 @@ func TestPriceSources(t *testing.T) {
 		meta    map[string]string // the session's metadata
 		want    int64
 		source  string
-		reason  string // dead-letter reason, when the extraction fails permanently
-		wantErr error  // else the error wrapped
+		reason  outcome.Reason // dead-letter reason, when the extraction fails permanently
+		wantErr error          // else the error wrapped
 	}{
 		{name: "table: quantity times value, summed", sources: []string{"price_table"},
 			lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 3}, {PriceID: "price_500", Quantity: 1}},
@@ -126,7 +127,7 @@ func TestAPIUserSources(t *testing.T) {
 		customer string
 		sub, cus map[string]string
 		want     string
-		reason   string
+		reason   outcome.Reason
 	}{
 		{"subscription first", []string{"subscription.metadata.user_id", "customer.metadata.user_id"}, "cus_1",
 			map[string]string{"user_id": subUser}, map[string]string{"user_id": cusUser}, subUser, ""},

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // Customers is the customer map: per route, which user a Stripe customer (cus_...)
@@ -24,9 +25,6 @@ type Customers interface {
 	// customer it changes nothing and returns that user.
 	Learn(ctx context.Context, route, customerID, userID string, ttl time.Duration) (held string, err error)
 }
-
-// CustomerKey is the map's key of customerID on route (under the key prefix).
-func CustomerKey(route, customerID string) string { return "customermap:" + route + ":" + customerID }
 
 func checkLearn(route, customerID, userID string, ttl time.Duration) error {
 	switch {
@@ -62,7 +60,7 @@ return ARGV[1]`)
 
 // Customer implements Customers.
 func (s *RedisCustomers) Customer(ctx context.Context, route, customerID string) (string, bool, error) {
-	key := CustomerKey(route, customerID)
+	key := storekey.CustomerMap(route, customerID)
 	v, err := s.c.Get(ctx, s.prefix+key).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -78,7 +76,7 @@ func (s *RedisCustomers) Learn(ctx context.Context, route, customerID, userID st
 	if err := checkLearn(route, customerID, userID, ttl); err != nil {
 		return "", err
 	}
-	key := CustomerKey(route, customerID)
+	key := storekey.CustomerMap(route, customerID)
 	held, err := learnScript.Run(ctx, s.c, []string{s.prefix + key}, userID, ttl.Milliseconds()).Text()
 	if err != nil {
 		return "", unavailable("learn customer", key, err)
@@ -98,7 +96,7 @@ func NewMemoryCustomers(now func() time.Time) *MemoryCustomers {
 
 // Customer implements Customers.
 func (s *MemoryCustomers) Customer(_ context.Context, route, customerID string) (string, bool, error) {
-	u, ok := s.m.get(CustomerKey(route, customerID))
+	u, ok := s.m.get(storekey.CustomerMap(route, customerID))
 	return u, ok, nil
 }
 
@@ -107,6 +105,6 @@ func (s *MemoryCustomers) Learn(_ context.Context, route, customerID, userID str
 	if err := checkLearn(route, customerID, userID, ttl); err != nil {
 		return "", err
 	}
-	held, _ := s.m.setUnless(CustomerKey(route, customerID), userID, ttl, func(cur string) bool { return cur != userID })
+	held, _ := s.m.setUnless(storekey.CustomerMap(route, customerID), userID, ttl, func(cur string) bool { return cur != userID })
 	return held, nil
 }

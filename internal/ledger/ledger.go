@@ -23,6 +23,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/billing"
 	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // Record is one credited purchase and what Stripe reported about its money since.
@@ -73,11 +74,6 @@ func decode(b []byte) (Record, error) {
 // Taken is the credits the recorded money stands for.
 func (r Record) Taken() int64 { return r.Money.Taken(r.Credits, r.Amount) }
 
-// AwaitKey is the key of the mark a grant leaves when its forward failed and Stripe
-// will retry it: until the mark expires, a reversal of the purchase that finds no
-// record is answered "try again" rather than parked.
-func AwaitKey(route, paymentIntent string) string { return "awaiting:" + Key(route, paymentIntent) }
-
 // Store keeps records. Implementations are safe for concurrent use; every failure to
 // reach the store wraps dedup.ErrUnavailable.
 type Store interface {
@@ -90,10 +86,7 @@ type Store interface {
 	Put(ctx context.Context, key string, r Record, ttl time.Duration) error
 }
 
-// Key is the record key of a purchase paid by paymentIntent on route.
-func Key(route, paymentIntent string) string { return route + ":" + paymentIntent }
-
-const keyPrefix = "record:"
+const keyPrefix = storekey.RecordPrefix
 
 // Redis is a Store in Redis.
 type Redis struct {

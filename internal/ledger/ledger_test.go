@@ -10,6 +10,7 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // TestStores runs one behaviour list against the in-memory store and real Redis.
@@ -28,7 +29,7 @@ func TestStores(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := s.new(t)
-			key := ledger.Key("main", "pi_1")
+			key := storekey.Record("main", "pi_1")
 			if _, ok, err := st.Get(ctx, key); ok || err != nil {
 				t.Fatalf("Get on empty: %t %v", ok, err)
 			}
@@ -92,7 +93,7 @@ func TestOlderRecord(t *testing.T) {
 	if err := c.Set(ctx, prefix+"record:main:pi_1", old, time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	r, ok, err := st.Get(ctx, ledger.Key("main", "pi_1"))
+	r, ok, err := st.Get(ctx, storekey.Record("main", "pi_1"))
 	if !ok || err != nil || r.Reversed != 75 || r.Taken() != 75 {
 		t.Fatalf("Get = %+v %t %v, want 75 reversed and taken", r, ok, err)
 	}
@@ -104,10 +105,10 @@ func TestOlderRecord(t *testing.T) {
 	if r.Taken() != 90 {
 		t.Errorf("Taken after a larger refund = %d, want 90", r.Taken())
 	}
-	if err := st.Put(ctx, ledger.Key("main", "pi_1"), r, time.Hour); err != nil {
+	if err := st.Put(ctx, storekey.Record("main", "pi_1"), r, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if back, _, _ := st.Get(ctx, ledger.Key("main", "pi_1")); !reflect.DeepEqual(back, r) {
+	if back, _, _ := st.Get(ctx, storekey.Record("main", "pi_1")); !reflect.DeepEqual(back, r) {
 		t.Errorf("round trip %+v, want %+v", back, r)
 	}
 }

@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -30,30 +31,28 @@ type Metrics struct {
 }
 
 // DeadLetterReasons are the reason labels of creditgate_dead_lettered_total and
-// creditgate_dead_letters: every reason the pipeline parks an event with (extraction
-// failures, a backend rejection, a Stripe API refusal, an event the pipeline cannot
-// credit). InitRoute creates them at 0; a test keeps the list in step with the code
-// that parks.
-var DeadLetterReasons = []string{
-	"no_user_id", "bad_user_id", "no_credits", "bad_credits", "unknown_price",
-	"backend_rejected", "unknown_payment_status", "no_session_id", "no_invoice_id",
-	"no_api_key", "no_account", "no_payment_intent", "unknown_purchase",
-	"stripe_auth", "stripe_permission", "stripe_not_found", "stripe_invalid_request",
-	"thin_related_object",
-	// billing (package billing): a second user for a mapped customer, an invoice
-	// whose billing_reason has no policy.
-	"customer_conflict", "unknown_billing_reason",
-	// reversals (package billing): an event without the object it reports on, a
-	// dispute status the reversal rules do not know.
-	"no_object_id", "unknown_dispute_status",
-}
+// creditgate_dead_letters: every reason an event is parked with (outcome.Parked).
+// InitRoute creates them at 0, so an alert on increase() sees the first one.
+var DeadLetterReasons = outcome.Strings(outcome.Parked)
+
+// The outcome labels of creditgate_forwards_total: how a forward that reached the
+// backend ended.
+const (
+	ForwardCredited        = "credited"
+	ForwardAlreadyCredited = "already_credited"
+	ForwardRejected        = "rejected"
+	ForwardUnavailable     = "unavailable"
+)
+
+// ForwardOutcomes lists them; InitRoute creates them at 0.
+var ForwardOutcomes = []string{ForwardCredited, ForwardAlreadyCredited, ForwardRejected, ForwardUnavailable}
 
 // ReloadResults are the result labels of creditgate_config_reloads_total.
 var ReloadResults = []string{"success", "failure"}
 
 // StoreParts are the part labels of creditgate_store_errors_total: the dedup store
-// and the dead-letter list. New creates them at 0.
-var StoreParts = []string{"store", "dead_letter"}
+// and the dead-letter list, the reasons of store_unavailable. New creates them at 0.
+var StoreParts = outcome.Strings([]outcome.Reason{outcome.ReasonStore, outcome.ReasonDeadLetter})
 
 // Buckets for answer times: a webhook should take milliseconds; the forward budget is
 // seconds.
@@ -142,7 +141,7 @@ func (m *Metrics) InitRoute(route string, results []string) {
 	for _, r := range results {
 		m.Webhooks.WithLabelValues(route, r)
 	}
-	for _, o := range []string{"credited", "already_credited", "rejected", "unavailable"} {
+	for _, o := range ForwardOutcomes {
 		m.Forwards.WithLabelValues(route, o)
 	}
 	for _, r := range DeadLetterReasons {

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/creditgate/creditgate/internal/metrics"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/metrics.golden from the current metrics")
@@ -30,8 +30,8 @@ const golden = "testdata/metrics.golden"
 
 // results are the status words, as the server initialises them.
 func results() []string {
-	rs := make([]string, 0, len(pipeline.AllResults))
-	for _, r := range pipeline.AllResults {
+	rs := make([]string, 0, len(outcome.AllResults))
+	for _, r := range outcome.AllResults {
 		rs = append(rs, string(r))
 	}
 	return rs
@@ -230,11 +230,11 @@ func TestInitRoute(t *testing.T) {
 	m.InitRoute("shop", results())
 
 	webhooks := series(t, reg, "creditgate_webhooks_total")
-	if len(webhooks) != 2*len(pipeline.AllResults) {
-		t.Errorf("webhooks series = %d, want %d", len(webhooks), 2*len(pipeline.AllResults))
+	if len(webhooks) != 2*len(outcome.AllResults) {
+		t.Errorf("webhooks series = %d, want %d", len(webhooks), 2*len(outcome.AllResults))
 	}
 	for _, route := range []string{"main", "shop"} {
-		for _, r := range pipeline.AllResults {
+		for _, r := range outcome.AllResults {
 			k := "result=" + string(r) + ",route=" + route
 			if v, ok := webhooks[k]; !ok || v != 0 {
 				t.Errorf("webhooks{%s} = %v, %v; want 0", k, v, ok)

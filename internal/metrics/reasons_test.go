@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // sources parses the non-test Go files of every package under internal/ except this
@@ -36,11 +37,11 @@ func sources(t *testing.T) []*ast.File {
 	return out
 }
 
-// parkReasons reads the reasons the code parks with: the reason argument of every
-// park call and what every function named Reason returns (extract's and stripeapi's
-// errors' reasons, which the pipeline parks with), as string literals or string
-// constants. It also returns every string literal of the code, for the other direction.
-func parkReasons(t *testing.T) (parked, literals []string) {
+// parkReasons reads the reasons the code parks with, as string literals or string
+// constants: the reason argument of every park call, what every function named Reason returns
+// (extract's and stripeapi's errors' reasons, which the pipeline parks with), and the
+// reason of every billing Decision{Park, ...}. names are the constants among them.
+func parkReasons(t *testing.T) (parked, names []string) {
 	t.Helper()
 	files := sources(t)
 	consts := map[string]string{}
@@ -55,9 +56,6 @@ func parkReasons(t *testing.T) (parked, literals []string) {
 					}
 				}
 			}
-			if s, ok := stringLit(n); ok {
-				literals = append(literals, s)
-			}
 			return true
 		})
 	}
@@ -65,11 +63,11 @@ func parkReasons(t *testing.T) (parked, literals []string) {
 		switch e := e.(type) {
 		case *ast.Ident:
 			if s, ok := consts[e.Name]; ok {
-				parked = append(parked, s)
+				parked, names = append(parked, s), append(names, e.Name)
 			}
 		case *ast.SelectorExpr:
-			if s, ok := consts[e.Sel.Name]; ok {
-				parked = append(parked, s)
+			if s, ok := consts[e.Sel.Name]; ok && strings.HasPrefix(e.Sel.Name, "Reason") {
+				parked, names = append(parked, s), append(names, e.Sel.Name)
 			}
 		default:
 			if s, ok := stringLit(e); ok && s != "" {
@@ -81,8 +79,14 @@ func parkReasons(t *testing.T) (parked, literals []string) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CallExpr:
-				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "park" && len(n.Args) == 5 {
-					value(n.Args[3])
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "park" && len(n.Args) >= 2 {
+					value(n.Args[len(n.Args)-2]) // park(..., reason, detail)
+				}
+			case *ast.CompositeLit:
+				if len(n.Elts) == 3 {
+					if id, ok := n.Elts[0].(*ast.Ident); ok && id.Name == "Park" {
+						value(n.Elts[1])
+					}
 				}
 			case *ast.FuncDecl:
 				if n.Name.Name == "Reason" && n.Body != nil {
@@ -97,7 +101,7 @@ func parkReasons(t *testing.T) (parked, literals []string) {
 			return true
 		})
 	}
-	return parked, literals
+	return parked, names
 }
 
 func stringLit(n ast.Node) (string, bool) {
@@ -109,22 +113,25 @@ func stringLit(n ast.Node) (string, bool) {
 	return "", false
 }
 
-// Every reason the code parks with is in DeadLetterReasons, so its series exist at 0
-// from the start (an alert on increase() misses the first event of a series that
-// appears at 1), and the list names nothing the code does not contain.
+// Every reason the code parks with is in DeadLetterReasons (outcome.Parked), so its
+// series exist at 0 from the start (an alert on increase() misses the first event of
+// a series that appears at 1), and the list names no reason the code never parks with.
 func TestDeadLetterReasonsMatchTheCode(t *testing.T) {
-	parked, literals := parkReasons(t)
+	parked, _ := parkReasons(t)
 	if len(parked) < 10 {
 		t.Fatalf("found only %d park reasons in the code (%v): the scan is broken", len(parked), parked)
 	}
+	if !slices.Equal(metrics.DeadLetterReasons, outcome.Strings(outcome.Parked)) {
+		t.Errorf("metrics.DeadLetterReasons = %v, want outcome.Parked", metrics.DeadLetterReasons)
+	}
 	for _, r := range parked {
 		if !slices.Contains(metrics.DeadLetterReasons, r) {
-			t.Errorf("the code parks with reason %q, which metrics.DeadLetterReasons does not list", r)
+			t.Errorf("the code parks with reason %q, which outcome.Parked does not list", r)
 		}
 	}
 	for _, r := range metrics.DeadLetterReasons {
-		if !slices.Contains(literals, r) {
-			t.Errorf("metrics.DeadLetterReasons lists %q, which appears nowhere in the code", r)
+		if !slices.Contains(parked, r) {
+			t.Errorf("outcome.Parked lists %q, which the code never parks with", r)
 		}
 	}
 }

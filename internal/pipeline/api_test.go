@@ -10,6 +10,7 @@ import (
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
@@ -74,15 +75,15 @@ func TestPriceTableGrant(t *testing.T) {
 		name    string
 		lines   []stripeapi.Line
 		err     error
-		result  pipeline.Result
-		reason  string
+		result  outcome.Result
+		reason  outcome.Reason
 		credits int64
 	}{
-		{"table", []stripeapi.Line{{PriceID: "price_100", Quantity: 2}}, nil, pipeline.Forwarded, "", 200},
-		{"unknown price parked", []stripeapi.Line{{PriceID: "price_new", Quantity: 1}}, nil, pipeline.DeadLettered, "unknown_price", 0},
-		{"auth error parked", nil, fmt.Errorf("%w: HTTP 401", stripeapi.ErrAuth), pipeline.DeadLettered, "stripe_auth", 0},
-		{"permission error parked", nil, fmt.Errorf("%w: HTTP 403", stripeapi.ErrPermission), pipeline.DeadLettered, "stripe_permission", 0},
-		{"rate limit: 503 for Stripe to retry", nil, fmt.Errorf("%w: HTTP 429", stripeapi.ErrUnavailable), pipeline.BackendUnavailable, "stripe_api", 0},
+		{"table", []stripeapi.Line{{PriceID: "price_100", Quantity: 2}}, nil, outcome.Forwarded, "", 200},
+		{"unknown price parked", []stripeapi.Line{{PriceID: "price_new", Quantity: 1}}, nil, outcome.DeadLettered, "unknown_price", 0},
+		{"auth error parked", nil, fmt.Errorf("%w: HTTP 401", stripeapi.ErrAuth), outcome.DeadLettered, "stripe_auth", 0},
+		{"permission error parked", nil, fmt.Errorf("%w: HTTP 403", stripeapi.ErrPermission), outcome.DeadLettered, "stripe_permission", 0},
+		{"rate limit: 503 for Stripe to retry", nil, fmt.Errorf("%w: HTTP 429", stripeapi.ErrUnavailable), outcome.BackendUnavailable, "stripe_api", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestPriceTableGrant(t *testing.T) {
 			if tt.credits > 0 && e.be.credited[paidSession] != tt.credits {
 				t.Errorf("credited %v, want %d", e.be.credited, tt.credits)
 			}
-			if tt.result == pipeline.BackendUnavailable {
+			if tt.result == outcome.BackendUnavailable {
 				if o.Result.Status() != 503 {
 					t.Errorf("status %d", o.Result.Status())
 				}
@@ -116,12 +117,12 @@ func TestInvoicePaid(t *testing.T) {
 			{PriceID: "price_old", Quantity: 1, Proration: true}}}
 	e := newEnv(t, nil)
 	recs := withReversals(e)
-	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	e.rt.Events[outcome.EventInvoicePaid] = true
 	api := &fakeAPI{invoice: inv}
 	withAPI(t, e, api, config.Extract{UserID: []string{"subscription.metadata.user_id", "customer_map"}, Credits: []string{"price_metadata"}})
 
 	o := e.process(invoiceDelivery(t, "evt_inv1", "in_1"))
-	if o.Result != pipeline.Forwarded || e.be.credited["in_1"] != 500 {
+	if o.Result != outcome.Forwarded || e.be.credited["in_1"] != 500 {
 		t.Fatalf("%+v credited %v", o, e.be.credited)
 	}
 	req := e.be.sent()[0]
@@ -135,21 +136,21 @@ func TestInvoicePaid(t *testing.T) {
 		t.Errorf("the grant did not teach the customer map: %q", u)
 	}
 	// Another event for the same invoice is a duplicate purchase.
-	if o := e.process(invoiceDelivery(t, "evt_inv2", "in_1")); o.Result != pipeline.Duplicate {
+	if o := e.process(invoiceDelivery(t, "evt_inv2", "in_1")); o.Result != outcome.Duplicate {
 		t.Fatalf("second event: %+v", o)
 	}
 	// The billing rules, invoice by invoice.
 	tests := []struct {
 		name   string
 		change func(*stripeapi.Invoice)
-		result pipeline.Result
-		reason string
+		result outcome.Result
+		reason outcome.Reason
 	}{
-		{"trial's $0 invoice", func(i *stripeapi.Invoice) { i.AmountPaid, i.Total, i.BillingReason = 0, 0, "subscription_create" }, pipeline.Ignored, "zero_total"},
-		{"proration only", func(i *stripeapi.Invoice) { i.BillingReason, i.Lines = "subscription_update", i.Lines[1:] }, pipeline.Ignored, "proration"},
-		{"threshold", func(i *stripeapi.Invoice) { i.BillingReason = "subscription_threshold" }, pipeline.Ignored, "billing_reason"},
-		{"unknown billing reason", func(i *stripeapi.Invoice) { i.BillingReason = "subscription_pause" }, pipeline.DeadLettered, "unknown_billing_reason"},
-		{"paid from the balance", func(i *stripeapi.Invoice) { i.AmountPaid, i.PaymentIntent = 0, "" }, pipeline.Forwarded, ""},
+		{"trial's $0 invoice", func(i *stripeapi.Invoice) { i.AmountPaid, i.Total, i.BillingReason = 0, 0, "subscription_create" }, outcome.Ignored, "zero_total"},
+		{"proration only", func(i *stripeapi.Invoice) { i.BillingReason, i.Lines = "subscription_update", i.Lines[1:] }, outcome.Ignored, "proration"},
+		{"threshold", func(i *stripeapi.Invoice) { i.BillingReason = "subscription_threshold" }, outcome.Ignored, "billing_reason"},
+		{"unknown billing reason", func(i *stripeapi.Invoice) { i.BillingReason = "subscription_pause" }, outcome.DeadLettered, "unknown_billing_reason"},
+		{"paid from the balance", func(i *stripeapi.Invoice) { i.AmountPaid, i.PaymentIntent = 0, "" }, outcome.Forwarded, ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestInvoicePaid(t *testing.T) {
 			if o.Result != tt.result || o.Reason != tt.reason {
 				t.Fatalf("%s %s (%s), want %s %s", o.Result, o.Reason, o.Detail, tt.result, tt.reason)
 			}
-			if got := e.be.credited[id]; (got != 0) != (tt.result == pipeline.Forwarded) {
+			if got := e.be.credited[id]; (got != 0) != (tt.result == outcome.Forwarded) {
 				t.Errorf("credited %d", got)
 			}
 		})
@@ -194,7 +195,7 @@ func TestSessionAndFirstInvoice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			e.rt.Events[pipeline.TypeInvoicePaid] = true
+			e.rt.Events[outcome.EventInvoicePaid] = true
 			api := &fakeAPI{invoice: tt.inv, sessions: map[string]stripeapi.Session{"sub:sub_1": cs, "pi:" + paidPI: cs}}
 			withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
 				PriceTable: map[string]int64{"price_100": 100}})
@@ -229,36 +230,36 @@ func TestInvoiceUserWait(t *testing.T) {
 		BillingReason: "subscription_cycle", Subscription: "sub_w", SubscriptionStarted: start.Add(-time.Hour),
 		Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}
 	e := newEnv(t, nil)
-	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	e.rt.Events[outcome.EventInvoicePaid] = true
 	e.rt.UserWait = 24 * time.Hour
 	api := &fakeAPI{invoice: inv}
 	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"price_table"}, PriceTable: map[string]int64{"price_100": 100}})
 	d := invoiceDelivery(t, "evt_w", "in_w")
 	d.Event.Object.Customer = paidCust
 	o := e.process(d)
-	if o.Result != pipeline.InFlight || o.Reason != "awaiting_user" || o.Result.Status() != 409 {
+	if o.Result != outcome.InFlight || o.Reason != "awaiting_user" || o.Result.Status() != 409 {
 		t.Fatalf("young subscription: %+v", o)
 	}
 	e.wantKeys("evt_w", "in_w", free, free)
 	// A trial's session teaches the map without granting.
 	trial := delivery(t, paidFile)
 	trial.Event.Object.Mode, trial.Event.Object.PaymentStatus = "subscription", "no_payment_required"
-	if o := e.process(trial); o.Result != pipeline.Ignored || o.Reason != "subscription_session" {
+	if o := e.process(trial); o.Result != outcome.Ignored || o.Reason != "subscription_session" {
 		t.Fatalf("trial session: %+v", o)
 	}
-	if o := e.process(d); o.Result != pipeline.Forwarded || e.be.credited["in_w"] != 100 {
+	if o := e.process(d); o.Result != outcome.Forwarded || e.be.credited["in_w"] != 100 {
 		t.Fatalf("retry after the session: %+v %v", o, e.be.credited)
 	}
 	// An old subscription's invoice without a user is parked at once.
 	api.invoice.ID, api.invoice.Customer, api.invoice.SubscriptionStarted = "in_old", "", start.Add(-25*time.Hour)
 	old := invoiceDelivery(t, "evt_old", "in_old")
-	if o := e.process(old); o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
+	if o := e.process(old); o.Result != outcome.DeadLettered || o.Reason != "no_user_id" {
 		t.Fatalf("old subscription: %+v", o)
 	}
 	// A young subscription whose session was found and names nobody never will: parked.
 	api.invoice.ID, api.invoice.Subscription, api.invoice.SubscriptionStarted = "in_named", "sub_named", start.Add(-time.Minute)
 	api.sessions = map[string]stripeapi.Session{"sub:sub_named": {ID: "cs_nobody"}}
-	if o := e.process(invoiceDelivery(t, "evt_named", "in_named")); o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
+	if o := e.process(invoiceDelivery(t, "evt_named", "in_named")); o.Result != outcome.DeadLettered || o.Reason != "no_user_id" {
 		t.Fatalf("session found without a user: %+v", o)
 	}
 }
@@ -272,7 +273,7 @@ func TestSubscriptionSessionRecord(t *testing.T) {
 	withAPI(t, e, api, config.Extract{UserID: config.DefaultUserIDSources, Credits: config.DefaultCreditsSources})
 	d := delivery(t, paidFile)
 	d.Event.Object.Mode, d.Event.Object.PaymentIntent = "subscription", ""
-	if o := e.process(d); o.Result != pipeline.Forwarded {
+	if o := e.process(d); o.Result != outcome.Forwarded {
 		t.Fatalf("%+v", o)
 	}
 	r, ok, _ := recs.Get(context.Background(), route+":pi_from_invoice")
@@ -290,17 +291,17 @@ func TestSubscriptionSessionRecord(t *testing.T) {
 func TestPostPaymentInvoiceWithoutSession(t *testing.T) {
 	e := newEnv(t, nil)
 	withReversals(e)
-	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	e.rt.Events[outcome.EventInvoicePaid] = true
 	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
 		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
 	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
 		PriceTable: map[string]int64{"price_100": 100}})
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("session: %+v", o)
 	}
 	inv := invoiceDelivery(t, "evt_post", "in_post")
 	inv.Event.Object.Customer = paidCust
-	if o := e.process(inv); o.Result != pipeline.Duplicate || !strings.Contains(o.Detail, paidSession) {
+	if o := e.process(inv); o.Result != outcome.Duplicate || !strings.Contains(o.Detail, paidSession) {
 		t.Fatalf("invoice: %+v", o)
 	}
 	if n := len(e.be.sent()); n != 1 {
@@ -314,7 +315,7 @@ func TestPostPaymentInvoiceWithoutSession(t *testing.T) {
 func TestPostPaymentInvoiceFirstWithoutSession(t *testing.T) {
 	e := newEnv(t, nil)
 	withReversals(e)
-	e.rt.Events[pipeline.TypeInvoicePaid] = true
+	e.rt.Events[outcome.EventInvoicePaid] = true
 	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
 		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
 	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
@@ -324,10 +325,10 @@ func TestPostPaymentInvoiceFirstWithoutSession(t *testing.T) {
 	}
 	inv := invoiceDelivery(t, "evt_post", "in_post")
 	inv.Event.Object.Customer = paidCust
-	if o := e.process(inv); o.Result != pipeline.Forwarded || e.be.credited["in_post"] != 100 {
+	if o := e.process(inv); o.Result != outcome.Forwarded || e.be.credited["in_post"] != 100 {
 		t.Fatalf("invoice: %+v", o)
 	}
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Duplicate || !strings.Contains(o.Detail, "in_post") {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Duplicate || !strings.Contains(o.Detail, "in_post") {
 		t.Fatalf("session: %+v", o)
 	}
 	if n := len(e.be.sent()); n != 1 {
@@ -337,7 +338,7 @@ func TestPostPaymentInvoiceFirstWithoutSession(t *testing.T) {
 
 func invoiceDelivery(t *testing.T, evt, id string) pipeline.Delivery {
 	d := delivery(t, "charge_refunded.json")
-	d.Event.ID, d.Event.Type = evt, pipeline.TypeInvoicePaid
+	d.Event.ID, d.Event.Type = evt, outcome.EventInvoicePaid
 	d.Event.Object = eventObject(id, "invoice", "")
 	return d
 }
@@ -349,15 +350,15 @@ func TestConnect(t *testing.T) {
 		allow     map[string]bool
 		account   string
 		live      bool
-		result    pipeline.Result
-		reason    string
+		result    outcome.Result
+		reason    outcome.Reason
 	}{
-		{"account copied", false, nil, connectAccount, false, pipeline.Forwarded, ""},
-		{"allow-listed", false, map[string]bool{connectAccount: true}, connectAccount, false, pipeline.Forwarded, ""},
-		{"not allow-listed", false, map[string]bool{"acct_other": true}, connectAccount, false, pipeline.Ignored, "account_not_allowed"},
-		{"no account parked", false, nil, "", false, pipeline.DeadLettered, "no_account"},
-		{"test event on a live Connect route", true, nil, connectAccount, false, pipeline.Ignored, "test_event"},
-		{"live event on a test Connect route", false, nil, connectAccount, true, pipeline.LivemodeMismatch, "livemode"},
+		{"account copied", false, nil, connectAccount, false, outcome.Forwarded, ""},
+		{"allow-listed", false, map[string]bool{connectAccount: true}, connectAccount, false, outcome.Forwarded, ""},
+		{"not allow-listed", false, map[string]bool{"acct_other": true}, connectAccount, false, outcome.Ignored, "account_not_allowed"},
+		{"no account parked", false, nil, "", false, outcome.DeadLettered, "no_account"},
+		{"test event on a live Connect route", true, nil, connectAccount, false, outcome.Ignored, "test_event"},
+		{"live event on a test Connect route", false, nil, connectAccount, true, outcome.LivemodeMismatch, "livemode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,7 +370,7 @@ func TestConnect(t *testing.T) {
 			if o.Result != tt.result || o.Reason != tt.reason {
 				t.Fatalf("%s %s (%s), want %s %s", o.Result, o.Reason, o.Detail, tt.result, tt.reason)
 			}
-			if tt.result == pipeline.Forwarded {
+			if tt.result == outcome.Forwarded {
 				if got := e.be.sent()[0].Stripe.Account; got != tt.account {
 					t.Errorf("forwarded account %q, want %q", got, tt.account)
 				}

@@ -2,18 +2,14 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
-	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
-	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // claims tracks the keys one delivery holds, so that every exit path of Process
-// either settles them (done, parked) or releases them. settle, deferred, releases
+// either settles them (done, parked) or releases them. close, deferred, releases
 // whatever is still held: a panic or a forgotten path cannot leave a claim behind
 // beyond its lease.
 type claims struct {
@@ -80,14 +76,13 @@ func (c *claims) cleanupCtx() context.Context {
 	return c.cctx
 }
 
-// doneAll marks every held key done in one settlement (one round trip with Redis)
-// together with first (a purchase record, written first and with the rest or not at
-// all). A failure is tried once
-// more, then logged: the backend has the credit, and its Idempotency-Key stops a
-// second one if the key is retried. Only with strict (a record that a reversal will
-// need) is the failure returned and the keys kept, for the caller to release them
-// and answer so that Stripe retries.
-func (c *claims) doneAll(first *dedup.Put, strict bool) error {
+// settle marks every held key done in one settlement (dedup.Store.Settle: one round
+// trip with Redis) together with first (a purchase record, written first and with
+// the rest or not at all). A failure is tried once more, then logged: the backend has
+// the credit, and its Idempotency-Key stops a second one if the key is retried. Only
+// with strict (a record that a reversal will need) is the failure returned and the
+// keys kept, for the caller to release them and answer so that Stripe retries.
+func (c *claims) settle(first *dedup.Put, strict bool) error {
 	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, First: first}
 	for i, h := range c.held {
 		st.Keys[i] = h.key
@@ -107,20 +102,20 @@ func (c *claims) doneAll(first *dedup.Put, strict bool) error {
 	return nil
 }
 
-// done settles the event key only (the purchase was not granted: pending, ignored,
-// duplicate), and releases the purchase key if held.
-func (c *claims) done(o Outcome) Outcome {
+// completeEvent marks the held event key done (the purchase was not granted:
+// pending, ignored, duplicate, parked) and releases every other held key. On a
+// failure everything is released and the error returned: the event is not settled.
+func (c *claims) completeEvent() error {
 	for _, h := range c.held {
-		if strings.HasPrefix(h.key, "event:") {
+		if storekey.IsEvent(h.key) {
 			if err := c.p.Store.Complete(c.cleanupCtx(), h.key, c.p.TTL); err != nil {
-				// Not settled: Stripe must retry, so this is no 2xx.
 				c.release()
-				return c.storeFailed(o, err)
+				return err
 			}
 		}
 	}
 	c.release()
-	return o
+	return nil
 }
 
 // release gives back every held key (transient failure or in-flight elsewhere).
@@ -133,71 +128,15 @@ func (c *claims) release() {
 	c.held = nil
 }
 
-// settle runs when Process returns: it releases anything still held.
-func (c *claims) settle() {
+// close runs when the delivery's path returns: it releases anything still held and
+// ends the cleanup context.
+func (c *claims) close() {
 	c.release()
 	if c.cancel != nil {
 		c.cancel()
 	}
 }
 
-// fail answers a non-2xx so Stripe retries, releasing every claim.
-func (c *claims) fail(o Outcome, r Result, reason string, err error) Outcome {
-	c.release()
-	if c.ctx.Err() != nil {
-		// The caller is gone (Stripe hung up, or the shutdown grace ran out): the
-		// store or the backend did nothing wrong, so the answer says so and no alert
-		// about Redis or the backend fires. Stripe still sees a non-2xx and retries.
-		r, reason = Cancelled, ReasonCancelled
-	}
-	o.Result, o.Reason, o.Err = r, reason, err
-	if err != nil {
-		o.Detail = err.Error()
-	}
-	return o
-}
-
-// ReasonCancelled marks a failure caused by the request's own cancellation.
-const ReasonCancelled = "cancelled"
-
-// ReasonDeployment marks a backend answer that is a fault of the deployment (a 3xx,
-// 401, 403, 404, ...: forward.ErrDeployment); Stripe retries until it is fixed.
-const ReasonDeployment = "deployment"
-
-// backendFailed answers a forward that did not deliver: 503 so Stripe retries, with
-// reason deployment or backend.
-func (c *claims) backendFailed(o Outcome, err error) Outcome {
-	if errors.Is(err, forward.ErrDeployment) {
-		return c.fail(o, BackendUnavailable, ReasonDeployment, err)
-	}
-	return c.fail(o, BackendUnavailable, "backend", err)
-}
-
-func (c *claims) storeFailed(o Outcome, err error) Outcome {
-	o.Result, o.Reason, o.Err, o.Detail = StoreUnavailable, "store", err, err.Error()
-	return o
-}
-
-// park writes the delivery to the dead-letter list, then settles the event key and
-// releases the purchase key (so a replay, or another event for the session, can still
-// credit it once). Only a durable park earns Stripe a 2xx.
-func (c *claims) park(o Outcome, rt *Route, d Delivery, reason, detail string) Outcome {
-	e := deadletter.Entry{
-		ID:        deadletter.EntryID(rt.Name, d.Event.ID),
-		Route:     rt.Name,
-		EventID:   d.Event.ID,
-		EventType: d.Event.Type,
-		Reason:    reason,
-		Detail:    detail,
-		ParkedAt:  c.p.now().UTC().Truncate(time.Millisecond),
-		Payload:   string(d.Raw),
-	}
-	if d.Replay {
-		e.Replays = d.Replays + 1
-	}
-	if err := c.p.DeadLetters.Park(c.cleanupCtx(), e); err != nil {
-		return c.fail(o, StoreUnavailable, "dead_letter", fmt.Errorf("%w: park: %v", dedup.ErrUnavailable, err))
-	}
-	o.Result, o.Reason, o.Detail = DeadLettered, reason, detail
-	return c.done(o)
-}
+// cleanupTimeout bounds the store calls that settle a claim after the request's
+// context may be gone (shutdown, client disconnect).
+const cleanupTimeout = 2 * time.Second

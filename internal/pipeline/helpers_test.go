@@ -18,7 +18,9 @@ import (
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/testkit"
 )
 
@@ -54,8 +56,8 @@ const (
 // start has sub-millisecond digits, so the truncation of ParkedAt shows.
 var start = time.Date(2026, 11, 27, 19, 6, 22, 123456789, time.UTC)
 
-func eventKey(id string) string    { return "event:" + route + ":" + id }
-func purchaseKey(id string) string { return "purchase:" + route + ":" + id }
+func eventKey(id string) string    { return storekey.Event(route, id) }
+func purchaseKey(id string) string { return storekey.Purchase(route, id) }
 
 // delivery decodes a fixture. Tests change the View in Go for variants; Raw stays the
 // fixture's bytes, which is what a dead-letter entry must keep.
@@ -203,7 +205,7 @@ func newEnv(t *testing.T, be *backend) *env {
 		Customers: faultCustomers{e.store, e.cus}}
 	e.rt = &pipeline.Route{
 		Name:      route,
-		Events:    map[string]bool{pipeline.TypeSessionCompleted: true, pipeline.TypeAsyncPaymentSucceeded: true},
+		Events:    map[string]bool{outcome.EventSessionCompleted: true, outcome.EventAsyncPaymentSucceeded: true},
 		Extractor: x, Forwarder: be,
 	}
 	return e
@@ -281,7 +283,7 @@ func (e *env) entries() []deadletter.Entry {
 
 // wantEntry checks that the dead-letter list holds exactly one entry, for d, parked
 // now with reason and o's detail, keeping the raw payload byte for byte.
-func (e *env) wantEntry(d pipeline.Delivery, o pipeline.Outcome, reason string, replays int) {
+func (e *env) wantEntry(d pipeline.Delivery, o pipeline.Outcome, reason outcome.Reason, replays int) {
 	e.t.Helper()
 	es := e.entries()
 	if len(es) != 1 {
@@ -290,7 +292,7 @@ func (e *env) wantEntry(d pipeline.Delivery, o pipeline.Outcome, reason string, 
 	got := es[0]
 	want := deadletter.Entry{
 		ID: route + ":" + d.Event.ID, Route: route, EventID: d.Event.ID, EventType: d.Event.Type,
-		Reason: reason, Detail: o.Detail, Replays: replays, Payload: string(d.Raw),
+		Reason: string(reason), Detail: o.Detail, Replays: replays, Payload: string(d.Raw),
 	}
 	wantAt := e.clk.Now().Truncate(time.Millisecond)
 	if !got.ParkedAt.Equal(wantAt) || got.ParkedAt.Location() != time.UTC {
@@ -427,7 +429,7 @@ func (l *faultList) Park(ctx context.Context, e deadletter.Entry) error {
 	return l.innerList.Park(ctx, e)
 }
 
-func is2xx(r pipeline.Result) bool { return r.Status() >= 200 && r.Status() < 300 }
+func is2xx(r outcome.Result) bool { return r.Status() >= 200 && r.Status() < 300 }
 
 // ClaimEach and Settle are built from the single calls, so that every fault of the
 // table hits the same key inside a batch as it would alone.

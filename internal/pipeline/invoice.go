@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 
@@ -10,7 +9,8 @@ import (
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
-	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
@@ -18,33 +18,33 @@ import (
 // lines come from the API; its Checkout Session, found through the API, names the
 // buyer and, for Checkout's post-payment invoice and a subscription's first
 // invoice, is the purchase itself (one purchase key with the session's own event).
-func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
-	ev := d.Event
+func (r *run) grantInvoice(ctx context.Context) Outcome {
+	rt, ev := r.rt, r.d.Event
 	obj := ev.Object
 	if obj.ID == "" {
-		return c.park(o, rt, d, "no_invoice_id", "data.object has no id")
+		return r.park(outcome.ReasonNoInvoiceID, "data.object has no id")
 	}
 	if rt.API == nil {
-		return c.park(o, rt, d, "no_api_key", "invoice.paid needs the Stripe API (stripe.api_key_file)")
+		return r.park(outcome.ReasonNoAPIKey, "invoice.paid needs the Stripe API (stripe.api_key_file)")
 	}
 	inv, err := rt.API.Invoice(ctx, ev.Account, obj.ID)
 	if err != nil {
-		return p.apiFailed(c, o, rt, d, err)
+		return r.apiFailed(err)
 	}
 	facts := billing.Invoice{ID: obj.ID, BillingReason: inv.BillingReason, Subscription: inv.Subscription,
 		PaymentIntent: inv.PaymentIntent, Total: inv.Total, AmountPaid: inv.AmountPaid,
 		Lines: len(inv.Lines), Prorations: inv.Prorations()}
 	switch dec := billing.InvoiceDecision(facts); dec.Verdict {
 	case billing.Park:
-		return c.park(o, rt, d, dec.Reason, dec.Detail)
+		return r.park(dec.Reason, dec.Detail)
 	case billing.Ignore:
-		o.Result, o.Reason, o.Detail = Ignored, dec.Reason, dec.Detail
-		return c.done(o)
+		r.set(outcome.Ignored, dec.Reason, dec.Detail)
+		return r.finish()
 	}
 	var cs stripeapi.Session
 	if sub, pi := billing.SessionQuery(facts); sub != "" || pi != "" {
 		if cs, _, err = rt.API.SessionFor(ctx, ev.Account, sub, pi); err != nil {
-			return p.apiFailed(c, o, rt, d, err)
+			return r.apiFailed(err)
 		}
 	}
 	if obj.Customer == "" {
@@ -61,13 +61,11 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 	} else if cs.ID != "" {
 		obj = withBuyer(obj, cs)
 	}
-	if o, settled := p.claimPurchase(c, o, id); settled {
-		return o
+	if r.claimPurchase(id) {
+		return r.o
 	}
-	if cs.ID == "" && billing.SameAsSession(facts) {
-		if o, settled := p.paidBefore(c, o, rt, facts.PaymentIntent, id); settled {
-			return o
-		}
+	if cs.ID == "" && billing.SameAsSession(facts) && r.paidBefore(facts.PaymentIntent, id) {
+		return r.o
 	}
 	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer, subscription: inv.SubscriptionMetadata,
 		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
@@ -77,28 +75,30 @@ func (p *Pipeline) grantInvoice(ctx context.Context, c *claims, o Outcome, rt *R
 		// found and names nobody never will.
 		pu.started = inv.SubscriptionStarted
 	}
-	return p.grant(ctx, c, o, rt, d, pu)
+	return r.grant(ctx, pu)
 }
 
 // paidBefore is a second guard for the one-time purchases whose session and
 // post-payment invoice could each be granted under its own key, should the API not
 // name the invoice's session: if the route already recorded a grant paid by
 // paymentIntent under another purchase id, this one is that purchase, a duplicate.
-// settled is true when o is final. (Two deliveries in flight at once, before either
-// recorded its grant, are not caught here.)
-func (p *Pipeline) paidBefore(c *claims, o Outcome, rt *Route, paymentIntent, id string) (Outcome, bool) {
-	if paymentIntent == "" || p.Records == nil {
-		return o, false
+// It reports true when the outcome is final. (Two deliveries in flight at once,
+// before either recorded its grant, are not caught here.)
+func (r *run) paidBefore(paymentIntent, id string) bool {
+	if paymentIntent == "" || r.p.Records == nil {
+		return false
 	}
-	rec, ok, err := p.Records.Get(c.cleanupCtx(), ledger.Key(rt.Name, paymentIntent))
+	rec, ok, err := r.p.Records.Get(r.c.cleanupCtx(), storekey.Record(r.rt.Name, paymentIntent))
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
+		r.storeFailed(err)
+		return true
 	case ok && rec.PurchaseID != id:
-		o.Result, o.Reason, o.Detail = Duplicate, "purchase", fmt.Sprintf("payment %s was already credited as %s", clip(paymentIntent), clip(rec.PurchaseID))
-		return c.done(o), true
+		r.set(outcome.Duplicate, outcome.ReasonPurchase, fmt.Sprintf("payment %s was already credited as %s", clip(paymentIntent), clip(rec.PurchaseID)))
+		r.finish()
+		return true
 	}
-	return o, false
+	return false
 }
 
 // withBuyer gives a renewal the buyer its subscription's Checkout Session named: the
@@ -116,37 +116,38 @@ func withBuyer(obj event.Object, cs stripeapi.Session) event.Object {
 	return obj
 }
 
-// learnOnly answers o (pending, ignored) for a session that grants nothing, after
-// learning its customer's user: a trial, an unpaid or a free session still names
-// the buyer of the invoices to come.
-func (p *Pipeline) learnOnly(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, lk *lookup) Outcome {
-	obj := d.Event.Object
-	if obj.Customer == "" || p.Customers == nil {
-		return c.done(o)
+// learnOnly answers the outcome set (pending, ignored) for a session that grants
+// nothing, after learning its customer's user: a trial, an unpaid or a free session
+// still names the buyer of the invoices to come.
+func (r *run) learnOnly(ctx context.Context, lk *lookup) Outcome {
+	rt, obj := r.rt, r.d.Event.Object
+	if obj.Customer == "" || r.p.Customers == nil {
+		return r.finish()
 	}
 	var api extract.Lookup
 	if rt.API != nil {
 		api = lk
 	}
-	user, _, err := rt.Extractor.User(ctx, obj, p.customers(rt), api)
+	user, _, err := rt.Extractor.User(ctx, obj, r.p.customers(rt), api)
 	switch {
 	case err == nil:
-		if o, settled := p.learn(ctx, c, o, rt, d, obj.Customer, user); settled {
-			return o
+		if r.learn(ctx, obj.Customer, user) {
+			return r.o
 		}
-		o.Detail += "; customer " + clip(obj.Customer) + " belongs to the user it names"
+		r.o.Detail += "; customer " + clip(obj.Customer) + " belongs to the user it names"
 	case extract.Reason(err) == "":
-		return p.extractFailed(c, o, rt, d, err)
+		return r.extractFailed(err)
 	}
-	return c.done(o)
+	return r.finish()
 }
 
-// learn maps customer to user on the route (or refreshes the mapping); settled is
-// true when o is final: the customer belongs to another user (parked
+// learn maps customer to user on the route (or refreshes the mapping); it reports
+// true when the outcome is final: the customer belongs to another user (parked
 // customer_conflict), or the store failed.
-func (p *Pipeline) learn(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, customer, user string) (Outcome, bool) {
+func (r *run) learn(ctx context.Context, customer, user string) bool {
+	p, rt := r.p, r.rt
 	if customer == "" || p.Customers == nil {
-		return o, false
+		return false
 	}
 	ttl := p.CustomerTTL
 	if ttl <= 0 {
@@ -155,25 +156,15 @@ func (p *Pipeline) learn(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	held, err := p.Customers.Learn(ctx, rt.Name, customer, user, ttl)
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
+		r.storeFailed(err)
+		return true
 	case billing.Conflict(held, user):
-		return c.park(o, rt, d, billing.ReasonCustomerConflict, fmt.Sprintf(
-			"customer %s belongs to user %s on route %s, but this event names user %s; nothing was credited: drop it, or, if the customer really changed hands, delete the mapping (key customermap:%s:%s under redis.key_prefix) and replay",
-			clip(customer), clip(held), rt.Name, clip(user), rt.Name, clip(customer))), true
+		r.park(outcome.ReasonCustomerConflict, fmt.Sprintf(
+			"customer %s belongs to user %s on route %s, but this event names user %s; nothing was credited: drop it, or, if the customer really changed hands, delete the mapping (key %s under redis.key_prefix) and replay",
+			clip(customer), clip(held), rt.Name, clip(user), storekey.CustomerMap(rt.Name, clip(customer))))
+		return true
 	}
-	return o, false
-}
-
-// extractFailed maps an extraction error: permanent ones park with their reason, an
-// API outage and a store outage answer 503.
-func (p *Pipeline) extractFailed(c *claims, o Outcome, rt *Route, d Delivery, err error) Outcome {
-	if reason := extract.Reason(err); reason != "" {
-		return c.park(o, rt, d, reason, err.Error())
-	}
-	if errors.Is(err, stripeapi.ErrUnavailable) {
-		return c.fail(o, BackendUnavailable, "stripe_api", err)
-	}
-	return c.fail(o, StoreUnavailable, "store", err)
+	return false
 }
 
 // customers is the route's customer map as the extractor reads it.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -42,18 +43,18 @@ func TestLeaseExpiredDuringForward(t *testing.T) {
 	<-slow.entered
 
 	// Within the lease a redelivery is in flight.
-	if o := e.process(d); o.Result != pipeline.InFlight {
+	if o := e.process(d); o.Result != outcome.InFlight {
 		t.Fatalf("within the lease: %s, want in_flight", o.Result)
 	}
 	// The lease runs out while the first forward is still stuck.
 	e.clk.Advance(lease + 1)
 	second := e.process(d)
-	if second.Result != pipeline.Forwarded || second.Reason != "" {
+	if second.Result != outcome.Forwarded || second.Reason != "" {
 		t.Fatalf("after the lease: %s/%q, want forwarded (a fresh credit)", second.Result, second.Reason)
 	}
 	close(slow.release)
 	first := <-firstDone
-	if first.Result != pipeline.Forwarded || first.Reason != "already_credited" {
+	if first.Result != outcome.Forwarded || first.Reason != "already_credited" {
 		t.Fatalf("the stuck forward: %s/%q, want forwarded/already_credited", first.Result, first.Reason)
 	}
 	if n := be.granted(); n != 1 {

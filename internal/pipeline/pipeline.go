@@ -1,7 +1,12 @@
-// Package pipeline is the path of one verified webhook (DESIGN §1 steps 4-8): livemode
-// and type checks, the two dedup claims, payment-status gating, extraction, forwarding,
-// and the dead-letter list, ending in exactly one Outcome. It knows nothing about HTTP;
-// outcome.go maps its results to answers in one place.
+// Package pipeline is the path of one verified webhook: livemode and type checks, the
+// two dedup claims, payment-status gating, extraction, forwarding, and the dead-letter
+// list, ending in exactly one Outcome. It knows nothing about HTTP: package outcome
+// holds its words (results, reasons, event types) and maps results to answers.
+//
+// One delivery is one run (run.go): the route, the delivery, the keys it holds
+// (claims.go) and the Outcome it builds, with the answers that end it (finish, park,
+// fail). The paths are run's methods: grantSession and grant (pipeline.go),
+// grantInvoice (invoice.go), reverse (reversal.go), and ProcessThin (thin.go) in front.
 package pipeline
 
 import (
@@ -12,29 +17,15 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi"
-)
-
-// Event types the pipeline handles.
-const (
-	TypeSessionCompleted      = config.EventSessionCompleted
-	TypeAsyncPaymentSucceeded = config.EventAsyncPaymentSucceeded
-	TypeInvoicePaid           = config.EventInvoicePaid
-	TypeChargeRefunded        = config.EventChargeRefunded
-	TypeDisputeCreated        = config.EventDisputeCreated
-	TypeDisputeClosed         = config.EventDisputeClosed
-	TypeDisputeUpdated        = config.EventDisputeUpdated
-	TypeDisputeWithdrawn      = config.EventDisputeFundsWithdrawn
-	TypeDisputeReinstated     = config.EventDisputeFundsReinstated
-	TypeChargeRefundUpdated   = config.EventChargeRefundUpdated
-	TypeRefundUpdated         = config.EventRefundUpdated
 )
 
 // API is the part of the Stripe API the pipeline reads (stripeapi.Client).
@@ -79,7 +70,7 @@ func (rt *Route) Handles(t string) bool { return rt.Events[t] }
 // reversals reports whether the route takes credits back.
 func (rt *Route) reversals() bool {
 	for t := range rt.Events {
-		if config.ReversalEvents[t] {
+		if outcome.ReversalEvents[t] {
 			return true
 		}
 	}
@@ -122,72 +113,75 @@ type Delivery struct {
 	Replays int
 }
 
-// cleanupTimeout bounds the store calls that settle a claim after the request's
-// context may be gone (shutdown, client disconnect).
-const cleanupTimeout = 2 * time.Second
-
 // Process runs one delivery to its Outcome. It never panics on event content and
 // leaves no claim behind: every exit either settles (done / parked) or releases.
 func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	ev := d.Event
-	o := Outcome{EventID: ev.ID, EventType: ev.Type, SessionID: ev.Object.ID, route: rt.Name}
-	if ev.Livemode != rt.Livemode {
-		if rt.Connect && rt.Livemode && !ev.Livemode {
-			// A live Connect endpoint also receives its accounts' test events.
-			o.Result, o.Reason, o.Detail = Ignored, "test_event", "test-mode event on a live Connect route"
-			return o
-		}
-		o.Result, o.Reason = LivemodeMismatch, "livemode"
-		o.Detail = fmt.Sprintf("event livemode=%t but route %q accepts livemode=%t", ev.Livemode, rt.Name, rt.Livemode)
-		return o
-	}
-	if !rt.Handles(ev.Type) {
-		o.Result, o.Reason, o.Detail = Ignored, "event_type", fmt.Sprintf("route %q does not handle %s", rt.Name, ev.Type)
+	o := Outcome{EventID: ev.ID, EventType: ev.Type, SessionID: ev.Object.ID}
+	if res, reason, detail := screen(rt, ev); res != "" {
+		o.Result, o.Reason, o.Detail = res, reason, detail
 		return o
 	}
 
-	c := claims{p: p, ctx: ctx}
-	defer c.settle()
+	r := p.newRun(ctx, rt, d, o)
+	defer r.c.close()
 
-	evKey := eventKey(rt.Name, ev.ID)
+	evKey := storekey.Event(rt.Name, ev.ID)
 	if id := expectedPurchase(rt, ev); id != "" && !d.Replay {
-		c.claimEach(evKey, purchaseKey(rt.Name, id))
+		r.c.claimEach(evKey, storekey.Purchase(rt.Name, id))
 	}
-	if !d.Replay {
-		if o, settled := c.claimEvent(o, evKey); settled {
-			return o
-		}
+	if !d.Replay && r.claimEvent(evKey) {
+		return r.o
 	}
 	if rt.Connect {
 		switch {
 		case ev.Account == "":
-			return c.park(o, rt, d, "no_account", "event on a Connect route names no connected account")
+			return r.park(outcome.ReasonNoAccount, "event on a Connect route names no connected account")
 		case rt.ConnectAccounts != nil && !rt.ConnectAccounts[ev.Account]:
-			o.Result, o.Reason, o.Detail = Ignored, "account_not_allowed", fmt.Sprintf("account %s is not in connect_accounts", clip(ev.Account))
-			return c.done(o)
+			r.set(outcome.Ignored, outcome.ReasonAccountNotAllowed, fmt.Sprintf("account %s is not in connect_accounts", clip(ev.Account)))
+			return r.finish()
 		}
 	}
-	// The Stripe API calls and the forward share the answer budget.
-	if rt.API != nil && rt.Budget > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.Budget)
-		defer cancel()
-	}
+	ctx, cancel := rt.budget(ctx)
+	defer cancel()
 
-	switch ev.Type {
-	case TypeInvoicePaid:
-		return p.grantInvoice(ctx, &c, o, rt, d)
+	switch {
+	case ev.Type == outcome.EventInvoicePaid:
+		return r.grantInvoice(ctx)
+	case outcome.ReversalEvents[ev.Type]:
+		return r.reverse(ctx)
 	}
-	if config.ReversalEvents[ev.Type] {
-		return p.reverse(ctx, &c, o, rt, d)
+	return r.grantSession(ctx)
+}
+
+// screen answers an event the route does not take (another mode, a type it does not
+// list) before any claim; res is "" when the route takes it.
+func screen(rt *Route, ev event.View) (res outcome.Result, reason outcome.Reason, detail string) {
+	switch {
+	case ev.Livemode != rt.Livemode && rt.Connect && rt.Livemode:
+		// A live Connect endpoint also receives its accounts' test events.
+		return outcome.Ignored, outcome.ReasonTestEvent, "test-mode event on a live Connect route"
+	case ev.Livemode != rt.Livemode:
+		return outcome.LivemodeMismatch, outcome.ReasonLivemode,
+			fmt.Sprintf("event livemode=%t but route %q accepts livemode=%t", ev.Livemode, rt.Name, rt.Livemode)
+	case !rt.Handles(ev.Type):
+		return outcome.Ignored, outcome.ReasonEventType, fmt.Sprintf("route %q does not handle %s", rt.Name, ev.Type)
 	}
-	return p.grantSession(ctx, &c, o, rt, d)
+	return "", "", ""
+}
+
+// budget bounds the Stripe API calls and the forward together (Route.Budget).
+func (rt *Route) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	if rt.API != nil && rt.Budget > 0 {
+		return context.WithTimeout(ctx, rt.Budget)
+	}
+	return ctx, func() {}
 }
 
 // grantSession credits a Checkout Session, or learns its buyer when the billing
 // rules say it grants nothing (package billing).
-func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
-	ev := d.Event
+func (r *run) grantSession(ctx context.Context) Outcome {
+	rt, ev := r.rt, r.d.Event
 	obj := ev.Object
 	dec := sessionDecision(rt, ev)
 	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer,
@@ -196,18 +190,18 @@ func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *R
 		}}
 	switch dec.Verdict {
 	case billing.Park:
-		return c.park(o, rt, d, dec.Reason, dec.Detail)
+		return r.park(dec.Reason, dec.Detail)
 	case billing.Pending, billing.Ignore, billing.Learn:
-		o.Result, o.Reason, o.Detail = Ignored, dec.Reason, dec.Detail
+		r.set(outcome.Ignored, dec.Reason, dec.Detail)
 		if dec.Verdict == billing.Pending {
-			o.Result = PendingPayment
+			r.o.Result = outcome.PendingPayment
 		}
-		return p.learnOnly(ctx, c, o, rt, d, lookup)
+		return r.learnOnly(ctx, lookup)
 	}
 	if obj.ID == "" {
-		return c.park(o, rt, d, "no_session_id", "data.object has no id")
+		return r.park(outcome.ReasonNoSessionID, "data.object has no id")
 	}
-	return p.grant(ctx, c, o, rt, d, purchase{
+	return r.grant(ctx, purchase{
 		id: obj.ID, obj: obj, lookup: lookup, session: true,
 		ref: forward.StripeRef{SessionID: obj.ID, CustomerID: obj.Customer, PaymentIntentID: obj.PaymentIntent,
 			AmountTotal: obj.AmountTotal, Currency: obj.Currency},
@@ -216,8 +210,8 @@ func (p *Pipeline) grantSession(ctx context.Context, c *claims, o Outcome, rt *R
 
 func sessionDecision(rt *Route, ev event.View) billing.Decision {
 	return billing.Session(billing.SessionFacts{
-		Completed: ev.Type == TypeSessionCompleted, Mode: ev.Object.Mode, PaymentStatus: ev.Object.PaymentStatus,
-		GrantNoPaymentRequired: rt.GrantNoPaymentRequired, InvoicesGrant: rt.Events[TypeInvoicePaid],
+		Completed: ev.Type == outcome.EventSessionCompleted, Mode: ev.Object.Mode, PaymentStatus: ev.Object.PaymentStatus,
+		GrantNoPaymentRequired: rt.GrantNoPaymentRequired, InvoicesGrant: rt.Events[outcome.EventInvoicePaid],
 	})
 }
 
@@ -234,8 +228,6 @@ type purchase struct {
 	started time.Time
 }
 
-func purchaseKey(route, id string) string { return "purchase:" + route + ":" + id }
-
 // expectedPurchase is the purchase id Process will claim for ev when everything the
 // event itself says holds (a paid session, an invoice with the API at hand), so that
 // the event and purchase claims can go out in one round trip; "" when the path may not
@@ -246,7 +238,7 @@ func expectedPurchase(rt *Route, ev event.View) string {
 		return ""
 	}
 	switch ev.Type {
-	case TypeSessionCompleted, TypeAsyncPaymentSucceeded:
+	case outcome.EventSessionCompleted, outcome.EventAsyncPaymentSucceeded:
 		if sessionDecision(rt, ev).Verdict == billing.Grant {
 			return obj.ID
 		}
@@ -255,136 +247,125 @@ func expectedPurchase(rt *Route, ev event.View) string {
 	return ""
 }
 
-// claimPurchase takes the purchase key; settled is true when o is final.
-func (p *Pipeline) claimPurchase(c *claims, o Outcome, id string) (Outcome, bool) {
-	switch st, err := c.claim(purchaseKey(o.route, id)); {
-	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err), true
-	case st == dedup.Done:
-		o.Result, o.Reason, o.Detail = Duplicate, "purchase", "purchase "+id+" was already credited"
-		return c.done(o), true
-	case st == dedup.InFlight:
-		return c.fail(o, InFlight, "purchase", errors.New("purchase "+id+" is being credited by another request")), true
+// grant claims the purchase, extracts its user and credits, learns the customer,
+// then forwards (sendGrant) and records (granted).
+func (r *run) grant(ctx context.Context, pu purchase) Outcome {
+	rt, ev := r.rt, r.d.Event
+	if !pu.claimed && r.claimPurchase(pu.id) {
+		return r.o
 	}
-	return o, false
-}
-
-// grant claims the purchase, extracts, forwards, records and settles.
-func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, pu purchase) Outcome {
-	ev := d.Event
-	if !pu.claimed {
-		if o, settled := p.claimPurchase(c, o, pu.id); settled {
-			return o
-		}
+	// Its post-payment invoice may have been granted first, under its own id.
+	if pu.session && rt.Events[outcome.EventInvoicePaid] && r.paidBefore(pu.ref.PaymentIntentID, pu.id) {
+		return r.o
 	}
-	if pu.session && rt.Events[TypeInvoicePaid] {
-		// Its post-payment invoice may have been granted first, under its own id.
-		if o, settled := p.paidBefore(c, o, rt, pu.ref.PaymentIntentID, pu.id); settled {
-			return o
-		}
-	}
-	var api extract.Lookup
-	if rt.API != nil {
-		api = pu.lookup
-	}
-	g, err := rt.Extractor.ExtractWith(ctx, pu.obj, p.customers(rt), api)
+	g, err := r.extract(ctx, pu)
 	if err != nil {
-		if errors.Is(err, extract.ErrNoUserID) && billing.AwaitUser(pu.started, p.now(), rt.UserWait) {
-			return c.fail(o, InFlight, billing.ReasonAwaitingUser, fmt.Errorf("%w; the subscription started at %s, so its Checkout Session may still be on its way: Stripe retries until %s",
+		if errors.Is(err, extract.ErrNoUserID) && billing.AwaitUser(pu.started, r.p.now(), rt.UserWait) {
+			return r.fail(outcome.InFlight, outcome.ReasonAwaitingUser, fmt.Errorf("%w; the subscription started at %s, so its Checkout Session may still be on its way: Stripe retries until %s",
 				err, pu.started.Format(time.RFC3339), pu.started.Add(rt.UserWait).Format(time.RFC3339)))
 		}
-		return p.extractFailed(c, o, rt, d, err)
+		return r.extractFailed(err)
 	}
-	o.Credits = g.Credits
-	if o, settled := p.learn(ctx, c, o, rt, d, pu.obj.Customer, g.UserID); settled {
-		return o
+	r.o.Credits = g.Credits
+	if r.learn(ctx, pu.obj.Customer, g.UserID) {
+		return r.o
 	}
 	if pu.ref.PaymentIntentID == "" && pu.session && pu.obj.Mode == "subscription" && rt.API != nil && rt.reversals() {
 		// A subscription session's payment_intent is null; its first invoice's is not,
 		// and a refund of the period will name it.
 		pi, err := rt.API.SessionPaymentIntent(ctx, ev.Account, pu.id)
 		if err != nil {
-			return p.apiFailed(c, o, rt, d, err)
+			return r.apiFailed(err)
 		}
 		pu.ref.PaymentIntentID = pi
 	}
+	return r.sendGrant(ctx, pu, g)
+}
 
+// sendGrant forwards the credit and records the answer.
+func (r *run) sendGrant(ctx context.Context, pu purchase, g extract.Grant) Outcome {
+	ev := r.d.Event
 	ref := pu.ref
 	ref.EventID, ref.EventType, ref.Account = ev.ID, ev.Type, ev.Account
-	res, err := rt.Forwarder.Send(ctx, forward.Request{
+	res, err := r.rt.Forwarder.Send(ctx, forward.Request{
 		ID:         pu.id,
 		Type:       forward.TypeGranted,
-		UserID:     scopedUser(rt, ev.Account, g.UserID),
+		UserID:     scopedUser(r.rt, ev.Account, g.UserID),
 		Credits:    g.Credits,
 		Livemode:   ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),
 		Stripe:     ref,
 	})
-	o.Attempts = res.Attempts
+	r.o.Attempts = res.Attempts
 	switch {
-	case err == nil:
 	case errors.Is(err, forward.ErrRejected):
-		return c.park(o, rt, d, "backend_rejected", err.Error())
-	default:
-		p.awaitPurchase(c, rt, pu)
-		return c.backendFailed(o, err)
+		return r.park(outcome.ReasonBackendRejected, err.Error())
+	case err != nil:
+		r.awaitPurchase(pu)
+		return r.backendFailed(err)
 	}
-	o.Result, o.Detail = Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
+	return r.granted(pu, g, res)
+}
+
+// granted records a credit the backend has (the purchase record and every held key
+// settled done) and answers forwarded. When the purchase record, which a refund
+// would look for, cannot be written on a route that takes credits back, Stripe must
+// redeliver: the backend answers 409 and the record is written then.
+func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome {
+	r.o.Result, r.o.Detail = outcome.Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
 	if res.AlreadyCredited {
-		o.Reason = "already_credited"
+		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
-	// The backend has the credit. When the purchase record, which a refund would
-	// look for, cannot be written on a route that takes credits back, Stripe must
-	// redeliver: the backend answers 409 and the record is written then.
-	first, err := p.record(c, rt, pu, ev, g)
+	first, err := r.record(pu, g)
 	if err == nil {
-		err = c.doneAll(first, first != nil && rt.reversals())
+		err = r.c.settle(first, first != nil && r.rt.reversals())
 	}
 	if err != nil {
-		p.awaitPurchase(c, rt, pu)
-		return c.fail(o, StoreUnavailable, "store", err)
+		r.awaitPurchase(pu)
+		return r.storeFailed(err)
 	}
-	return o
+	return r.o
+}
+
+// extract reads the purchase's user and credits (with the API when the route has one).
+func (r *run) extract(ctx context.Context, pu purchase) (extract.Grant, error) {
+	var api extract.Lookup
+	if r.rt.API != nil {
+		api = pu.lookup
+	}
+	return r.rt.Extractor.ExtractWith(ctx, pu.obj, r.p.customers(r.rt), api)
 }
 
 // record writes the purchase record a later refund or dispute will look for, or,
 // when the records live in the dedup store (RecordsInStore), returns it for the
 // settlement to write in the same round trip. Only a route that takes credits back
 // fails on it; others log and go on.
-func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g extract.Grant) (*dedup.Put, error) {
+func (r *run) record(pu purchase, g extract.Grant) (*dedup.Put, error) {
+	p, rt, ev := r.p, r.rt, r.d.Event
 	pi := pu.ref.PaymentIntentID
 	if p.Records == nil || pi == "" {
 		return nil, nil
 	}
-	r := ledger.Record{
+	rec := ledger.Record{
 		PurchaseID: pu.id, SessionID: pu.ref.SessionID, UserID: g.UserID, Credits: g.Credits,
 		Amount: pu.ref.AmountTotal, Currency: pu.ref.Currency, CustomerID: pu.obj.Customer,
 		Account: ev.Account, Livemode: ev.Livemode,
 	}
-	key := ledger.Key(rt.Name, pi)
+	key := storekey.Record(rt.Name, pi)
 	var err error
 	if p.RecordsInStore {
 		var put dedup.Put
-		if put, err = ledger.NewPut(key, r, p.recordTTL()); err == nil {
+		if put, err = ledger.NewPut(key, rec, p.recordTTL()); err == nil {
 			return &put, nil
 		}
 	} else {
-		_, err = p.Records.Create(c.cleanupCtx(), key, r, p.recordTTL())
+		_, err = p.Records.Create(r.c.cleanupCtx(), key, rec, p.recordTTL())
 	}
 	if err != nil && !rt.reversals() {
 		p.logger().Warn("could not write the purchase record; a refund of it will not be found", "route", rt.Name, "event_id", ev.ID, "error", err)
 		return nil, nil
 	}
 	return nil, err
-}
-
-// apiFailed maps a Stripe API error: permanent ones are parked with their reason
-// (stripe_auth, ...), transient ones answer 503 so Stripe redelivers.
-func (p *Pipeline) apiFailed(c *claims, o Outcome, rt *Route, d Delivery, err error) Outcome {
-	if reason := stripeapi.Reason(err); reason != "" {
-		return c.park(o, rt, d, reason, err.Error())
-	}
-	return c.fail(o, BackendUnavailable, "stripe_api", err)
 }
 
 func (p *Pipeline) logger() *slog.Logger {

@@ -13,47 +13,48 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
 func TestResultStatus(t *testing.T) {
 	// DESIGN §2, one row per Result.
-	want := map[pipeline.Result]int{
-		pipeline.Forwarded:          200,
-		pipeline.Duplicate:          200,
-		pipeline.Ignored:            200,
-		pipeline.PendingPayment:     200,
-		pipeline.DeadLettered:       200,
-		pipeline.InFlight:           409,
-		pipeline.BackendUnavailable: 503,
-		pipeline.StoreUnavailable:   503,
-		pipeline.InvalidSignature:   400,
-		pipeline.LivemodeMismatch:   400,
-		pipeline.MalformedEvent:     400,
-		pipeline.TooLarge:           413,
-		pipeline.NotFound:           404,
-		pipeline.MethodNotAllowed:   405,
-		pipeline.Overloaded:         503, // docs/security.md: in-flight body budget
-		pipeline.Cancelled:          503, // the caller hung up: not an outage
+	want := map[outcome.Result]int{
+		outcome.Forwarded:          200,
+		outcome.Duplicate:          200,
+		outcome.Ignored:            200,
+		outcome.PendingPayment:     200,
+		outcome.DeadLettered:       200,
+		outcome.InFlight:           409,
+		outcome.BackendUnavailable: 503,
+		outcome.StoreUnavailable:   503,
+		outcome.InvalidSignature:   400,
+		outcome.LivemodeMismatch:   400,
+		outcome.MalformedEvent:     400,
+		outcome.TooLarge:           413,
+		outcome.NotFound:           404,
+		outcome.MethodNotAllowed:   405,
+		outcome.Overloaded:         503, // docs/security.md: in-flight body budget
+		outcome.Cancelled:          503, // the caller hung up: not an outage
 	}
-	words := map[pipeline.Result]string{
-		pipeline.Forwarded: "forwarded", pipeline.Duplicate: "duplicate", pipeline.Ignored: "ignored",
-		pipeline.PendingPayment: "pending_payment", pipeline.DeadLettered: "dead_lettered",
-		pipeline.InFlight: "in_flight", pipeline.BackendUnavailable: "backend_unavailable",
-		pipeline.StoreUnavailable: "store_unavailable", pipeline.InvalidSignature: "invalid_signature",
-		pipeline.LivemodeMismatch: "livemode_mismatch", pipeline.MalformedEvent: "malformed_event",
-		pipeline.TooLarge: "too_large", pipeline.NotFound: "not_found", pipeline.MethodNotAllowed: "method_not_allowed",
-		pipeline.Overloaded: "overloaded", pipeline.Cancelled: "cancelled",
+	words := map[outcome.Result]string{
+		outcome.Forwarded: "forwarded", outcome.Duplicate: "duplicate", outcome.Ignored: "ignored",
+		outcome.PendingPayment: "pending_payment", outcome.DeadLettered: "dead_lettered",
+		outcome.InFlight: "in_flight", outcome.BackendUnavailable: "backend_unavailable",
+		outcome.StoreUnavailable: "store_unavailable", outcome.InvalidSignature: "invalid_signature",
+		outcome.LivemodeMismatch: "livemode_mismatch", outcome.MalformedEvent: "malformed_event",
+		outcome.TooLarge: "too_large", outcome.NotFound: "not_found", outcome.MethodNotAllowed: "method_not_allowed",
+		outcome.Overloaded: "overloaded", outcome.Cancelled: "cancelled",
 	}
-	seen := map[pipeline.Result]bool{}
-	for _, r := range pipeline.AllResults {
+	seen := map[outcome.Result]bool{}
+	for _, r := range outcome.AllResults {
 		if seen[r] {
-			t.Errorf("AllResults lists %q twice", r)
+			t.Errorf("outcome.AllResults lists %q twice", r)
 		}
 		seen[r] = true
 		w, ok := want[r]
 		if !ok {
-			t.Errorf("AllResults has %q, which DESIGN §2 does not list", r)
+			t.Errorf("outcome.AllResults has %q, which DESIGN §2 does not list", r)
 			continue
 		}
 		if got := r.Status(); got != w {
@@ -65,10 +66,10 @@ func TestResultStatus(t *testing.T) {
 	}
 	for r := range want {
 		if !seen[r] {
-			t.Errorf("AllResults lacks %q", r)
+			t.Errorf("outcome.AllResults lacks %q", r)
 		}
 	}
-	if got := pipeline.Result("bogus").Status(); got != http.StatusInternalServerError {
+	if got := outcome.Result("bogus").Status(); got != http.StatusInternalServerError {
 		t.Errorf("unknown Result.Status() = %d, want 500", got)
 	}
 }
@@ -83,8 +84,8 @@ func TestProcessOutcomes(t *testing.T) {
 		setup    func(e *env, d pipeline.Delivery) // state before
 		route    func(rt *pipeline.Route)          // route variant
 		script   []error                           // backend answers
-		want     pipeline.Result
-		reason   string
+		want     outcome.Result
+		reason   outcome.Reason
 		detail   string // substring of Detail
 		event    string // key states after
 		purchase string
@@ -94,119 +95,119 @@ func TestProcessOutcomes(t *testing.T) {
 		granted  int // credits the backend granted
 	}{{
 		name: "paid session is forwarded",
-		want: pipeline.Forwarded, detail: "backend answered 200 after 1 attempt(s)",
+		want: outcome.Forwarded, detail: "backend answered 200 after 1 attempt(s)",
 		event: done, purchase: done, credits: 100, sends: 1, granted: 1,
 	}, {
 		name:  "backend 409: already credited counts as forwarded",
 		setup: func(e *env, _ pipeline.Delivery) { e.be.credited[paidSession] = 100 },
-		want:  pipeline.Forwarded, reason: "already_credited", detail: "backend answered 409",
+		want:  outcome.Forwarded, reason: "already_credited", detail: "backend answered 409",
 		event: done, purchase: done, credits: 100, sends: 1,
 	}, {
 		name:  "async_payment_succeeded is forwarded",
 		file:  asyncFile,
-		want:  pipeline.Forwarded,
+		want:  outcome.Forwarded,
 		event: done, purchase: done, credits: 200, sends: 1, granted: 1,
 	}, {
 		name:  "no_payment_required is forwarded when the route grants free sessions",
 		file:  freeFile,
 		route: func(rt *pipeline.Route) { rt.GrantNoPaymentRequired = true },
-		want:  pipeline.Forwarded,
+		want:  outcome.Forwarded,
 		event: done, purchase: done, credits: 100, sends: 1, granted: 1,
 	}, {
 		name:  "event already done is a duplicate",
 		setup: func(e *env, d pipeline.Delivery) { e.complete(eventKey(d.Event.ID)) },
-		want:  pipeline.Duplicate, reason: "event",
+		want:  outcome.Duplicate, reason: "event",
 		event: done, purchase: free,
 	}, {
 		name:  "purchase already done is a duplicate and settles the event",
 		setup: func(e *env, d pipeline.Delivery) { e.complete(purchaseKey(d.Event.Object.ID)) },
-		want:  pipeline.Duplicate, reason: "purchase", detail: "already credited",
+		want:  outcome.Duplicate, reason: "purchase", detail: "already credited",
 		event: done, purchase: done,
 	}, {
 		name:   "event type the route does not handle is ignored untouched",
 		change: func(d *pipeline.Delivery) { d.Event.Type = "payment_intent.succeeded" },
-		want:   pipeline.Ignored, reason: "event_type",
+		want:   outcome.Ignored, reason: "event_type",
 		event: free, purchase: free,
 	}, {
 		name: "no_payment_required is ignored by default, settling the event only",
 		file: freeFile,
-		want: pipeline.Ignored, reason: "no_payment_required",
+		want: outcome.Ignored, reason: "no_payment_required",
 		event: done, purchase: free,
 	}, {
 		name: "unpaid session waits, settling the event only",
 		file: unpaidFile,
-		want: pipeline.PendingPayment, reason: "unpaid",
+		want: outcome.PendingPayment, reason: "unpaid",
 		event: done, purchase: free,
 	}, {
 		name:   "unknown payment_status is dead-lettered",
 		change: func(d *pipeline.Delivery) { d.Event.Object.PaymentStatus = "refunded" },
-		want:   pipeline.DeadLettered, reason: "unknown_payment_status", detail: `payment_status "refunded"`,
+		want:   outcome.DeadLettered, reason: "unknown_payment_status", detail: `payment_status "refunded"`,
 		event: done, purchase: free,
 	}, {
 		name:   "session without id is dead-lettered",
 		change: func(d *pipeline.Delivery) { d.Event.Object.ID = "" },
-		want:   pipeline.DeadLettered, reason: "no_session_id",
+		want:   outcome.DeadLettered, reason: "no_session_id",
 		event: done, purchase: free,
 	}, {
 		name:   "no user id is dead-lettered",
 		change: func(d *pipeline.Delivery) { *d = withoutUser(*d) },
-		want:   pipeline.DeadLettered, reason: "no_user_id",
+		want:   outcome.DeadLettered, reason: "no_user_id",
 		event: done, purchase: free,
 	}, {
 		name:   "bad user id is dead-lettered",
 		change: func(d *pipeline.Delivery) { d.Event.Object.Metadata["user_id"] = "user 1" },
-		want:   pipeline.DeadLettered, reason: "bad_user_id",
+		want:   outcome.DeadLettered, reason: "bad_user_id",
 		event: done, purchase: free,
 	}, {
 		name:   "no credits is dead-lettered",
 		change: func(d *pipeline.Delivery) { delete(d.Event.Object.Metadata, "credits") },
-		want:   pipeline.DeadLettered, reason: "no_credits",
+		want:   outcome.DeadLettered, reason: "no_credits",
 		event: done, purchase: free,
 	}, {
 		name:   "bad credits is dead-lettered",
 		change: func(d *pipeline.Delivery) { d.Event.Object.Metadata["credits"] = "1e9" },
-		want:   pipeline.DeadLettered, reason: "bad_credits",
+		want:   outcome.DeadLettered, reason: "bad_credits",
 		event: done, purchase: free,
 	}, {
 		name:   "credits above max_credits is dead-lettered",
 		change: func(d *pipeline.Delivery) { d.Event.Object.Metadata["credits"] = "1000001" },
-		want:   pipeline.DeadLettered, reason: "bad_credits",
+		want:   outcome.DeadLettered, reason: "bad_credits",
 		event: done, purchase: free,
 	}, {
 		name:   "backend 4xx is dead-lettered, purchase released for a replay",
 		script: []error{errBackendNo},
-		want:   pipeline.DeadLettered, reason: "backend_rejected", detail: "422",
+		want:   outcome.DeadLettered, reason: "backend_rejected", detail: "422",
 		event: done, purchase: free, credits: 100, sends: 1,
 	}, {
 		name:   "backend unavailable releases both claims",
 		script: []error{errBackendDown},
-		want:   pipeline.BackendUnavailable, reason: "backend",
+		want:   outcome.BackendUnavailable, reason: "backend",
 		event: free, purchase: free, credits: 100, attempts: 3, sends: 1,
 	}, {
 		name:  "event in flight elsewhere",
 		setup: func(e *env, d pipeline.Delivery) { e.claimElsewhere(eventKey(d.Event.ID)) },
-		want:  pipeline.InFlight, reason: "event",
+		want:  outcome.InFlight, reason: "event",
 		event: held, purchase: free,
 	}, {
 		name:  "purchase in flight elsewhere releases the event",
 		setup: func(e *env, d pipeline.Delivery) { e.claimElsewhere(purchaseKey(d.Event.Object.ID)) },
-		want:  pipeline.InFlight, reason: "purchase",
+		want:  outcome.InFlight, reason: "purchase",
 		event: free, purchase: held,
 	}, {
 		name:   "livemode mismatch touches nothing",
 		change: func(d *pipeline.Delivery) { d.Event.Livemode = true },
-		want:   pipeline.LivemodeMismatch, reason: "livemode", detail: "livemode=true",
+		want:   outcome.LivemodeMismatch, reason: "livemode", detail: "livemode=true",
 		event: free, purchase: free,
 	}, {
 		name: "live event on a test route",
 		file: "checkout_session_completed_paid_livemode.json",
-		want: pipeline.LivemodeMismatch, reason: "livemode",
+		want: outcome.LivemodeMismatch, reason: "livemode",
 		event: free, purchase: free,
 	}, {
 		name:  "live event on a live route",
 		file:  "checkout_session_completed_paid_livemode.json",
 		route: func(rt *pipeline.Route) { rt.Livemode = true },
-		want:  pipeline.Forwarded,
+		want:  outcome.Forwarded,
 		event: done, purchase: done, credits: 100, sends: 1, granted: 1,
 	}}
 	for _, tt := range tests {
@@ -255,8 +256,8 @@ func TestProcessOutcomes(t *testing.T) {
 			if n := e.be.granted(); n != tt.granted {
 				t.Errorf("backend granted %d times, want %d", n, tt.granted)
 			}
-			if tt.want == pipeline.DeadLettered {
-				if !slices.Contains(metrics.DeadLetterReasons, o.Reason) {
+			if tt.want == outcome.DeadLettered {
+				if !slices.Contains(metrics.DeadLetterReasons, string(o.Reason)) {
 					t.Errorf("reason %q is not in metrics.DeadLetterReasons, so its series starts missing", o.Reason)
 				}
 				e.wantEntry(d, o, tt.reason, 0)
@@ -281,7 +282,7 @@ func TestProcessForwardedRequest(t *testing.T) {
 			ID: paidSession, Type: forward.TypeGranted, UserID: user1, Credits: 100,
 			OccurredAt: time.Unix(paidCreated, 0).UTC(),
 			Stripe: forward.StripeRef{
-				EventID: paidEvent, EventType: pipeline.TypeSessionCompleted, SessionID: paidSession,
+				EventID: paidEvent, EventType: outcome.EventSessionCompleted, SessionID: paidSession,
 				CustomerID: paidCust, PaymentIntentID: paidPI, AmountTotal: 999, Currency: "eur",
 			},
 		},
@@ -292,7 +293,7 @@ func TestProcessForwardedRequest(t *testing.T) {
 			Type: forward.TypeGranted, UserID: user1, Credits: 150,
 			OccurredAt: time.Unix(1728380000, 0).UTC(),
 			Stripe: forward.StripeRef{
-				EventID: "evt_1SCU8LuAKRfErrH0avuDngH4", EventType: pipeline.TypeSessionCompleted,
+				EventID: "evt_1SCU8LuAKRfErrH0avuDngH4", EventType: outcome.EventSessionCompleted,
 				SessionID:       "cs_test_a1paLf1QMRM6nzjnxvGcG7iTcfTdKpEsBmEnAf5aAfaaQ77Oe2s57G42",
 				PaymentIntentID: "pi_3MJyjfubBhKVwocJyo7uNi1N", AmountTotal: 1499, Currency: "eur",
 				Account: connectAccount,
@@ -304,7 +305,7 @@ func TestProcessForwardedRequest(t *testing.T) {
 			ID: unpaidSession, Type: forward.TypeGranted, UserID: user2, Credits: 200,
 			OccurredAt: time.Unix(1725694200, 0).UTC(),
 			Stripe: forward.StripeRef{
-				EventID: asyncEvent, EventType: pipeline.TypeAsyncPaymentSucceeded, SessionID: unpaidSession,
+				EventID: asyncEvent, EventType: outcome.EventAsyncPaymentSucceeded, SessionID: unpaidSession,
 				CustomerID: "cus_YQSURm9JdFqCXx", PaymentIntentID: "pi_3KDDo2n5yrl6s7V1f0CFn26P",
 				AmountTotal: 1999, Currency: "eur",
 			},
@@ -316,7 +317,7 @@ func TestProcessForwardedRequest(t *testing.T) {
 			Type: forward.TypeGranted, UserID: user1, Credits: 100, Livemode: true,
 			OccurredAt: time.Unix(1727776800, 0).UTC(),
 			Stripe: forward.StripeRef{
-				EventID: "evt_13DHG2Z7ymeDh10BjpQnGEBf", EventType: pipeline.TypeSessionCompleted,
+				EventID: "evt_13DHG2Z7ymeDh10BjpQnGEBf", EventType: outcome.EventSessionCompleted,
 				SessionID:  "cs_live_a1xd6eSpVKUF4keNgEKKBMRCnhkxqAd4b7bi7NPJAxyS1xs8N8v5lSPg",
 				CustomerID: "cus_3WI7jphdD8Lu3N", PaymentIntentID: "pi_3Z8VLzYe7MJxzXcA6EP7iXbw",
 				AmountTotal: 999, Currency: "eur",
@@ -327,7 +328,7 @@ func TestProcessForwardedRequest(t *testing.T) {
 		t.Run(tt.file, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.rt.Livemode = tt.want.Livemode
-			if o := e.process(delivery(t, tt.file)); o.Result != pipeline.Forwarded {
+			if o := e.process(delivery(t, tt.file)); o.Result != outcome.Forwarded {
 				t.Fatalf("Process = %s (%s), want forwarded", o.Result, o.Detail)
 			}
 			reqs := e.be.sent()
@@ -356,13 +357,13 @@ func TestProcessCreditsOncePerPurchase(t *testing.T) {
 	steps := []struct {
 		name   string
 		d      pipeline.Delivery
-		want   pipeline.Result
-		reason string
+		want   outcome.Result
+		reason outcome.Reason
 	}{
-		{"first delivery", d, pipeline.Forwarded, ""},
-		{"Stripe redelivers the event", d, pipeline.Duplicate, "event"},
-		{"another event for the same session", withEventID(d, "evt_other"), pipeline.Duplicate, "purchase"},
-		{"and its redelivery", withEventID(d, "evt_other"), pipeline.Duplicate, "event"},
+		{"first delivery", d, outcome.Forwarded, ""},
+		{"Stripe redelivers the event", d, outcome.Duplicate, "event"},
+		{"another event for the same session", withEventID(d, "evt_other"), outcome.Duplicate, "purchase"},
+		{"and its redelivery", withEventID(d, "evt_other"), outcome.Duplicate, "event"},
 	}
 	for _, s := range steps {
 		if o := e.process(s.d); o.Result != s.want || o.Reason != s.reason {
@@ -389,13 +390,13 @@ func TestProcessAsyncPayment(t *testing.T) {
 	unpaid, async := delivery(t, unpaidFile), delivery(t, asyncFile)
 	for _, s := range []struct {
 		d      pipeline.Delivery
-		want   pipeline.Result
-		reason string
+		want   outcome.Result
+		reason outcome.Reason
 	}{
-		{unpaid, pipeline.PendingPayment, "unpaid"},
-		{unpaid, pipeline.Duplicate, "event"},
-		{async, pipeline.Forwarded, ""},
-		{async, pipeline.Duplicate, "event"},
+		{unpaid, outcome.PendingPayment, "unpaid"},
+		{unpaid, outcome.Duplicate, "event"},
+		{async, outcome.Forwarded, ""},
+		{async, outcome.Duplicate, "event"},
 	} {
 		if o := e.process(s.d); o.Result != s.want || o.Reason != s.reason {
 			t.Fatalf("%s: %s/%q (%s), want %s/%q", s.d.Event.ID, o.Result, o.Reason, o.Detail, s.want, s.reason)
@@ -420,19 +421,19 @@ func TestProcessCustomerMap(t *testing.T) {
 	anon := delivery(t, paidFile)
 	anon.Event.ID, anon.Event.Object.ID = "evt_anon_1", "cs_test_anon_1"
 	delete(anon.Event.Object.Metadata, "user_id")
-	if o := e.process(anon); o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
+	if o := e.process(anon); o.Result != outcome.DeadLettered || o.Reason != "no_user_id" {
 		t.Fatalf("before learning: %s/%q, want dead_lettered/no_user_id", o.Result, o.Reason)
 	}
 
 	// The session names its buyer even when the forward fails: the map learns.
 	e.be.script = []error{errBackendDown}
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.BackendUnavailable {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.BackendUnavailable {
 		t.Fatalf("backend down: %s, want backend_unavailable", o.Result)
 	}
 	if u, ok, err := e.cus.Customer(ctx, route, paidCust); err != nil || !ok || u != user1 {
 		t.Fatalf("customer map has %q, %v, %v; want %s", u, ok, err, user1)
 	}
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("first purchase: %s (%s)", o.Result, o.Detail)
 	}
 	if _, ok, _ := e.cus.Customer(ctx, "other-route", paidCust); ok {
@@ -442,7 +443,7 @@ func TestProcessCustomerMap(t *testing.T) {
 	// A later purchase by the same customer without a user id.
 	later := anon
 	later.Event.ID, later.Event.Object.ID = "evt_anon_2", "cs_test_anon_2"
-	if o := e.process(later); o.Result != pipeline.Forwarded {
+	if o := e.process(later); o.Result != outcome.Forwarded {
 		t.Fatalf("later purchase: %s/%q (%s), want forwarded", o.Result, o.Reason, o.Detail)
 	}
 	reqs := e.be.sent()
@@ -456,7 +457,7 @@ func TestProcessCustomerMap(t *testing.T) {
 	other.Event.ID, other.Event.Object.ID = "evt_other_user", "cs_test_other_user"
 	other.Event.Object.Metadata["user_id"] = user3
 	o := e.process(other)
-	if o.Result != pipeline.DeadLettered || o.Reason != "customer_conflict" || !strings.Contains(o.Detail, user1) || !strings.Contains(o.Detail, user3) {
+	if o.Result != outcome.DeadLettered || o.Reason != "customer_conflict" || !strings.Contains(o.Detail, user1) || !strings.Contains(o.Detail, user3) {
 		t.Fatalf("other user: %s %s (%s), want dead_lettered customer_conflict naming both users", o.Result, o.Reason, o.Detail)
 	}
 	if n := len(e.be.sent()); n != len(reqs) {
@@ -475,7 +476,7 @@ func TestProcessReplay(t *testing.T) {
 		// The event key is held elsewhere: a normal delivery would be in_flight.
 		e.claimElsewhere(eventKey(paidEvent))
 		d.Replay = true
-		if o := e.process(d); o.Result != pipeline.Forwarded {
+		if o := e.process(d); o.Result != outcome.Forwarded {
 			t.Fatalf("replay = %s/%q (%s), want forwarded", o.Result, o.Reason, o.Detail)
 		}
 		if n := e.store.count("Claim"); n != 1 {
@@ -487,7 +488,7 @@ func TestProcessReplay(t *testing.T) {
 		e := newEnv(t, nil)
 		bad := withoutUser(delivery(t, paidFile))
 		o := e.process(bad)
-		if o.Result != pipeline.DeadLettered {
+		if o.Result != outcome.DeadLettered {
 			t.Fatalf("first = %s, want dead_lettered", o.Result)
 		}
 		e.wantKeys(paidEvent, paidSession, done, free)
@@ -495,11 +496,11 @@ func TestProcessReplay(t *testing.T) {
 		fixed := bad
 		fixed.Event.Object.Metadata = map[string]string{"credits": "100", "user_id": user1}
 		fixed.Replay = true
-		if o := e.process(fixed); o.Result != pipeline.Forwarded {
+		if o := e.process(fixed); o.Result != outcome.Forwarded {
 			t.Fatalf("replay = %s/%q (%s), want forwarded", o.Result, o.Reason, o.Detail)
 		}
 		e.wantKeys(paidEvent, paidSession, done, done)
-		if o := e.process(fixed); o.Result != pipeline.Duplicate || o.Reason != "purchase" {
+		if o := e.process(fixed); o.Result != outcome.Duplicate || o.Reason != "purchase" {
 			t.Fatalf("second replay = %s/%q, want duplicate/purchase", o.Result, o.Reason)
 		}
 		if n := e.be.granted(); n != 1 {
@@ -511,7 +512,7 @@ func TestProcessReplay(t *testing.T) {
 		e.complete(purchaseKey(paidSession))
 		d := delivery(t, paidFile)
 		d.Replay = true
-		if o := e.process(d); o.Result != pipeline.Duplicate || o.Reason != "purchase" {
+		if o := e.process(d); o.Result != outcome.Duplicate || o.Reason != "purchase" {
 			t.Fatalf("replay = %s/%q, want duplicate/purchase", o.Result, o.Reason)
 		}
 		if n := len(e.be.sent()); n != 0 {
@@ -528,7 +529,7 @@ func TestProcessReplay(t *testing.T) {
 		d.Replay, d.Replays = true, 2
 		e.clk.Advance(time.Hour)
 		o = e.process(d)
-		if o.Result != pipeline.DeadLettered || o.Reason != "no_user_id" {
+		if o.Result != outcome.DeadLettered || o.Reason != "no_user_id" {
 			t.Fatalf("replay = %s/%q, want dead_lettered/no_user_id", o.Result, o.Reason)
 		}
 		e.wantEntry(d, o, "no_user_id", 3)
@@ -538,7 +539,7 @@ func TestProcessReplay(t *testing.T) {
 		e.claimElsewhere(purchaseKey(paidSession))
 		d := delivery(t, paidFile)
 		d.Replay = true
-		if o := e.process(d); o.Result != pipeline.InFlight || o.Reason != "purchase" {
+		if o := e.process(d); o.Result != outcome.InFlight || o.Reason != "purchase" {
 			t.Fatalf("replay = %s/%q, want in_flight/purchase", o.Result, o.Reason)
 		}
 	})
@@ -569,7 +570,7 @@ func TestProcessCancelledDuringForward(t *testing.T) {
 	o := <-out
 	// Still a non-2xx (Stripe retries), but labelled as the caller's cancellation, not
 	// as a backend outage.
-	if o.Result != pipeline.Cancelled || o.Reason != pipeline.ReasonCancelled {
+	if o.Result != outcome.Cancelled || o.Reason != outcome.ReasonCancelled {
 		t.Fatalf("Process = %s/%q (%s), want cancelled/cancelled", o.Result, o.Reason, o.Detail)
 	}
 	if !errors.Is(o.Err, context.Canceled) {
@@ -579,7 +580,7 @@ func TestProcessCancelledDuringForward(t *testing.T) {
 	e.wantKeys(paidEvent, paidSession, free, free)
 
 	e.rt.Forwarder = e.be
-	if o := e.process(d); o.Result != pipeline.Forwarded {
+	if o := e.process(d); o.Result != outcome.Forwarded {
 		t.Fatalf("retry = %s (%s), want forwarded", o.Result, o.Detail)
 	}
 }
@@ -589,7 +590,7 @@ func TestProcessCancelledBeforeClaim(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := e.p.Process(ctx, e.rt, delivery(t, paidFile))
-	if o.Result != pipeline.Cancelled || o.Reason != pipeline.ReasonCancelled {
+	if o.Result != outcome.Cancelled || o.Reason != outcome.ReasonCancelled {
 		t.Fatalf("Process = %s/%q, want cancelled/cancelled", o.Result, o.Reason)
 	}
 	e.wantKeys(paidEvent, paidSession, free, free)
@@ -623,7 +624,7 @@ func TestProcessStoreClosed(t *testing.T) {
 	e := newEnv(t, nil)
 	_ = e.mem.Close()
 	o := e.process(delivery(t, paidFile))
-	if o.Result != pipeline.StoreUnavailable || o.Reason != "store" || !errors.Is(o.Err, dedup.ErrUnavailable) {
+	if o.Result != outcome.StoreUnavailable || o.Reason != "store" || !errors.Is(o.Err, dedup.ErrUnavailable) {
 		t.Fatalf("Process = %s/%q/%v, want store_unavailable/store wrapping dedup.ErrUnavailable", o.Result, o.Reason, o.Err)
 	}
 }

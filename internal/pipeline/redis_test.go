@@ -10,11 +10,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // roundTrips counts the round trips a client makes (a command or a pipeline each),
@@ -68,7 +68,7 @@ func TestProcessOnRedisRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt.n.Store(0)
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("grant: %+v", o)
 	}
 	if n := rt.n.Load(); n != 3 {
@@ -79,18 +79,18 @@ func TestProcessOnRedisRoundTrips(t *testing.T) {
 			t.Errorf("%s = %q, want done", k, v)
 		}
 	}
-	if v := c.Get(ctx, prefix+ledger.CustomerKey(route, paidCust)).Val(); v != user1 {
+	if v := c.Get(ctx, prefix+storekey.CustomerMap(route, paidCust)).Val(); v != user1 {
 		t.Errorf("customer map = %q, want %s", v, user1)
 	}
-	rec, ok, err := e.p.Records.Get(ctx, ledger.Key(route, paidPI))
+	rec, ok, err := e.p.Records.Get(ctx, storekey.Record(route, paidPI))
 	if err != nil || !ok || rec.Credits != 100 || rec.UserID != user1 || rec.PurchaseID != paidSession {
 		t.Fatalf("record = %+v, %v, %v", rec, ok, err)
 	}
-	if o := e.process(refund(t, "evt_r1", 999)); o.Result != pipeline.Forwarded || o.Reversed != 100 {
+	if o := e.process(refund(t, "evt_r1", 999)); o.Result != outcome.Forwarded || o.Reversed != 100 {
 		t.Fatalf("refund: %+v", o)
 	}
 	rt.n.Store(0)
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Duplicate {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Duplicate {
 		t.Fatalf("redelivery: %+v", o)
 	}
 	if n := rt.n.Load(); n != 1 {
@@ -123,7 +123,7 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 	fs.n.Store(2) // the settlement and its one retry
 	e.p.Store = fs
 	o := e.process(delivery(t, paidFile))
-	if o.Result != pipeline.StoreUnavailable || o.Reason != "store" {
+	if o.Result != outcome.StoreUnavailable || o.Reason != "store" {
 		t.Fatalf("grant with a failed settlement: %s/%s, want store_unavailable/store", o.Result, o.Reason)
 	}
 	for _, k := range []string{eventKey(paidEvent), purchaseKey(paidSession)} {
@@ -132,10 +132,10 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 		}
 	}
 	o = e.process(delivery(t, paidFile))
-	if o.Result != pipeline.Forwarded || o.Reason != "already_credited" {
+	if o.Result != outcome.Forwarded || o.Reason != "already_credited" {
 		t.Fatalf("Stripe's retry: %s/%s, want forwarded/already_credited", o.Result, o.Reason)
 	}
-	if _, ok, _ := e.p.Records.Get(ctx, ledger.Key(route, paidPI)); !ok {
+	if _, ok, _ := e.p.Records.Get(ctx, storekey.Record(route, paidPI)); !ok {
 		t.Error("no purchase record after the retry")
 	}
 	if n := e.be.granted(); n != 1 {
@@ -144,13 +144,13 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 
 	// The same failure on a route that does not take credits back.
 	e2, c2, prefix2, _ := redisEnv(t)
-	for typ := range config.ReversalEvents {
+	for typ := range outcome.ReversalEvents {
 		delete(e2.rt.Events, typ)
 	}
 	fs2 := &failingSettle{Redis: e2.p.Store.(*dedup.Redis)}
 	fs2.n.Store(2)
 	e2.p.Store = fs2
-	if o := e2.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+	if o := e2.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("grant on a route without reversals: %+v", o)
 	}
 	if n := c2.Exists(ctx, prefix2+eventKey(paidEvent)).Val(); n != 1 {
@@ -164,10 +164,10 @@ func TestProcessOnRedisRecordLife(t *testing.T) {
 	e, c, prefix, _ := redisEnv(t)
 	e.p.RecordTTL = 4320 * time.Hour
 	ctx := context.Background()
-	if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("grant: %+v", o)
 	}
-	recKey := prefix + "record:" + ledger.Key(route, paidPI)
+	recKey := prefix + "record:" + storekey.Record(route, paidPI)
 	if got := c.PTTL(ctx, recKey).Val(); got <= 4319*time.Hour {
 		t.Errorf("record ttl after the grant = %s, want 4320h", got)
 	}
@@ -175,7 +175,7 @@ func TestProcessOnRedisRecordLife(t *testing.T) {
 		t.Errorf("done marker ttl = %s, want dedup.ttl %s", got, ttl)
 	}
 	c.PExpire(ctx, recKey, time.Hour)
-	if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.Forwarded {
+	if o := e.process(refund(t, "evt_r1", 500)); o.Result != outcome.Forwarded {
 		t.Fatalf("refund: %+v", o)
 	}
 	if got := c.PTTL(ctx, recKey).Val(); got <= 4319*time.Hour {

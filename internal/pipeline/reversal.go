@@ -7,15 +7,16 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // reverse handles the events that report money leaving a purchase or coming back
-// (config.ReversalEvents) for the purchase their payment_intent paid (its record was
+// (outcome.ReversalEvents) for the purchase their payment_intent paid (its record was
 // written when the purchase was credited).
 //
 // Each event adds its fact to the record's billing.Money (a charge's cumulative
@@ -31,167 +32,229 @@ import (
 // reversals of the purchase wait (409) until that event is redelivered and settles
 // with the same request (the backend answers 409, already applied). Only a definite
 // refusal (4xx) clears it, since the backend did not apply it.
-func (p *Pipeline) reverse(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery) Outcome {
-	ev := d.Event
-	obj := ev.Object
-	add, o, settled := moneyFact(c, o, rt, d)
+func (r *run) reverse(ctx context.Context) Outcome {
+	add, settled := r.moneyFact()
 	if settled {
-		return o
+		return r.o
 	}
-	pi := obj.PaymentIntent
-	if pi == "" {
-		return c.park(o, rt, d, "no_payment_intent", ev.Type+" names no payment_intent: its purchase cannot be found")
+	ev := r.d.Event
+	pi := ev.Object.PaymentIntent
+	switch {
+	case pi == "":
+		return r.park(outcome.ReasonNoPaymentIntent, ev.Type+" names no payment_intent: its purchase cannot be found")
+	case r.p.Records == nil:
+		return r.park(outcome.ReasonUnknownPurchase, "no purchase records are kept")
 	}
-	if p.Records == nil {
-		return c.park(o, rt, d, "unknown_purchase", "no purchase records are kept")
+	lock, settled := r.lockReversals(ctx, pi)
+	defer r.unlock(lock)
+	if settled {
+		return r.o
 	}
+	rv, settled := r.readRecord(ctx, pi)
+	if settled {
+		return r.o
+	}
+	rv.apply(add)
+	if rv.delta() == 0 {
+		return r.nothingToMove(rv)
+	}
+	return r.sendReversal(ctx, rv)
+}
 
-	lock := "reversal:" + rt.Name + ":" + pi
-	token := dedup.NewToken()
-	st, err := p.Store.Claim(ctx, lock, token, p.Lease)
-	defer func() { _ = p.Store.Release(c.cleanupCtx(), lock, token) }()
+// reversal is one reversal event's change to its purchase's record.
+type reversal struct {
+	pi, key   string        // the purchase's payment_intent and record key
+	rec, next ledger.Record // the record before and after the event's fact
+	changed   bool          // the fact is new to the record
+}
+
+// apply adds the event's fact (moneyFact) to a copy of the record: next, with the
+// credits its money stands for and no event pending.
+func (rv *reversal) apply(add func(*billing.Money) bool) {
+	rv.next = rv.rec
+	rv.next.Money = rv.rec.Money.Clone()
+	rv.changed = add(&rv.next.Money)
+	rv.next.Reversed, rv.next.Pending = rv.next.Taken(), ""
+}
+
+// delta is the credits to move: > 0 take back, < 0 give back.
+func (rv reversal) delta() int64 { return rv.next.Reversed - rv.rec.Reversed }
+
+// lockReversals takes the lock that runs the purchase's reversals one at a time;
+// give it back with unlock in any case. settled is true when the outcome is final:
+// another reversal of the purchase runs, or the store failed.
+func (r *run) lockReversals(ctx context.Context, pi string) (lock heldKey, settled bool) {
+	lock = heldKey{storekey.Reversal(r.rt.Name, pi), dedup.NewToken()}
+	st, err := r.p.Store.Claim(ctx, lock.key, lock.token, r.p.Lease)
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err)
+		r.storeFailed(err)
+		return lock, true
 	case st != dedup.Claimed:
-		return c.fail(o, InFlight, "reversal", errors.New("another reversal of "+pi+" is running"))
+		r.fail(outcome.InFlight, outcome.ReasonReversal, errors.New("another reversal of "+pi+" is running"))
+		return lock, true
 	}
+	return lock, false
+}
 
-	key := ledger.Key(rt.Name, pi)
-	rec, ok, err := p.Records.Get(ctx, key)
+// unlock gives back the lock lockReversals took (token-guarded: never another's).
+func (r *run) unlock(lock heldKey) { _ = r.p.Store.Release(r.c.cleanupCtx(), lock.key, lock.token) }
+
+// readRecord reads the purchase's record; settled is true when the outcome is final:
+// no record (noRecord), the answer to an earlier reversal of it is not recorded yet,
+// or the store failed.
+func (r *run) readRecord(ctx context.Context, pi string) (_ reversal, settled bool) {
+	key := storekey.Record(r.rt.Name, pi)
+	rec, ok, err := r.p.Records.Get(ctx, key)
 	switch {
 	case err != nil:
-		return c.fail(o, StoreUnavailable, "store", err)
+		r.storeFailed(err)
+		return reversal{}, true
 	case !ok:
-		return p.noRecord(ctx, c, o, rt, d, pi)
-	case rec.Pending != "" && rec.Pending != ev.ID:
-		return c.fail(o, InFlight, "reversal", fmt.Errorf("the result of an earlier reversal of %s (%s) is not recorded yet; it settles when Stripe redelivers that event", pi, rec.Pending))
+		r.noRecord(ctx, pi)
+		return reversal{}, true
+	case rec.Pending != "" && rec.Pending != r.d.Event.ID:
+		r.fail(outcome.InFlight, outcome.ReasonReversal, fmt.Errorf("the result of an earlier reversal of %s (%s) is not recorded yet; it settles when Stripe redelivers that event", pi, rec.Pending))
+		return reversal{}, true
 	}
-	o.SessionID = rec.PurchaseID
+	r.o.SessionID = rec.PurchaseID
+	return reversal{pi: pi, key: key, rec: rec}, false
+}
 
-	next := rec
-	next.Money = rec.Money.Clone()
-	changed := add(&next.Money)
-	next.Reversed, next.Pending = next.Taken(), ""
-	delta := next.Reversed - rec.Reversed // > 0: take back; < 0: give back
-	if delta == 0 {
-		if changed || rec.Pending == ev.ID {
-			if err := p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL()); err != nil {
-				return c.fail(o, StoreUnavailable, "store", err)
-			}
+// nothingToMove answers a reversal whose fact changes no credits: a duplicate when
+// the record knew it, ignored when it is new (and recorded).
+func (r *run) nothingToMove(rv reversal) Outcome {
+	ev := r.d.Event
+	if rv.changed || rv.rec.Pending == ev.ID {
+		if err := r.p.Records.Put(r.c.cleanupCtx(), rv.key, rv.next, r.p.recordTTL()); err != nil {
+			return r.storeFailed(err)
 		}
-		o.Result, o.Reason = Duplicate, "already_applied"
-		if changed {
-			o.Result, o.Reason = Ignored, "no_credit_change"
-		}
-		o.Detail = fmt.Sprintf("%s: the money that left %s still stands for %d of %d credits", describe(ev), pi, rec.Reversed, rec.Credits)
-		return c.done(o)
 	}
+	res, reason := outcome.Duplicate, outcome.ReasonAlreadyApplied
+	if rv.changed {
+		res, reason = outcome.Ignored, outcome.ReasonNoCreditChange
+	}
+	r.set(res, reason, fmt.Sprintf("%s: the money that left %s still stands for %d of %d credits", describe(ev), rv.pi, rv.rec.Reversed, rv.rec.Credits))
+	return r.finish()
+}
 
+// sendReversal names the event in the record (Pending), sends the credits to move,
+// and records the answer.
+func (r *run) sendReversal(ctx context.Context, rv reversal) Outcome {
+	ev, rec := r.d.Event, rv.rec
 	if rec.Pending != ev.ID {
 		pending := rec
 		pending.Pending = ev.ID
-		if err := p.Records.Put(ctx, key, pending, p.recordTTL()); err != nil {
-			return c.fail(o, StoreUnavailable, "store", err)
+		if err := r.p.Records.Put(ctx, rv.key, pending, r.p.recordTTL()); err != nil {
+			return r.storeFailed(err)
 		}
 	}
-	typ, credits := forward.TypeReversed, -delta
-	if delta < 0 {
+	typ, credits := forward.TypeReversed, -rv.delta()
+	if rv.delta() < 0 {
 		typ = forward.TypeGranted
 	}
-	res, err := rt.Forwarder.Send(ctx, forward.Request{
-		ID: ev.ID, Type: typ, UserID: scopedUser(rt, rec.Account, rec.UserID), Credits: credits, Livemode: ev.Livemode,
+	res, err := r.rt.Forwarder.Send(ctx, forward.Request{
+		ID: ev.ID, Type: typ, UserID: scopedUser(r.rt, rec.Account, rec.UserID), Credits: credits, Livemode: ev.Livemode,
 		OccurredAt: time.Unix(ev.Created, 0).UTC(),
 		Stripe: forward.StripeRef{
 			EventID: ev.ID, EventType: ev.Type, SessionID: rec.SessionID, CustomerID: rec.CustomerID,
-			PaymentIntentID: pi, AmountTotal: rec.Amount, Currency: rec.Currency, Account: ev.Account,
+			PaymentIntentID: rv.pi, AmountTotal: rec.Amount, Currency: rec.Currency, Account: ev.Account,
 		},
 	})
-	o.Attempts = res.Attempts
+	r.o.Attempts = res.Attempts
 	switch {
 	case errors.Is(err, forward.ErrRejected):
 		// Refused, so not applied: the event no longer holds the purchase's reversals.
 		rec.Pending = ""
-		if perr := p.Records.Put(c.cleanupCtx(), key, rec, p.recordTTL()); perr != nil {
-			return c.fail(o, StoreUnavailable, "store", perr)
+		if perr := r.p.Records.Put(r.c.cleanupCtx(), rv.key, rec, r.p.recordTTL()); perr != nil {
+			return r.storeFailed(perr)
 		}
-		return c.park(o, rt, d, "backend_rejected", err.Error())
+		return r.park(outcome.ReasonBackendRejected, err.Error())
 	case err != nil:
 		// Maybe applied: the record keeps naming this event, so only its redelivery
 		// (the same request) moves this purchase's credits next.
-		return c.backendFailed(o, fmt.Errorf("%w; reversals of %s wait until this event settles", err, pi))
+		return r.backendFailed(fmt.Errorf("%w; reversals of %s wait until this event settles", err, rv.pi))
 	}
-	perr := p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL())
+	return r.reversed(rv, typ, res)
+}
+
+// reversed records a reversal the backend applied and answers forwarded.
+func (r *run) reversed(rv reversal, typ string, res forward.Result) Outcome {
+	perr := r.p.Records.Put(r.c.cleanupCtx(), rv.key, rv.next, r.p.recordTTL())
 	if perr != nil { // one more try: until it lands, this event holds the purchase
-		perr = p.Records.Put(c.cleanupCtx(), key, next, p.recordTTL())
+		perr = r.p.Records.Put(r.c.cleanupCtx(), rv.key, rv.next, r.p.recordTTL())
 	}
 	if perr != nil {
-		return c.fail(o, StoreUnavailable, "store", perr)
+		return r.storeFailed(perr)
 	}
-	o.Result, o.Detail = Forwarded, fmt.Sprintf("%s: %s %d credits of %s; backend answered %d after %d attempt(s)", describe(ev), verb(typ), abs(delta), rec.PurchaseID, res.Status, res.Attempts)
+	delta := rv.delta()
+	r.o.Result, r.o.Detail = outcome.Forwarded, fmt.Sprintf("%s: %s %d credits of %s; backend answered %d after %d attempt(s)", describe(r.d.Event), verb(typ), abs(delta), rv.rec.PurchaseID, res.Status, res.Attempts)
 	if res.AlreadyCredited {
-		o.Reason = "already_credited"
+		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
 	if typ == forward.TypeGranted {
-		o.Credits = -delta
+		r.o.Credits = -delta
 	} else {
-		o.Reversed = delta
+		r.o.Reversed = delta
 	}
-	return c.done(o)
+	return r.finish()
 }
 
 // moneyFact reads the fact a reversal event reports, as a change to billing.Money;
-// settled is true when o is final (nothing to apply, or parked).
-func moneyFact(c *claims, o Outcome, rt *Route, d Delivery) (add func(*billing.Money) bool, _ Outcome, settled bool) {
-	ev := d.Event
+// settled is true when the outcome is final (nothing to apply, or parked).
+func (r *run) moneyFact() (add func(*billing.Money) bool, settled bool) {
+	ev := r.d.Event
 	obj := ev.Object
 	switch ev.Type {
-	case config.EventChargeRefunded:
+	case outcome.EventChargeRefunded:
 		return func(m *billing.Money) bool {
 			return m.AddRefunds(ev.Created, obj.AmountRefunded, obj.AmountCaptured, obj.Refunded)
-		}, o, false
-	case config.EventChargeRefundUpdated, config.EventRefundUpdated:
+		}, false
+	case outcome.EventChargeRefundUpdated, outcome.EventRefundUpdated:
 		if !billing.FailedRefundStatus(obj.Status) {
-			o.Result, o.Reason = Ignored, billing.ReasonRefundNotFailed
-			o.Detail = fmt.Sprintf("refund %s is %q: charge.refunded counts its money", clip(obj.ID), clip(obj.Status))
-			return nil, c.done(o), true
+			r.set(outcome.Ignored, outcome.ReasonRefundNotFailed, fmt.Sprintf("refund %s is %q: charge.refunded counts its money", clip(obj.ID), clip(obj.Status)))
+			r.finish()
+			return nil, true
 		}
 		if obj.ID == "" {
-			return nil, c.park(o, rt, d, "no_object_id", ev.Type+": the refund has no id"), true
+			r.park(outcome.ReasonNoObjectID, ev.Type+": the refund has no id")
+			return nil, true
 		}
 		return func(m *billing.Money) bool {
 			return m.AddFailedRefund(obj.ID, obj.Amount, obj.Created, ev.Created)
-		}, o, false
+		}, false
 	}
 	// charge.dispute.*: every one carries the dispute with its current status.
 	switch {
 	case !billing.KnownDisputeStatus(obj.Status):
-		return nil, c.park(o, rt, d, billing.ReasonUnknownDisputeStatus, billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)), true
+		r.park(outcome.ReasonUnknownDisputeStatus, billing.DescribeDispute(obj.ID, obj.Status, obj.Amount))
+		return nil, true
 	case obj.ID == "":
-		return nil, c.park(o, rt, d, "no_object_id", ev.Type+": the dispute has no id"), true
+		r.park(outcome.ReasonNoObjectID, ev.Type+": the dispute has no id")
+		return nil, true
 	}
-	return func(m *billing.Money) bool { return m.AddDispute(obj.ID, obj.Status, obj.Amount) }, o, false
+	return func(m *billing.Money) bool { return m.AddDispute(obj.ID, obj.Status, obj.Amount) }, false
 }
 
 // noRecord answers a reversal whose purchase has no record: "try again" while the
 // purchase may still be granted (billing.AwaitPurchase), else parked.
-func (p *Pipeline) noRecord(ctx context.Context, c *claims, o Outcome, rt *Route, d Delivery, pi string) Outcome {
-	ev := d.Event
-	_, granting, err := p.Records.Get(ctx, ledger.AwaitKey(rt.Name, pi))
+func (r *run) noRecord(ctx context.Context, pi string) Outcome {
+	ev := r.d.Event
+	_, granting, err := r.p.Records.Get(ctx, storekey.Awaiting(r.rt.Name, pi))
 	if err != nil {
-		return c.fail(o, StoreUnavailable, "store", err)
+		return r.storeFailed(err)
 	}
 	created, objCreated := unix(ev.Created), unix(ev.Object.Created)
-	if !d.Replay && billing.AwaitPurchase(created, objCreated, ev.Livemode, granting, p.now()) {
+	if !r.d.Replay && billing.AwaitPurchase(created, objCreated, ev.Livemode, granting, r.p.now()) {
 		why := "its payment is recent"
 		if granting {
 			why = "its grant failed and Stripe retries it"
 		}
-		return c.fail(o, InFlight, billing.ReasonAwaitingPurchase, fmt.Errorf(
+		return r.fail(outcome.InFlight, outcome.ReasonAwaitingPurchase, fmt.Errorf(
 			"no purchase record for %s yet (%s): Stripe retries this event, parked if still unknown after %s",
 			clip(pi), why, created.Add(purchaseWait(ev.Livemode)).UTC().Format(time.RFC3339)))
 	}
-	return c.park(o, rt, d, "unknown_purchase", fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.record_ttl", clip(pi), rt.Name))
+	return r.park(outcome.ReasonUnknownPurchase, fmt.Sprintf("no purchase record for %s: not credited by route %q, or longer ago than dedup.record_ttl", clip(pi), r.rt.Name))
 }
 
 func unix(sec int64) time.Time {
@@ -211,15 +274,15 @@ func purchaseWait(livemode bool) time.Duration {
 // awaitPurchase marks a purchase whose grant failed and will be retried, so that its
 // reversals wait for it (noRecord). Best effort: without the mark a reversal that
 // comes first is parked, and a replay applies it.
-func (p *Pipeline) awaitPurchase(c *claims, rt *Route, pu purchase) {
+func (r *run) awaitPurchase(pu purchase) {
 	pi := pu.ref.PaymentIntentID
-	if p.Records == nil || pi == "" || !rt.reversals() {
+	if r.p.Records == nil || pi == "" || !r.rt.reversals() {
 		return
 	}
-	err := p.Records.Put(c.cleanupCtx(), ledger.AwaitKey(rt.Name, pi), ledger.Record{PurchaseID: pu.id}, billing.PurchaseWait)
+	err := r.p.Records.Put(r.c.cleanupCtx(), storekey.Awaiting(r.rt.Name, pi), ledger.Record{PurchaseID: pu.id}, billing.PurchaseWait)
 	// (the mark lives the live wait; AwaitPurchase bounds a test-mode wait by the event)
 	if err != nil {
-		p.logger().Warn("could not mark the purchase as awaited; a reversal that comes before its grant is parked", "route", rt.Name, "purchase", pu.id, "error", err)
+		r.p.logger().Warn("could not mark the purchase as awaited; a reversal that comes before its grant is parked", "route", r.rt.Name, "purchase", pu.id, "error", err)
 	}
 }
 
@@ -227,9 +290,9 @@ func (p *Pipeline) awaitPurchase(c *claims, rt *Route, pu purchase) {
 func describe(ev event.View) string {
 	obj := ev.Object
 	switch ev.Type {
-	case config.EventChargeRefunded:
+	case outcome.EventChargeRefunded:
 		return fmt.Sprintf("charge %s refunded %d of %d", clip(obj.ID), obj.AmountRefunded, obj.Amount)
-	case config.EventChargeRefundUpdated, config.EventRefundUpdated:
+	case outcome.EventChargeRefundUpdated, outcome.EventRefundUpdated:
 		return fmt.Sprintf("refund %s of %d is %s", clip(obj.ID), obj.Amount, clip(obj.Status))
 	}
 	return billing.DescribeDispute(obj.ID, obj.Status, obj.Amount)

@@ -10,7 +10,9 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // errLostAnswer: the backend applied the request, but its answer never came back (a
@@ -39,10 +41,10 @@ func TestReversalFaults(t *testing.T) {
 	}{
 		{"refund takes back", nil, refundedAt("evt_r1", 10, 500), refundedAt("evt_r2", 20, 700), 30},
 		{"failed refund gives back", []ev{refundedAt("evt_r1", 10, 500)},
-			refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "failed", 15, 10, 500),
+			refundFailed("evt_f1", outcome.EventRefundUpdated, "re_1", "failed", 15, 10, 500),
 			refundedAt("evt_r2", 20, 200), 80},
-		{"won dispute gives back", []ev{dispute("evt_d1", pipeline.TypeDisputeCreated, "dp_1", "needs_response", 999)},
-			dispute("evt_d2", pipeline.TypeDisputeClosed, "dp_1", "won", 999),
+		{"won dispute gives back", []ev{dispute("evt_d1", outcome.EventDisputeCreated, "dp_1", "needs_response", 999)},
+			dispute("evt_d2", outcome.EventDisputeClosed, "dp_1", "won", 999),
 			refundedAt("evt_r2", 20, 300), 70},
 	}
 	type row struct {
@@ -51,29 +53,29 @@ func TestReversalFaults(t *testing.T) {
 		method string  // store method to fail ("Record*" on the records), or "Park"
 		nths   []int
 		after  bool
-		want   pipeline.Result
-		reason string
-		// other is the answer to the other reversal, right after: InFlight (it waits),
-		// or Forwarded for "runs" (a 2xx: forwarded, or nothing to move).
-		other pipeline.Result
+		want   outcome.Result
+		reason outcome.Reason
+		// other is the answer to the other reversal, right after: outcome.InFlight (it waits),
+		// or outcome.Forwarded for "runs" (a 2xx: forwarded, or nothing to move).
+		other outcome.Result
 	}
 	rows := []row{
-		{name: "Claim event", method: "Claim", nths: []int{1}, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
-		{name: "Claim event, answer lost", method: "Claim", nths: []int{1}, after: true, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
-		{name: "Claim lock", method: "Claim", nths: []int{2}, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
+		{name: "Claim event", method: "Claim", nths: []int{1}, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
+		{name: "Claim event, answer lost", method: "Claim", nths: []int{1}, after: true, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
+		{name: "Claim lock", method: "Claim", nths: []int{2}, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
 		// The lock landed under this delivery's token: given back at once.
-		{name: "Claim lock, answer lost", method: "Claim", nths: []int{2}, after: true, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
-		{name: "Get record", method: "RecordGet", nths: []int{1}, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
-		{name: "Put pending", method: "RecordPut", nths: []int{1}, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
-		{name: "Put pending, answer lost", method: "RecordPut", nths: []int{1}, after: true, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.InFlight},
-		{name: "Put result once", method: "RecordPut", nths: []int{2}, want: pipeline.Forwarded, other: pipeline.Forwarded},
-		{name: "Put result twice", method: "RecordPut", nths: []int{2, 3}, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.InFlight},
-		{name: "Complete event", method: "Complete", nths: []int{1}, want: pipeline.StoreUnavailable, reason: "store", other: pipeline.Forwarded},
-		{name: "Release lock", method: "Release", nths: []int{2}, want: pipeline.Forwarded, other: pipeline.InFlight},
-		{name: "backend down", script: []error{errBackendDown}, want: pipeline.BackendUnavailable, reason: "backend", other: pipeline.InFlight},
-		{name: "backend applied, answer lost", script: []error{errLostAnswer}, want: pipeline.BackendUnavailable, reason: "backend", other: pipeline.InFlight},
-		{name: "backend rejects", script: []error{errBackendNo}, want: pipeline.DeadLettered, reason: "backend_rejected", other: pipeline.Forwarded},
-		{name: "Park after rejection", script: []error{errBackendNo}, method: "Park", nths: []int{1}, want: pipeline.StoreUnavailable, reason: "dead_letter", other: pipeline.Forwarded},
+		{name: "Claim lock, answer lost", method: "Claim", nths: []int{2}, after: true, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
+		{name: "Get record", method: "RecordGet", nths: []int{1}, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
+		{name: "Put pending", method: "RecordPut", nths: []int{1}, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
+		{name: "Put pending, answer lost", method: "RecordPut", nths: []int{1}, after: true, want: outcome.StoreUnavailable, reason: "store", other: outcome.InFlight},
+		{name: "Put result once", method: "RecordPut", nths: []int{2}, want: outcome.Forwarded, other: outcome.Forwarded},
+		{name: "Put result twice", method: "RecordPut", nths: []int{2, 3}, want: outcome.StoreUnavailable, reason: "store", other: outcome.InFlight},
+		{name: "Complete event", method: "Complete", nths: []int{1}, want: outcome.StoreUnavailable, reason: "store", other: outcome.Forwarded},
+		{name: "Release lock", method: "Release", nths: []int{2}, want: outcome.Forwarded, other: outcome.InFlight},
+		{name: "backend down", script: []error{errBackendDown}, want: outcome.BackendUnavailable, reason: "backend", other: outcome.InFlight},
+		{name: "backend applied, answer lost", script: []error{errLostAnswer}, want: outcome.BackendUnavailable, reason: "backend", other: outcome.InFlight},
+		{name: "backend rejects", script: []error{errBackendNo}, want: outcome.DeadLettered, reason: "backend_rejected", other: outcome.Forwarded},
+		{name: "Park after rejection", script: []error{errBackendNo}, method: "Park", nths: []int{1}, want: outcome.StoreUnavailable, reason: "dead_letter", other: outcome.Forwarded},
 	}
 	for _, v := range variants {
 		for _, r := range rows {
@@ -82,11 +84,11 @@ func TestReversalFaults(t *testing.T) {
 				e := newEnv(t, be)
 				recs := &faultRecords{Store: withReversals(e), f: e.store}
 				e.p.Records = recs
-				if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+				if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 					t.Fatalf("grant: %+v", o)
 				}
 				for _, s := range v.setup {
-					if o := e.process(s(t)); o.Result != pipeline.Forwarded {
+					if o := e.process(s(t)); o.Result != outcome.Forwarded {
 						t.Fatalf("setup: %+v", o)
 					}
 				}
@@ -111,16 +113,16 @@ func TestReversalFaults(t *testing.T) {
 				}
 				_, applied := be.applied(d.Event.ID)
 				switch {
-				case o.Result == pipeline.Forwarded && !applied:
+				case o.Result == outcome.Forwarded && !applied:
 					t.Fatal("answered forwarded, the backend has nothing")
-				case o.Result == pipeline.DeadLettered && len(e.entries()) != 1:
+				case o.Result == outcome.DeadLettered && len(e.entries()) != 1:
 					t.Fatal("answered dead_lettered, nothing parked")
 				}
 				e.store.arm("", 0, false)
 				recs.also = nil
 
 				other := v.other(t)
-				if got := e.process(other); got.Result != r.other && (r.other == pipeline.InFlight || !is2xx(got.Result)) {
+				if got := e.process(other); got.Result != r.other && (r.other == outcome.InFlight || !is2xx(got.Result)) {
 					t.Fatalf("other reversal right after = %s/%q (%s), want %s", got.Result, got.Reason, got.Detail, r.other)
 				}
 				// Stripe redelivers every non-2xx, after the lease at the latest.
@@ -137,14 +139,14 @@ func TestReversalFaults(t *testing.T) {
 				if len(e.entries()) > 0 {
 					rd := d
 					rd.Replay = true
-					if got := e.process(rd); !is2xx(got.Result) || got.Result == pipeline.DeadLettered {
+					if got := e.process(rd); !is2xx(got.Result) || got.Result == outcome.DeadLettered {
 						t.Fatalf("replay of the parked %s = %s/%q (%s)", d.Event.ID, got.Result, got.Reason, got.Detail)
 					}
 				}
 				if net := be.net(); net != v.total {
 					t.Errorf("backend holds %d credits, want %d (%v)", net, v.total, be.credited)
 				}
-				rec, ok, err := recs.Store.Get(context.Background(), ledger.Key(route, paidPI))
+				rec, ok, err := recs.Store.Get(context.Background(), storekey.Record(route, paidPI))
 				if !ok || err != nil || rec.Pending != "" || rec.Credits-rec.Reversed != v.total {
 					t.Errorf("record %+v %t %v: want no pending, %d credits left", rec, ok, err, v.total)
 				}

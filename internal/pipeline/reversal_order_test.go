@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -14,9 +15,9 @@ import (
 // the balance of the in-order delivery: the credits the money that left stands for.
 func TestReversalsAnyOrder(t *testing.T) {
 	const (
-		created   = pipeline.TypeDisputeCreated
-		closed    = pipeline.TypeDisputeClosed
-		withdrawn = pipeline.TypeDisputeWithdrawn
+		created   = outcome.EventDisputeCreated
+		closed    = outcome.EventDisputeClosed
+		withdrawn = outcome.EventDisputeFundsWithdrawn
 	)
 	tests := []struct {
 		name   string
@@ -25,8 +26,8 @@ func TestReversalsAnyOrder(t *testing.T) {
 	}{
 		{"refund, its failure, another refund, a chargeback won", []ev{
 			refundedAt("evt_r1", 10, 500),
-			refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "failed", 20, 10, 500),
-			refundFailed("evt_f2", pipeline.TypeChargeRefundUpdated, "re_1", "failed", 20, 10, 500),
+			refundFailed("evt_f1", outcome.EventRefundUpdated, "re_1", "failed", 20, 10, 500),
+			refundFailed("evt_f2", outcome.EventChargeRefundUpdated, "re_1", "failed", 20, 10, 500),
 			refundedAt("evt_r2", 30, 300),
 			dispute("evt_d1", created, "dp_1", "needs_response", 300),
 			dispute("evt_d2", closed, "dp_1", "won", 300),
@@ -56,7 +57,7 @@ func TestReversalsAnyOrder(t *testing.T) {
 			for run := range 60 {
 				e := newEnv(t, nil)
 				withReversals(e)
-				if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+				if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 					t.Fatalf("grant: %+v", o)
 				}
 				var order []pipeline.Delivery
@@ -102,19 +103,19 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 		be := newBackend(errBackendDown)
 		e := newEnv(t, be)
 		withReversals(e)
-		if o := e.process(delivery(t, paidFile)); o.Result != pipeline.BackendUnavailable {
+		if o := e.process(delivery(t, paidFile)); o.Result != outcome.BackendUnavailable {
 			t.Fatalf("grant: %+v", o)
 		}
 		r := young(e, refund(t, "evt_r1", 999), false)
 		o := e.process(r)
-		if o.Result != pipeline.InFlight || o.Reason != "awaiting_purchase" || o.Result.Status() != 409 || len(e.entries()) != 0 {
+		if o.Result != outcome.InFlight || o.Reason != "awaiting_purchase" || o.Result.Status() != 409 || len(e.entries()) != 0 {
 			t.Fatalf("refund before the grant: %+v (entries %d)", o, len(e.entries()))
 		}
 		e.clk.Advance(30 * time.Minute)
-		if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+		if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 			t.Fatalf("grant retry: %+v", o)
 		}
-		if o := e.process(r); o.Result != pipeline.Forwarded || o.Reversed != 100 {
+		if o := e.process(r); o.Result != outcome.Forwarded || o.Reversed != 100 {
 			t.Fatalf("refund retry: %+v", o)
 		}
 		if net := be.net(); net != 0 {
@@ -130,7 +131,7 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 			t.Fatalf("%+v", o)
 		}
 		e.process(delivery(t, paidFile))
-		if o := e.process(r); o.Result != pipeline.Forwarded || e.be.net() != 50 {
+		if o := e.process(r); o.Result != outcome.Forwarded || e.be.net() != 50 {
 			t.Fatalf("%+v %v", o, e.be.credited)
 		}
 	})
@@ -151,7 +152,7 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 				t.Fatalf("just inside the wait: %+v", o)
 			}
 			e.clk.Advance(time.Second)
-			if o := e.process(r); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
+			if o := e.process(r); o.Result != outcome.DeadLettered || o.Reason != "unknown_purchase" {
 				t.Fatalf("after the wait: %+v", o)
 			}
 		})
@@ -161,7 +162,7 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 		withReversals(e)
 		r := young(e, refund(t, "evt_r1", 999), false)
 		r.Event.Object.Created = e.clk.Now().Add(-48 * time.Hour).Unix()
-		if o := e.process(r); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
+		if o := e.process(r); o.Result != outcome.DeadLettered || o.Reason != "unknown_purchase" {
 			t.Fatalf("%+v", o)
 		}
 	})
@@ -169,7 +170,7 @@ func TestReversalAwaitsPurchase(t *testing.T) {
 		e := newEnv(t, newBackend(errBackendDown))
 		withReversals(e)
 		e.process(delivery(t, paidFile))
-		if o := e.process(refund(t, "evt_r1", 999)); o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" { // created in 2024
+		if o := e.process(refund(t, "evt_r1", 999)); o.Result != outcome.DeadLettered || o.Reason != "unknown_purchase" { // created in 2024
 			t.Fatalf("%+v", o)
 		}
 	})

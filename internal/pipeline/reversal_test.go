@@ -7,10 +7,10 @@ import (
 
 	"time"
 
-	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -18,7 +18,7 @@ import (
 func withReversals(e *env) *ledger.Memory {
 	recs := ledger.NewMemory(e.clk.Now)
 	e.p.Records = recs
-	for typ := range config.ReversalEvents {
+	for typ := range outcome.ReversalEvents {
 		e.rt.Events[typ] = true
 	}
 	return recs
@@ -37,7 +37,7 @@ func chargeEvent(t *testing.T, id, typ string, obj event.Object) pipeline.Delive
 }
 
 func refund(t *testing.T, id string, amountRefunded int64) pipeline.Delivery {
-	return chargeEvent(t, id, pipeline.TypeChargeRefunded, event.Object{ID: "ch_1", Object: "charge", Amount: 999, AmountRefunded: amountRefunded, Refunded: amountRefunded == 999})
+	return chargeEvent(t, id, outcome.EventChargeRefunded, event.Object{ID: "ch_1", Object: "charge", Amount: 999, AmountRefunded: amountRefunded, Refunded: amountRefunded == 999})
 }
 
 // ev builds one reversal event of the paid fixture's purchase, created at seconds
@@ -57,7 +57,7 @@ func refundedAt(id string, sec, amountRefunded int64) ev {
 // captured: charge.refunded of a charge of 999 of which only captured was captured.
 func captured(id string, sec, captured, amountRefunded int64) ev {
 	return func(t *testing.T) pipeline.Delivery {
-		return at(chargeEvent(t, id, pipeline.TypeChargeRefunded, event.Object{ID: "ch_1", Object: "charge",
+		return at(chargeEvent(t, id, outcome.EventChargeRefunded, event.Object{ID: "ch_1", Object: "charge",
 			Amount: 999, AmountCaptured: captured, AmountRefunded: amountRefunded, Refunded: amountRefunded == captured}), sec)
 	}
 }
@@ -84,14 +84,14 @@ func dispute(id, typ, dp, status string, amount int64) ev {
 func TestReversals(t *testing.T) {
 	ref := func(id string, amt int64) ev { return refundedAt(id, 0, amt) }
 	const (
-		created   = pipeline.TypeDisputeCreated
-		closed    = pipeline.TypeDisputeClosed
-		withdrawn = pipeline.TypeDisputeWithdrawn
-		reinstate = pipeline.TypeDisputeReinstated
+		created   = outcome.EventDisputeCreated
+		closed    = outcome.EventDisputeClosed
+		withdrawn = outcome.EventDisputeFundsWithdrawn
+		reinstate = outcome.EventDisputeFundsReinstated
 	)
 	type step struct {
 		d      ev
-		result pipeline.Result
+		result outcome.Result
 		moved  int64 // credits of this step's request: negative reverses
 	}
 	tests := []struct {
@@ -99,87 +99,87 @@ func TestReversals(t *testing.T) {
 		steps []step
 		total int64 // the user's credits at the backend in the end
 	}{
-		{"full refund", []step{{ref("evt_r1", 999), pipeline.Forwarded, -100}}, 0},
+		{"full refund", []step{{ref("evt_r1", 999), outcome.Forwarded, -100}}, 0},
 		{"partial refunds reverse their share once each", []step{
-			{ref("evt_r1", 333), pipeline.Forwarded, -33}, // floor(100×333/999)
-			{ref("evt_r1", 333), pipeline.Duplicate, 0},   // redelivered
-			{ref("evt_r2", 666), pipeline.Forwarded, -33},
-			{ref("evt_r3", 999), pipeline.Forwarded, -34}, // the last one completes exactly
+			{ref("evt_r1", 333), outcome.Forwarded, -33}, // floor(100×333/999)
+			{ref("evt_r1", 333), outcome.Duplicate, 0},   // redelivered
+			{ref("evt_r2", 666), outcome.Forwarded, -33},
+			{ref("evt_r3", 999), outcome.Forwarded, -34}, // the last one completes exactly
 		}, 0},
 		{"rounding: tiny partial refund reverses nothing yet", []step{
-			{ref("evt_r1", 5), pipeline.Ignored, 0}, // floor(100×5/999) = 0
-			{ref("evt_r2", 15), pipeline.Forwarded, -1},
+			{ref("evt_r1", 5), outcome.Ignored, 0}, // floor(100×5/999) = 0
+			{ref("evt_r2", 15), outcome.Forwarded, -1},
 		}, 99},
 		{"refunds out of order: the older one reverses nothing", []step{
-			{refundedAt("evt_r2", 10, 500), pipeline.Forwarded, -50},
-			{refundedAt("evt_r1", 5, 250), pipeline.Duplicate, 0},
+			{refundedAt("evt_r2", 10, 500), outcome.Forwarded, -50},
+			{refundedAt("evt_r1", 5, 250), outcome.Duplicate, 0},
 		}, 50},
 		{"a chargeback takes the rest, won gives back what it took", []step{
-			{ref("evt_r1", 250), pipeline.Forwarded, -25},
-			{dispute("evt_d1", created, "dp_1", "needs_response", 749), pipeline.Forwarded, -75},
-			{dispute("evt_d2", closed, "dp_1", "won", 749), pipeline.Forwarded, 75},
-			{dispute("evt_d2", closed, "dp_1", "won", 749), pipeline.Duplicate, 0},
+			{ref("evt_r1", 250), outcome.Forwarded, -25},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 749), outcome.Forwarded, -75},
+			{dispute("evt_d2", closed, "dp_1", "won", 749), outcome.Forwarded, 75},
+			{dispute("evt_d2", closed, "dp_1", "won", 749), outcome.Duplicate, 0},
 		}, 75},
 		{"a chargeback lost keeps what it took", []step{
-			{dispute("evt_d1", created, "dp_1", "needs_response", 999), pipeline.Forwarded, -100},
-			{dispute("evt_d2", closed, "dp_1", "lost", 999), pipeline.Ignored, 0},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 999), outcome.Forwarded, -100},
+			{dispute("evt_d2", closed, "dp_1", "lost", 999), outcome.Ignored, 0},
 		}, 0},
 		{"a partial chargeback takes its share", []step{
-			{dispute("evt_d1", created, "dp_1", "needs_response", 333), pipeline.Forwarded, -33},
-			{dispute("evt_d2", closed, "dp_1", "lost", 333), pipeline.Ignored, 0},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 333), outcome.Forwarded, -33},
+			{dispute("evt_d2", closed, "dp_1", "lost", 333), outcome.Ignored, 0},
 		}, 67},
 		{"an inquiry takes nothing, whatever its end", []step{
-			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), pipeline.Ignored, 0},
-			{dispute("evt_d2", pipeline.TypeDisputeUpdated, "dp_1", "warning_under_review", 999), pipeline.Ignored, 0},
-			{dispute("evt_d3", closed, "dp_1", "warning_closed", 999), pipeline.Ignored, 0},
+			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), outcome.Ignored, 0},
+			{dispute("evt_d2", outcome.EventDisputeUpdated, "dp_1", "warning_under_review", 999), outcome.Ignored, 0},
+			{dispute("evt_d3", closed, "dp_1", "warning_closed", 999), outcome.Ignored, 0},
 		}, 100},
 		{"a refund during an inquiry counts once the inquiry closes", []step{
-			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), pipeline.Ignored, 0},
-			{ref("evt_r1", 500), pipeline.Forwarded, -50},
-			{dispute("evt_d2", closed, "dp_1", "warning_closed", 999), pipeline.Ignored, 0},
+			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), outcome.Ignored, 0},
+			{ref("evt_r1", 500), outcome.Forwarded, -50},
+			{dispute("evt_d2", closed, "dp_1", "warning_closed", 999), outcome.Ignored, 0},
 		}, 50},
 		{"an inquiry escalated to a chargeback takes when the funds leave, won gives back", []step{
-			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), pipeline.Ignored, 0},
-			{dispute("evt_d2", withdrawn, "dp_1", "needs_response", 999), pipeline.Forwarded, -100},
-			{dispute("evt_d3", reinstate, "dp_1", "won", 999), pipeline.Forwarded, 100},
+			{dispute("evt_d1", created, "dp_1", "warning_needs_response", 999), outcome.Ignored, 0},
+			{dispute("evt_d2", withdrawn, "dp_1", "needs_response", 999), outcome.Forwarded, -100},
+			{dispute("evt_d3", reinstate, "dp_1", "won", 999), outcome.Forwarded, 100},
 		}, 100},
 		{"a late dispute.created after the dispute was won takes nothing", []step{
-			{dispute("evt_d2", closed, "dp_1", "won", 999), pipeline.Ignored, 0},
-			{dispute("evt_d1", created, "dp_1", "needs_response", 999), pipeline.Duplicate, 0},
+			{dispute("evt_d2", closed, "dp_1", "won", 999), outcome.Ignored, 0},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 999), outcome.Duplicate, 0},
 		}, 100},
 		{"a refund during a chargeback stays taken when it is won", []step{
-			{dispute("evt_d1", created, "dp_1", "needs_response", 500), pipeline.Forwarded, -50},
-			{ref("evt_r1", 250), pipeline.Forwarded, -25},
-			{dispute("evt_d2", closed, "dp_1", "won", 500), pipeline.Forwarded, 50},
+			{dispute("evt_d1", created, "dp_1", "needs_response", 500), outcome.Forwarded, -50},
+			{ref("evt_r1", 250), outcome.Forwarded, -25},
+			{dispute("evt_d2", closed, "dp_1", "won", 500), outcome.Forwarded, 50},
 		}, 75},
 		{"a failed refund gives its share back once", []step{
-			{refundedAt("evt_r1", 10, 500), pipeline.Forwarded, -50},
-			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "failed", 20, 10, 500), pipeline.Forwarded, 50},
-			{refundFailed("evt_f2", pipeline.TypeChargeRefundUpdated, "re_1", "failed", 20, 10, 500), pipeline.Duplicate, 0},
-			{refundedAt("evt_r1", 10, 500), pipeline.Duplicate, 0}, // the old snapshot, redelivered
+			{refundedAt("evt_r1", 10, 500), outcome.Forwarded, -50},
+			{refundFailed("evt_f1", outcome.EventRefundUpdated, "re_1", "failed", 20, 10, 500), outcome.Forwarded, 50},
+			{refundFailed("evt_f2", outcome.EventChargeRefundUpdated, "re_1", "failed", 20, 10, 500), outcome.Duplicate, 0},
+			{refundedAt("evt_r1", 10, 500), outcome.Duplicate, 0}, // the old snapshot, redelivered
 		}, 100},
 		{"a canceled refund reported before its charge.refunded moves nothing", []step{
-			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "canceled", 20, 10, 500), pipeline.Ignored, 0},
-			{refundedAt("evt_r1", 10, 500), pipeline.Ignored, 0},
+			{refundFailed("evt_f1", outcome.EventRefundUpdated, "re_1", "canceled", 20, 10, 500), outcome.Ignored, 0},
+			{refundedAt("evt_r1", 10, 500), outcome.Ignored, 0},
 		}, 100},
 		{"a refund after a failed one counts from the charge's new amount_refunded", []step{
-			{refundedAt("evt_r1", 10, 500), pipeline.Forwarded, -50},
-			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "failed", 20, 10, 500), pipeline.Forwarded, 50},
-			{refundedAt("evt_r2", 30, 300), pipeline.Forwarded, -30},
+			{refundedAt("evt_r1", 10, 500), outcome.Forwarded, -50},
+			{refundFailed("evt_f1", outcome.EventRefundUpdated, "re_1", "failed", 20, 10, 500), outcome.Forwarded, 50},
+			{refundedAt("evt_r2", 30, 300), outcome.Forwarded, -30},
 		}, 70},
 		{"a refund that succeeds is counted by charge.refunded only", []step{
-			{refundFailed("evt_f1", pipeline.TypeRefundUpdated, "re_1", "succeeded", 20, 10, 500), pipeline.Ignored, 0},
+			{refundFailed("evt_f1", outcome.EventRefundUpdated, "re_1", "succeeded", 20, 10, 500), outcome.Ignored, 0},
 		}, 100},
 		{"a partial capture: the share of what was captured", []step{
-			{captured("evt_r1", 10, 500, 250), pipeline.Forwarded, -50},
-			{captured("evt_r2", 20, 500, 500), pipeline.Forwarded, -50},
+			{captured("evt_r1", 10, 500, 250), outcome.Forwarded, -50},
+			{captured("evt_r2", 20, 500, 500), outcome.Forwarded, -50},
 		}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			withReversals(e)
-			if o := e.process(delivery(t, paidFile)); o.Result != pipeline.Forwarded {
+			if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 				t.Fatalf("grant: %+v", o)
 			}
 			for i, s := range tt.steps {
@@ -225,7 +225,7 @@ func TestReversalFailures(t *testing.T) {
 		withReversals(e)
 		d := refund(t, "evt_r1", 999)
 		o := e.process(d)
-		if o.Result != pipeline.DeadLettered || o.Reason != "unknown_purchase" {
+		if o.Result != outcome.DeadLettered || o.Reason != "unknown_purchase" {
 			t.Fatalf("%+v", o)
 		}
 		e.wantEntry(d, o, "unknown_purchase", 0)
@@ -246,17 +246,17 @@ func TestReversalFailures(t *testing.T) {
 		withReversals(e)
 		e.process(delivery(t, paidFile))
 		be.script = []error{errBackendDown}
-		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.BackendUnavailable {
+		if o := e.process(refund(t, "evt_r1", 500)); o.Result != outcome.BackendUnavailable {
 			t.Fatalf("%+v", o)
 		}
 		// The request may have been applied: nothing else moves this purchase first.
-		if o := e.process(refund(t, "evt_r2", 600)); o.Result != pipeline.InFlight || o.Reason != "reversal" {
+		if o := e.process(refund(t, "evt_r2", 600)); o.Result != outcome.InFlight || o.Reason != "reversal" {
 			t.Fatalf("another refund while evt_r1 is unsettled: %+v", o)
 		}
-		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.Forwarded || be.credited["evt_r1"] != -50 {
+		if o := e.process(refund(t, "evt_r1", 500)); o.Result != outcome.Forwarded || be.credited["evt_r1"] != -50 {
 			t.Fatalf("retry of evt_r1: %+v %v", o, be.credited)
 		}
-		if o := e.process(refund(t, "evt_r2", 600)); o.Result != pipeline.Forwarded || be.credited["evt_r2"] != -10 {
+		if o := e.process(refund(t, "evt_r2", 600)); o.Result != outcome.Forwarded || be.credited["evt_r2"] != -10 {
 			t.Fatalf("evt_r2 after evt_r1 settled: %+v %v", o, be.credited)
 		}
 	})
@@ -266,16 +266,16 @@ func TestReversalFailures(t *testing.T) {
 		e.process(delivery(t, paidFile))
 		flaky := &flakyRecords{Store: recs, failPuts: map[int]bool{2: true, 3: true}} // both writes of the result
 		e.p.Records = flaky
-		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.StoreUnavailable {
+		if o := e.process(refund(t, "evt_r1", 500)); o.Result != outcome.StoreUnavailable {
 			t.Fatalf("%+v", o)
 		}
-		if o := e.process(refund(t, "evt_r2", 999)); o.Result != pipeline.InFlight {
+		if o := e.process(refund(t, "evt_r2", 999)); o.Result != outcome.InFlight {
 			t.Fatalf("another refund while evt_r1 is unsettled: %+v", o)
 		}
-		if o := e.process(refund(t, "evt_r1", 500)); o.Result != pipeline.Forwarded || o.Reason != "already_credited" {
+		if o := e.process(refund(t, "evt_r1", 500)); o.Result != outcome.Forwarded || o.Reason != "already_credited" {
 			t.Fatalf("redelivery of evt_r1: %+v", o)
 		}
-		if o := e.process(refund(t, "evt_r2", 999)); o.Result != pipeline.Forwarded {
+		if o := e.process(refund(t, "evt_r2", 999)); o.Result != outcome.Forwarded {
 			t.Fatalf("evt_r2 after evt_r1 settled: %+v", o)
 		}
 		if e.be.credited["evt_r1"] != -50 || e.be.credited["evt_r2"] != -50 {
@@ -287,7 +287,7 @@ func TestReversalFailures(t *testing.T) {
 		withReversals(e)
 		e.process(delivery(t, paidFile))
 		e.claimElsewhere("reversal:" + route + ":" + paidPI)
-		if o := e.process(refund(t, "evt_r1", 999)); o.Result != pipeline.InFlight || o.Result.Status() != 409 {
+		if o := e.process(refund(t, "evt_r1", 999)); o.Result != outcome.InFlight || o.Result.Status() != 409 {
 			t.Fatalf("%+v", o)
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/outcome"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // ObjectReader reads the object a thin event points at (stripeapi.Client). A route's
@@ -15,25 +17,18 @@ type ObjectReader interface {
 	Object(ctx context.Context, account, typ, id string) (json.RawMessage, error)
 }
 
-// Reasons of thin events that are answered without being processed.
-const (
-	ReasonThinNoAPI    = "thin_event_needs_api_key"
-	ReasonThinUnknown  = "thin_event_type"
-	ReasonStripeHealth = "stripe_health_event"
-)
-
 // thinHealthPrefix starts Stripe's health events, e.g.
 // v2.core.health.event_generation_failure.resolved.
 const thinHealthPrefix = "v2.core.health."
 
 // thinObjectTypes is the related_object.type each handled v1 event type points at.
 var thinObjectTypes = map[string]string{
-	TypeSessionCompleted:      "checkout.session",
-	TypeAsyncPaymentSucceeded: "checkout.session",
-	TypeInvoicePaid:           "invoice",
-	TypeChargeRefunded:        "charge",
-	TypeDisputeCreated:        "dispute",
-	TypeDisputeClosed:         "dispute",
+	outcome.EventSessionCompleted:      "checkout.session",
+	outcome.EventAsyncPaymentSucceeded: "checkout.session",
+	outcome.EventInvoicePaid:           "invoice",
+	outcome.EventChargeRefunded:        "charge",
+	outcome.EventDisputeCreated:        "dispute",
+	outcome.EventDisputeClosed:         "dispute",
 }
 
 // ProcessThin runs one thin event (object "v2.core.event", raw its exact body) to its
@@ -61,29 +56,29 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 	// Process screens livemode (and a live Connect route's test events) and ignores
 	// the thin type itself, which no route lists; only a handled v1 type goes on.
 	o := p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
-	if o.Result == LivemodeMismatch {
+	if o.Result == outcome.LivemodeMismatch {
 		// Never a 4xx for a signed thin event: Stripe would retry it for days.
-		o.Result = Ignored
+		o.Result = outcome.Ignored
 		return o
 	}
-	if o.Result != Ignored || o.Reason != "event_type" {
+	if o.Result != outcome.Ignored || o.Reason != outcome.ReasonEventType {
 		return o
 	}
 	if strings.HasPrefix(th.Type, thinHealthPrefix) {
-		o.Reason = ReasonStripeHealth
+		o.Reason = outcome.ReasonStripeHealth
 		o.Detail = fmt.Sprintf("Stripe health event %s: Stripe reports events it could not generate or deliver; see its Dashboard (Workbench, Health), then run creditgate audit --route %s", clip(th.Type), rt.Name)
 		return o
 	}
 	if v1 == "" || !rt.Handles(v1) {
-		o.Reason, o.Detail = ReasonThinUnknown, fmt.Sprintf("route %q does not handle thin event %s", rt.Name, clip(th.Type))
+		o.Reason, o.Detail = outcome.ReasonThinUnknown, fmt.Sprintf("route %q does not handle thin event %s", rt.Name, clip(th.Type))
 		return o
 	}
 	reader, ok := rt.API.(ObjectReader)
 	if rt.API == nil || !ok {
-		o.Reason = ReasonThinNoAPI
+		o.Reason = outcome.ReasonThinNoAPI
 		o.Detail = fmt.Sprintf("thin event %s carries no data: set stripe.api_key_file on route %q so creditgate can read %s, or send snapshot events to this endpoint", clip(th.Type), rt.Name, clip(th.Related.ID))
 		if d.Replay {
-			o.Result = BackendUnavailable // a parked credit is never dropped for it: the entry stays
+			o.Result = outcome.BackendUnavailable // a parked credit is never dropped for it: the entry stays
 		}
 		return o
 	}
@@ -95,35 +90,30 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 		return p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays})
 	}
 
-	c := claims{p: p, ctx: ctx}
-	defer c.settle()
-	if !d.Replay {
-		if o, settled := c.claimEvent(o, eventKey(rt.Name, th.ID)); settled {
-			return o
-		}
+	r := p.newRun(ctx, rt, d, o)
+	defer r.c.close()
+	if !d.Replay && r.claimEvent(storekey.Event(rt.Name, th.ID)) {
+		return r.o
 	}
-	d.Event = env
+	r.d.Event = env
 	if want := thinObjectTypes[v1]; th.Related.ID == "" || th.Related.Type != want {
-		return c.park(o, rt, d, "thin_related_object", fmt.Sprintf("thin event %s points at %s %s, want a %s", v1, clip(th.Related.Type), clip(th.Related.ID), want))
+		return r.park(outcome.ReasonThinRelatedObject, fmt.Sprintf("thin event %s points at %s %s, want a %s", v1, clip(th.Related.Type), clip(th.Related.ID), want))
 	}
-	if rt.API != nil && rt.Budget > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.Budget)
-		defer cancel()
-	}
+	ctx, cancel := rt.budget(ctx)
+	defer cancel()
 	obj, err := reader.Object(ctx, th.Context, th.Related.Type, th.Related.ID)
 	if err != nil {
-		return p.apiFailed(&c, o, rt, d, err)
+		return r.apiFailed(err)
 	}
 	snap, err := th.Snapshot(obj)
 	if err != nil {
-		return c.park(o, rt, d, "thin_related_object", err.Error())
+		return r.park(outcome.ReasonThinRelatedObject, err.Error())
 	}
 	ev, err := event.Decode(snap)
 	if err != nil {
-		return c.park(o, rt, d, "thin_related_object", "the related object does not decode: "+err.Error())
+		return r.park(outcome.ReasonThinRelatedObject, "the related object does not decode: "+err.Error())
 	}
 	// The snapshot's path claims the event key itself (and settles it); give ours back.
-	c.release()
+	r.c.release()
 	return p.Process(ctx, rt, Delivery{Raw: snap, Event: ev, Replay: d.Replay, Replays: d.Replays})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 )
@@ -66,7 +67,7 @@ func TestThinNeverLosesACredit(t *testing.T) {
 	d, th := thinFor(t, paidSession, false)
 
 	e.store.arm("Claim", 2, false) // the snapshot's claims, after the object was read
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.StoreUnavailable || is2xx(o.Result) {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.StoreUnavailable || is2xx(o.Result) {
 		t.Fatalf("store failure after the read: %s, want store_unavailable (503)", o.Result)
 	}
 	e.wantKeys(th.ID, paidSession, free, free)
@@ -74,11 +75,11 @@ func TestThinNeverLosesACredit(t *testing.T) {
 		t.Fatal("credited despite the store failure")
 	}
 	e.store.arm("", 0, false)
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Forwarded {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.Forwarded {
 		t.Fatalf("Stripe's retry: %s (%s), want forwarded", o.Result, o.Detail)
 	}
 	e.wantKeys(th.ID, paidSession, done, done)
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Duplicate || api.reads != 2 {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.Duplicate || api.reads != 2 {
 		t.Fatalf("redelivery: %s after %d reads, want duplicate after 2", o.Result, api.reads)
 	}
 	if e.be.granted() != 1 {
@@ -91,8 +92,8 @@ func TestThinNeverLosesACredit(t *testing.T) {
 func TestThinWithoutAPI(t *testing.T) {
 	e := newEnv(t, nil)
 	d, th := thinFor(t, paidSession, false)
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Ignored || o.Reason != pipeline.ReasonThinNoAPI {
-		t.Fatalf("delivery: %s %s, want ignored %s", o.Result, o.Reason, pipeline.ReasonThinNoAPI)
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.Ignored || o.Reason != outcome.ReasonThinNoAPI {
+		t.Fatalf("delivery: %s %s, want ignored %s", o.Result, o.Reason, outcome.ReasonThinNoAPI)
 	}
 	d.Replay = true
 	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); is2xx(o.Result) {
@@ -100,7 +101,7 @@ func TestThinWithoutAPI(t *testing.T) {
 	}
 	// The other mode is ignored, never refused.
 	d, th = thinFor(t, paidSession, true)
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Ignored || o.Reason != "livemode" {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.Ignored || o.Reason != "livemode" {
 		t.Fatalf("live thin event on a test route: %s %s, want ignored livemode", o.Result, o.Reason)
 	}
 }
@@ -112,18 +113,18 @@ func TestThinConnectAccounts(t *testing.T) {
 	api := &recordedAPI{obj: sessionOf(t, paidFile)}
 	e.rt.API, e.rt.Connect, e.rt.ConnectAccounts = api, true, map[string]bool{connectAccount: true}
 	d, th := thinFor(t, paidSession, false)
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.DeadLettered || o.Reason != "no_account" {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.DeadLettered || o.Reason != "no_account" {
 		t.Fatalf("no context: %s %s, want dead_lettered no_account", o.Result, o.Reason)
 	}
 	th.ID, th.Context = "evt_test_thin2", "acct_1NotAllowed"
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Ignored || o.Reason != "account_not_allowed" {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.Ignored || o.Reason != "account_not_allowed" {
 		t.Fatalf("other account: %s %s, want ignored account_not_allowed", o.Result, o.Reason)
 	}
 	if api.reads != 0 || e.be.granted() != 0 {
 		t.Fatalf("%d API reads and %d grants, want none", api.reads, e.be.granted())
 	}
 	th.ID, th.Context = "evt_test_thin3", connectAccount
-	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != pipeline.Forwarded || api.reads != 1 {
+	if o := e.p.ProcessThin(context.Background(), e.rt, d, th); o.Result != outcome.Forwarded || api.reads != 1 {
 		t.Fatalf("allowed account: %s (%s) after %d reads, want forwarded after 1", o.Result, o.Detail, api.reads)
 	}
 	if got := e.be.sent()[0]; got.UserID != connectAccount+":"+user1 || got.Stripe.Account != connectAccount {

@@ -3,7 +3,7 @@ package pipeline_test
 import (
 	"testing"
 
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // TestDoneOutlivesTheLease: the done markers of a credited purchase live dedup.ttl,
@@ -13,12 +13,12 @@ import (
 func TestDoneOutlivesTheLease(t *testing.T) {
 	e := newEnv(t, nil)
 	d := delivery(t, paidFile)
-	if o := e.process(d); o.Result != pipeline.Forwarded {
+	if o := e.process(d); o.Result != outcome.Forwarded {
 		t.Fatalf("first delivery: %s (%s)", o.Result, o.Detail)
 	}
 	e.clk.Advance(ttl - 1) // far past the lease, just inside the ttl
 	e.wantKeys(paidEvent, paidSession, done, done)
-	if o := e.process(d); o.Result != pipeline.Duplicate {
+	if o := e.process(d); o.Result != outcome.Duplicate {
 		t.Fatalf("redelivery within the ttl: %s/%q, want duplicate", o.Result, o.Reason)
 	}
 	if n := len(e.be.sent()); n != 1 {

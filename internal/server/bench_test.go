@@ -18,6 +18,7 @@ import (
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
@@ -98,7 +99,7 @@ func benchHandler(b *testing.B, store dedup.Store, secrets []secret.Secret, now 
 		b.Fatal(err)
 	}
 	pr := &pipeline.Route{
-		Name: "main", Events: map[string]bool{pipeline.TypeSessionCompleted: true},
+		Name: "main", Events: map[string]bool{outcome.EventSessionCompleted: true},
 		Extractor: x, Forwarder: fw,
 	}
 	m := metrics.New(prometheus.NewRegistry(), "bench")

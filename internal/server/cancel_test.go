@@ -20,6 +20,7 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
@@ -59,7 +60,7 @@ func TestCallerGoneIsNotAnOutage(t *testing.T) {
 		Logger: log, Metrics: hn.metrics, MaxBodyBytes: config.DefaultMaxBodyBytes,
 		Pipeline: &pipeline.Pipeline{Store: store, DeadLetters: dl, TTL: config.DefaultDedupTTL, Lease: config.DefaultLease, Logger: log},
 		Routes: []server.Route{{Path: "/stripe/webhook", Secrets: []secret.Secret{secret.New(stripeSecret)}, Tolerance: config.DefaultTolerance,
-			Pipeline: &pipeline.Route{Name: "main", Events: map[string]bool{pipeline.TypeSessionCompleted: true}, Extractor: x, Forwarder: blockingForwarder{}}}},
+			Pipeline: &pipeline.Route{Name: "main", Events: map[string]bool{outcome.EventSessionCompleted: true}, Extractor: x, Forwarder: blockingForwarder{}}}},
 	})
 	payload := fixture(t, paidFixture)
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: stripeSecret, Timestamp: time.Now()})
@@ -75,7 +76,7 @@ func TestCallerGoneIsNotAnOutage(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil {
 		t.Fatalf("log: %v\n%s", err, logs.String())
 	}
-	if line["result"] != "cancelled" || line["reason"] != pipeline.ReasonCancelled || line["level"] != "WARN" {
+	if line["result"] != "cancelled" || line["reason"] != string(outcome.ReasonCancelled) || line["level"] != "WARN" {
 		t.Errorf("log line result=%v reason=%v level=%v, want cancelled/cancelled/WARN", line["result"], line["reason"], line["level"])
 	}
 	// The critical backend alert watches this series: a caller that left is not in it.

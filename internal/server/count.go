@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -14,29 +15,29 @@ import (
 //     it fails every purchase alike until someone fixes the deployment.
 func countOutcome(m *metrics.Metrics, route string, o pipeline.Outcome) {
 	switch o.Result {
-	case pipeline.Forwarded:
-		outcome := "credited"
-		if o.Reason == "already_credited" {
-			outcome = "already_credited"
+	case outcome.Forwarded:
+		label := metrics.ForwardCredited
+		if o.Reason == outcome.ReasonAlreadyCredited {
+			label = metrics.ForwardAlreadyCredited
 		} else {
 			m.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
 			m.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
 		}
-		m.Forwards.WithLabelValues(route, outcome).Inc()
-	case pipeline.DeadLettered:
-		m.DeadLettered.WithLabelValues(route, o.Reason).Inc()
-		if o.Reason == "backend_rejected" {
-			m.Forwards.WithLabelValues(route, "rejected").Inc()
+		m.Forwards.WithLabelValues(route, label).Inc()
+	case outcome.DeadLettered:
+		m.DeadLettered.WithLabelValues(route, string(o.Reason)).Inc()
+		if o.Reason == outcome.ReasonBackendRejected {
+			m.Forwards.WithLabelValues(route, metrics.ForwardRejected).Inc()
 		}
-	case pipeline.BackendUnavailable:
+	case outcome.BackendUnavailable:
 		switch o.Reason {
-		case "backend":
-			m.Forwards.WithLabelValues(route, "unavailable").Inc()
-		case pipeline.ReasonDeployment:
-			m.Forwards.WithLabelValues(route, "unavailable").Inc()
+		case outcome.ReasonBackend:
+			m.Forwards.WithLabelValues(route, metrics.ForwardUnavailable).Inc()
+		case outcome.ReasonDeployment:
+			m.Forwards.WithLabelValues(route, metrics.ForwardUnavailable).Inc()
 			m.BackendDeploymentFaults.WithLabelValues(route).Inc()
 		}
-	case pipeline.StoreUnavailable:
-		m.StoreErrors.WithLabelValues(o.Reason).Inc()
+	case outcome.StoreUnavailable:
+		m.StoreErrors.WithLabelValues(string(o.Reason)).Inc()
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
@@ -122,7 +123,7 @@ func newHarnessWith(t *testing.T, maxBody int64, edit func(*server.Deps), routes
 		rs = append(rs, server.Route{
 			Path: r.path, Secrets: []secret.Secret{secret.New(stripeSecret)}, Tolerance: config.DefaultTolerance,
 			Pipeline: &pipeline.Route{
-				Name: r.name, Events: map[string]bool{pipeline.TypeSessionCompleted: true, pipeline.TypeAsyncPaymentSucceeded: true},
+				Name: r.name, Events: map[string]bool{outcome.EventSessionCompleted: true, outcome.EventAsyncPaymentSucceeded: true},
 				Extractor: x, Forwarder: h.fw,
 			},
 		})

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/creditgate/creditgate/internal/metrics"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // Webhook bodies are read into pooled buffers: a Stripe event is a few kilobytes, and
@@ -89,7 +89,7 @@ func readBody(r io.Reader, budget *BodyBudget) (body []byte, pooled *[]byte, hel
 type routeMetrics struct {
 	route string
 	m     *metrics.Metrics
-	slots []atomic.Pointer[resultMetrics] // by position in pipeline.AllResults
+	slots []atomic.Pointer[resultMetrics] // by position in outcome.AllResults
 }
 
 type resultMetrics struct {
@@ -97,21 +97,21 @@ type resultMetrics struct {
 	duration prometheus.Observer
 }
 
-// resultIndex is the position of each Result in pipeline.AllResults.
-var resultIndex = func() map[pipeline.Result]int {
-	m := make(map[pipeline.Result]int, len(pipeline.AllResults))
-	for i, r := range pipeline.AllResults {
+// resultIndex is the position of each Result in outcome.AllResults.
+var resultIndex = func() map[outcome.Result]int {
+	m := make(map[outcome.Result]int, len(outcome.AllResults))
+	for i, r := range outcome.AllResults {
 		m[r] = i
 	}
 	return m
 }()
 
 func (d Deps) routeMetrics(route string) *routeMetrics {
-	return &routeMetrics{route: route, m: d.Metrics, slots: make([]atomic.Pointer[resultMetrics], len(pipeline.AllResults))}
+	return &routeMetrics{route: route, m: d.Metrics, slots: make([]atomic.Pointer[resultMetrics], len(outcome.AllResults))}
 }
 
 // answered counts one answer and its duration.
-func (rm *routeMetrics) answered(r pipeline.Result, elapsed time.Duration) {
+func (rm *routeMetrics) answered(r outcome.Result, elapsed time.Duration) {
 	var m *resultMetrics
 	i, known := resultIndex[r]
 	if known {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -38,11 +39,11 @@ func clip(s string, n int) string {
 // signature: anybody on the internet can cause it at any rate.
 func unauthenticated(o pipeline.Outcome) bool {
 	switch o.Result {
-	case pipeline.NotFound, pipeline.MethodNotAllowed, pipeline.InvalidSignature,
-		pipeline.TooLarge, pipeline.Overloaded:
+	case outcome.NotFound, outcome.MethodNotAllowed, outcome.InvalidSignature,
+		outcome.TooLarge, outcome.Overloaded:
 		return true
-	case pipeline.MalformedEvent:
-		return o.Reason == "read"
+	case outcome.MalformedEvent:
+		return o.Reason == outcome.ReasonRead
 	}
 	return false
 }

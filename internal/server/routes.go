@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -32,7 +33,7 @@ func NewWebhookHandler(d Deps) http.Handler {
 		}
 		if h == nil {
 			// The same canonical line as a routed request, with route "".
-			d.finish(w, r, unrouted, pipeline.Outcome{Result: pipeline.NotFound, Detail: "no route for this path"}, "", start)
+			d.finish(w, r, unrouted, pipeline.Outcome{Result: outcome.NotFound, Detail: "no route for this path"}, "", start)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 )
 
@@ -12,7 +13,7 @@ import (
 func processThin(d Deps, rt *Route, r *http.Request, body []byte) (pipeline.Outcome, string) {
 	th, err := event.DecodeThin(body)
 	if err != nil {
-		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "decode", Detail: err.Error()}, ""
+		return pipeline.Outcome{Result: outcome.MalformedEvent, Reason: outcome.ReasonDecode, Detail: err.Error()}, ""
 	}
 	return d.Pipeline.ProcessThin(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body}, th), ""
 }

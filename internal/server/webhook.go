@@ -10,6 +10,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/event"
 	"github.com/creditgate/creditgate/internal/metrics"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/signature"
@@ -61,7 +62,7 @@ const (
 )
 
 // handleWebhook verifies, decodes and processes one delivery (DESIGN §1) and answers
-// with the Outcome's status (pipeline.Result.Status, the one mapping).
+// with the Outcome's status (outcome.Result.Status, the one mapping).
 func handleWebhook(d Deps, rt *Route) http.Handler {
 	now := d.Now
 	if now == nil {
@@ -93,7 +94,7 @@ func withSpan(tr *tracing.Tracer, r *http.Request) *http.Request {
 func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *http.Request) (pipeline.Outcome, string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return pipeline.Outcome{Result: pipeline.MethodNotAllowed, Detail: "method " + clip(r.Method, maxLogged)}, ""
+		return pipeline.Outcome{Result: outcome.MethodNotAllowed, Detail: "method " + clip(r.Method, maxLogged)}, ""
 	}
 	// Answered before a byte of the body is read, so a client that sent
 	// "Expect: 100-continue" never gets "100 Continue" for a body that is refused.
@@ -112,14 +113,14 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 			return tooLarge("body larger than max_body_bytes"), ""
 		case errors.Is(err, errOverloaded):
 			// Not read to its end: net/http closes the connection after the answer.
-			return pipeline.Outcome{Result: pipeline.Overloaded, Reason: "inflight_body_bytes", Detail: "max_inflight_body_bytes reached; Stripe retries"}, ""
+			return pipeline.Outcome{Result: outcome.Overloaded, Reason: outcome.ReasonInflightBodyBytes, Detail: "max_inflight_body_bytes reached; Stripe retries"}, ""
 		}
-		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "read", Detail: "reading body: " + err.Error()}, ""
+		return pipeline.Outcome{Result: outcome.MalformedEvent, Reason: outcome.ReasonRead, Detail: "reading body: " + err.Error()}, ""
 	}
 	MarkBusy(r.Context()) // the body is in: LimitListener no longer evicts this connection
 	headers := r.Header.Values(signature.StripeHeader)
 	if len(headers) > 1 {
-		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: "header", Detail: "more than one Stripe-Signature header"}, ""
+		return pipeline.Outcome{Result: outcome.InvalidSignature, Reason: outcome.ReasonHeader, Detail: "more than one Stripe-Signature header"}, ""
 	}
 	var header string
 	if len(headers) == 1 {
@@ -129,7 +130,7 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 	err = signature.Verify(body, header, rt.Secrets, rt.Tolerance, now())
 	verify.Finish(err)
 	if err != nil {
-		return pipeline.Outcome{Result: pipeline.InvalidSignature, Reason: signatureReason(err), Detail: err.Error()}, ""
+		return pipeline.Outcome{Result: outcome.InvalidSignature, Reason: signatureReason(err), Detail: err.Error()}, ""
 	}
 	ev, err := event.Decode(body)
 	if err != nil && event.IsThin(body) {
@@ -142,33 +143,33 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 		if env, envErr := event.DecodeEnvelope(body); envErr == nil && !rt.Pipeline.Handles(env.Type) {
 			return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: env}), env.APIVersion
 		}
-		return pipeline.Outcome{Result: pipeline.MalformedEvent, Reason: "decode", Detail: err.Error()}, ""
+		return pipeline.Outcome{Result: outcome.MalformedEvent, Reason: outcome.ReasonDecode, Detail: err.Error()}, ""
 	}
 	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev}), ev.APIVersion
 }
 
 func tooLarge(detail string) pipeline.Outcome {
-	return pipeline.Outcome{Result: pipeline.TooLarge, Reason: "body", Detail: detail}
+	return pipeline.Outcome{Result: outcome.TooLarge, Reason: outcome.ReasonBody, Detail: detail}
 }
 
-func signatureReason(err error) string {
+func signatureReason(err error) outcome.Reason {
 	switch {
 	case errors.Is(err, signature.ErrNotSigned):
-		return "not_signed"
+		return outcome.ReasonNotSigned
 	case errors.Is(err, signature.ErrInvalidHeader):
-		return "invalid_header"
+		return outcome.ReasonInvalidHeader
 	case errors.Is(err, signature.ErrTooOld):
-		return "too_old"
+		return outcome.ReasonTooOld
 	case errors.Is(err, signature.ErrTooNew):
-		return "too_new"
+		return outcome.ReasonTooNew
 	}
-	return "no_valid_signature"
+	return outcome.ReasonNoValidSignature
 }
 
 // finish answers Stripe, counts the outcome and writes the canonical log line.
 func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o pipeline.Outcome, apiVersion string, start time.Time) {
 	code := o.Result.Status()
-	writeJSON(w, code, answer{Status: string(o.Result), EventID: o.EventID})
+	writeJSON(w, code, answer{Status: o.Result.Word(), EventID: o.EventID})
 	elapsed := time.Since(start)
 	res := string(o.Result)
 	route := rm.route
@@ -191,7 +192,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		slog.Float64(LogDuration, elapsed.Seconds()),
 	}
 	if o.Reason != "" {
-		attrs = append(attrs, slog.String(LogReason, o.Reason))
+		attrs = append(attrs, slog.String(LogReason, string(o.Reason)))
 	}
 	if o.SessionID != "" {
 		attrs = append(attrs, slog.String(LogSession, clip(o.SessionID, maxLogged)))
@@ -230,14 +231,14 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 
 // level follows the outcome: what needs a human is an error, what Stripe will retry
 // is a warning, the rest is info.
-func level(r pipeline.Result) slog.Level {
+func level(r outcome.Result) slog.Level {
 	switch r {
-	case pipeline.DeadLettered, pipeline.StoreUnavailable:
+	case outcome.DeadLettered, outcome.StoreUnavailable:
 		return slog.LevelError
-	case pipeline.BackendUnavailable, pipeline.InvalidSignature, pipeline.LivemodeMismatch,
-		pipeline.MalformedEvent, pipeline.TooLarge, pipeline.InFlight,
-		pipeline.NotFound, pipeline.MethodNotAllowed, pipeline.Overloaded,
-		pipeline.Cancelled: // the caller left; nothing is broken
+	case outcome.BackendUnavailable, outcome.InvalidSignature, outcome.LivemodeMismatch,
+		outcome.MalformedEvent, outcome.TooLarge, outcome.InFlight,
+		outcome.NotFound, outcome.MethodNotAllowed, outcome.Overloaded,
+		outcome.Cancelled: // the caller left; nothing is broken
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

@@ -27,6 +27,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -48,16 +49,16 @@ var (
 
 // Reason is the dead-letter reason (a bounded label) of a permanent API error, or ""
 // for a transient one (and for errors that are not from this package).
-func Reason(err error) string {
+func Reason(err error) outcome.Reason {
 	switch {
 	case errors.Is(err, ErrAuth):
-		return "stripe_auth"
+		return outcome.ReasonStripeAuth
 	case errors.Is(err, ErrPermission):
-		return "stripe_permission"
+		return outcome.ReasonStripePermission
 	case errors.Is(err, ErrNotFound):
-		return "stripe_not_found"
+		return outcome.ReasonStripeNotFound
 	case errors.Is(err, ErrInvalid):
-		return "stripe_invalid_request"
+		return outcome.ReasonStripeInvalidRequest
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/stripeapi"
 	"github.com/creditgate/creditgate/internal/stripeapi/stripemock"
@@ -187,7 +188,7 @@ func TestErrorClasses(t *testing.T) {
 		name   string
 		reply  stripemock.Reply
 		want   error
-		reason string
+		reason outcome.Reason
 	}{
 		{"401 invalid key", stripemock.Error(t, 401, "testdata/error_auth.json"), stripeapi.ErrAuth, "stripe_auth"},
 		{"403 restricted key", stripemock.Error(t, 403, "testdata/error_permission.json"), stripeapi.ErrPermission, "stripe_permission"},

@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/internal/dedup"
-	"github.com/creditgate/creditgate/internal/pipeline"
+	"github.com/creditgate/creditgate/internal/storekey"
 	"github.com/creditgate/creditgate/internal/stripeapi/stripemock"
 )
 
@@ -74,7 +74,7 @@ func TestAudit(t *testing.T) {
 	// a route listing both event types did before it learned to tell them apart).
 	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rc.Close()
-	must(t, dedup.NewRedis(rc, p.prefix).Complete(context.Background(), pipeline.PurchaseKey("main", "in_1PgdInvoiceRecorded01"), time.Hour))
+	must(t, dedup.NewRedis(rc, p.prefix).Complete(context.Background(), storekey.Purchase("main", "in_1PgdInvoiceRecorded01"), time.Hour))
 	refundE := mutate(t, withIDs(t, "charge_refunded_partial.json", "evt_e2e_"+randHex(6), "ch_e2e_"+randHex(6)), func(o, _ map[string]any) {
 		o["payment_intent"], o["amount"], o["amount_refunded"], o["refunded"] = piE, 999, 999, true
 	})
