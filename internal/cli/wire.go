@@ -48,6 +48,8 @@ type app struct {
 	tracer *tracing.Tracer
 	// budgets are the Stripe API read budgets by API key, kept across reloads.
 	budgets readBudgets
+	// dry marks checkBuild's app: it is closed unused, and opens no file.
+	dry bool
 }
 
 // newLogger returns the JSON logger every command uses.
@@ -58,8 +60,25 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
-func build(cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil), budgets: readBudgets{}}
+func build(cfg *config.Config, log *slog.Logger) (*app, error) { return assemble(cfg, log, false) }
+
+// checkBuild builds what serve builds from cfg, minus the listeners, and closes it
+// again: the Redis client (built, never dialled), the stores, and every route's
+// extractor, forwarder and Stripe API client. check-config runs it, so a config that
+// passes check-config is one serve starts with. It writes nothing: the in-memory
+// store's dead-letter file is not opened.
+func checkBuild(cfg *config.Config) error {
+	a, err := assemble(cfg, slog.New(slog.DiscardHandler), true)
+	if err != nil {
+		return err
+	}
+	a.close()
+	return nil
+}
+
+// assemble is build; dry leaves the dead-letter file unopened (checkBuild).
+func assemble(cfg *config.Config, log *slog.Logger, dry bool) (*app, error) {
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil), budgets: readBudgets{}, dry: dry}
 	a.forwardClient.Transport = traceTransport{next: a.forwardClient.Transport}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
@@ -181,6 +200,9 @@ func (a *app) openStores() error {
 		a.store = dedup.NewMemory(time.Now)
 		a.records = ledger.NewMemory(time.Now)
 		a.customers = ledger.NewMemoryCustomers(time.Now)
+		if a.dry {
+			return nil
+		}
 		f, err := deadletter.OpenFile(cfg.DeadLetter.File)
 		if err != nil {
 			return fmt.Errorf("open dead-letter file: %w", err)
@@ -240,11 +262,16 @@ func (a *app) close() {
 func loadConfig(path string, env Env) (*config.Config, error) {
 	cfg, err := config.Load(path, env.Getenv)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "creditgate: config %s is not valid:\n", path)
-		for _, line := range problemLines(err) {
-			fmt.Fprintf(env.Stderr, "  - %s\n", line)
-		}
-		return nil, ExitError{Code: 1}
+		return nil, notValid(path, env, err)
 	}
 	return cfg, nil
+}
+
+// notValid prints every problem of err as the config's and returns exit code 1.
+func notValid(path string, env Env, err error) error {
+	fmt.Fprintf(env.Stderr, "creditgate: config %s is not valid:\n", path)
+	for _, line := range problemLines(err) {
+		fmt.Fprintf(env.Stderr, "  - %s\n", line)
+	}
+	return ExitError{Code: 1}
 }

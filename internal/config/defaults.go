@@ -4,9 +4,15 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/redisclient"
+	"github.com/creditgate/creditgate/internal/signature"
 )
 
 // Defaults, in one place. Every zero field of a loaded Config takes the value here.
+// A setting whose package has its own default (the forward, the Redis client, the
+// signature check) takes that package's value, so the two cannot drift.
 const (
 	DefaultListen       = ":8080"
 	DefaultAdminListen  = ":9090"
@@ -19,17 +25,17 @@ const (
 	DefaultWaitTimeout          = time.Second
 	DefaultShutdownTimeout      = 20 * time.Second
 	DefaultKeyPrefix            = "creditgate:"
-	DefaultRedisDial            = 2 * time.Second
-	DefaultRedisRead            = time.Second
-	DefaultRedisWrite           = time.Second
+	DefaultRedisDial            = redisclient.DefaultDialTimeout
+	DefaultRedisRead            = redisclient.DefaultReadTimeout
+	DefaultRedisWrite           = redisclient.DefaultWriteTimeout
 	DefaultDedupTTL             = 720 * time.Hour
 	DefaultLease                = 30 * time.Second
 	DefaultDeadLetterFile       = "creditgate-dead-letters.jsonl"
-	DefaultTolerance            = 300 * time.Second
+	DefaultTolerance            = signature.DefaultTolerance
 	DefaultMaxCredits           = 1_000_000
-	DefaultForwardTimeout       = 5 * time.Second
-	DefaultForwardAttempts      = 3
-	DefaultForwardBudget        = 8 * time.Second
+	DefaultForwardTimeout       = forward.DefaultTimeout
+	DefaultForwardAttempts      = forward.DefaultAttempts
+	DefaultForwardBudget        = forward.DefaultBudget
 	DefaultPath                 = "/stripe/webhook"
 	DefaultAPITimeout           = 3 * time.Second
 	DefaultAPIBaseURL           = "https://api.stripe.com"

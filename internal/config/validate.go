@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -144,8 +146,8 @@ func (c *Config) validateRedis(v *problems) {
 		}
 	}
 	validateRedisSecrets(v, r)
-	if r.PoolSize < 0 {
-		v.add("redis.pool_size", "must not be negative")
+	if r.PoolSize < 0 || r.PoolSize > redisclient.MaxPoolSize {
+		v.add("redis.pool_size", "must be between 0 and %d, got %d", redisclient.MaxPoolSize, r.PoolSize)
 	}
 	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
 		v.add("redis.tls", "cert_file and key_file go together")
@@ -206,8 +208,10 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 		v.add(p+".extract.max_credits", "must be between 1 and 2^53, got %d", r.Extract.MaxCredits)
 	}
 	// Forwarding.
-	u, err := url.Parse(r.Forward.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	switch err := forward.CheckURL(r.Forward.URL); {
+	case errors.Is(err, forward.ErrURLFragment):
+		v.add(p+".forward.url", "must not have a #fragment (it is never sent to the backend)")
+	case err != nil:
 		v.add(p+".forward.url", "must be an absolute http:// or https:// URL without credentials, got %s", show(r.Forward.URL))
 	}
 	if len(r.Forward.SigningKeys) == 0 {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
 	"slices"
@@ -106,7 +105,7 @@ func (o Options) check() error {
 	if o.DB < 0 {
 		errs = append(errs, fmt.Errorf("redisclient: db %d is negative", o.DB))
 	}
-	if o.PoolSize < 0 || o.PoolSize > math.MaxInt32 {
+	if o.PoolSize < 0 || o.PoolSize > MaxPoolSize {
 		errs = append(errs, fmt.Errorf("redisclient: pool size %d is out of range", o.PoolSize))
 	}
 	if o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 {

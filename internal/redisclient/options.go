@@ -8,6 +8,7 @@
 package redisclient
 
 import (
+	"math"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/secret"
@@ -26,6 +27,8 @@ const (
 	// DefaultClientName is sent with CLIENT SETNAME so operators find creditgate's
 	// connections in CLIENT LIST.
 	DefaultClientName = "creditgate"
+	// MaxPoolSize is the largest PoolSize: go-redis keeps the pool's size in 32 bits.
+	MaxPoolSize = math.MaxInt32
 )
 
 // Internal retry budget: one dial retry and two command retries, so that a dead store
@@ -77,7 +80,8 @@ type Options struct {
 	WriteTimeout time.Duration
 
 	// PoolSize is the number of connections kept per node.
-	// Zero: the URL's pool_size, else go-redis' default (10 per GOMAXPROCS).
+	// Zero: the URL's pool_size, else go-redis' default (10 per GOMAXPROCS). At most
+	// MaxPoolSize.
 	PoolSize int
 }
 
