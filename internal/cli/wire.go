@@ -34,6 +34,7 @@ type app struct {
 	metrics     *metrics.Metrics
 	store       dedup.Store
 	records     ledger.Store
+	book        ledger.Book // settles a grant's marks in store and record in records
 	customers   ledger.Customers
 	deadLetters deadletter.List
 	pipeline    *pipeline.Pipeline
@@ -88,7 +89,7 @@ func assemble(cfg *config.Config, log *slog.Logger, dry bool) (*app, error) {
 		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
 		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL,
 		TTL: cfg.Dedup.TTL, RecordTTL: cfg.Dedup.RecordTTL, Lease: cfg.Dedup.Lease, Logger: log,
-		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
+		Book: a.book,
 	}
 	rs, err := a.compile(cfg)
 	if err != nil {
@@ -197,8 +198,8 @@ func (a *app) openStores() error {
 	if !cfg.Redis.Enabled() {
 		a.log.Warn("no redis configured: using the in-memory store; run exactly one replica",
 			"dead_letter_file", cfg.DeadLetter.File)
-		a.store = dedup.NewMemory(time.Now)
-		a.records = ledger.NewMemory(time.Now)
+		store, records := dedup.NewMemory(time.Now), ledger.NewMemory(time.Now)
+		a.store, a.records, a.book = store, records, ledger.NewBook(store, records)
 		a.customers = ledger.NewMemoryCustomers(time.Now)
 		if a.dry {
 			return nil
@@ -230,10 +231,10 @@ func (a *app) openStores() error {
 	}
 	a.redis = client
 	repl := redisclient.Replication{Replicas: r.WaitReplicas, Timeout: r.WaitTimeout}
-	store, list := dedup.NewRedis(client, r.KeyPrefix), deadletter.NewRedis(client, r.KeyPrefix)
-	store.Replication, list.Replication = repl, repl
-	a.store = store
-	a.records = ledger.NewRedis(client, r.KeyPrefix)
+	// One book on the one client and prefix: a grant's record lands with its marks.
+	book, list := ledger.NewRedisBook(client, r.KeyPrefix), deadletter.NewRedis(client, r.KeyPrefix)
+	book.Marks.Replication, list.Replication = repl, repl
+	a.store, a.records, a.book = book.Marks, book.Records, book
 	a.customers = ledger.NewRedisCustomers(client, r.KeyPrefix)
 	a.deadLetters = list
 	return nil

@@ -98,12 +98,11 @@ type Pipeline struct {
 	// session or grant that named it (dedup.customer_ttl; zero: TTL).
 	Customers   ledger.Customers
 	CustomerTTL time.Duration
-	// RecordsInStore says that Records keeps its records in Store's Redis under the
-	// same key prefix (ledger.NewRedis and dedup.NewRedis on one client): a grant's
-	// record is then written with its settlement, in the same round trip and
-	// transaction (dedup.Settlement.First), instead of in a round trip of its own.
-	RecordsInStore bool
-	TTL            time.Duration // done-marker lifetime (dedup.ttl)
+	// Book settles a credited grant: its claimed keys done and its purchase record
+	// created, in one write where Store and Records share one Redis
+	// (ledger.RedisBook). Nil: ledger.NewBook(Store, Records), the record first.
+	Book ledger.Book
+	TTL  time.Duration // done-marker lifetime (dedup.ttl)
 	// RecordTTL is how long a purchase record lives after its last change
 	// (dedup.record_ttl); zero: TTL.
 	RecordTTL time.Duration
@@ -336,9 +335,9 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	// The backend has the credit. When the purchase record, which a refund would
 	// look for, cannot be written on a route that takes credits back, Stripe must
 	// redeliver: the backend answers 409 and the record is written then.
-	first, err := p.record(c, rt, pu, ev, g)
+	entry, err := p.record(rt, pu, ev, g)
 	if err == nil {
-		err = c.doneAll(first, first != nil && rt.reversals())
+		err = c.doneAll(entry, rt.reversals())
 	}
 	if err != nil {
 		p.awaitPurchase(c, rt, pu)
@@ -347,11 +346,10 @@ func (p *Pipeline) grant(ctx context.Context, c *claims, o Outcome, rt *Route, d
 	return o
 }
 
-// record writes the purchase record a later refund or dispute will look for, or,
-// when the records live in the dedup store (RecordsInStore), returns it for the
-// settlement to write in the same round trip. Only a route that takes credits back
-// fails on it; others log and go on.
-func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g extract.Grant) (*dedup.Put, error) {
+// record is the purchase record a later refund or dispute will look for, for the
+// settlement to create (Book). Only a route that takes credits back fails on it;
+// others log and go on.
+func (p *Pipeline) record(rt *Route, pu purchase, ev event.View, g extract.Grant) (*ledger.Entry, error) {
 	pi := pu.ref.PaymentIntentID
 	if p.Records == nil || pi == "" {
 		return nil, nil
@@ -361,21 +359,20 @@ func (p *Pipeline) record(c *claims, rt *Route, pu purchase, ev event.View, g ex
 		Amount: pu.ref.AmountTotal, Currency: pu.ref.Currency, CustomerID: pu.obj.Customer,
 		Account: ev.Account, Livemode: ev.Livemode,
 	}
-	key := ledger.Key(rt.Name, pi)
-	var err error
-	if p.RecordsInStore {
-		var put dedup.Put
-		if put, err = ledger.NewPut(key, r, p.recordTTL()); err == nil {
-			return &put, nil
-		}
-	} else {
-		_, err = p.Records.Create(c.cleanupCtx(), key, r, p.recordTTL())
-	}
+	e, err := ledger.NewEntry(ledger.Key(rt.Name, pi), r, p.recordTTL())
 	if err != nil && !rt.reversals() {
 		p.logger().Warn("could not write the purchase record; a refund of it will not be found", "route", rt.Name, "event_id", ev.ID, "error", err)
 		return nil, nil
 	}
-	return nil, err
+	return e, err
+}
+
+// book is Book, or the Book of Store and Records apart.
+func (p *Pipeline) book() ledger.Book {
+	if p.Book != nil {
+		return p.Book
+	}
+	return ledger.NewBook(p.Store, p.Records)
 }
 
 // apiFailed maps a Stripe API error: permanent ones are parked with their reason
