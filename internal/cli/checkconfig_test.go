@@ -270,8 +270,12 @@ func TestCheckConfigRefusesWhatServeRefuses(t *testing.T) {
 	}{
 		{"a #fragment in forward.url", route("http://backend/credits#main"),
 			`routes[0].forward.url: must not have a #fragment (it is never sent to the backend)`},
-		{"a pool size beyond 32 bits", "redis:\n  url: redis://127.0.0.1:6379\n  pool_size: 3000000000\n" + route("http://backend/credits"),
-			`redis.pool_size: must be between 0 and 2147483647, got 3000000000`},
+		{"a pool size beyond what Redis serves", "redis:\n  url: redis://127.0.0.1:6379\n  pool_size: 3000000000\n" + route("http://backend/credits"),
+			`redis.pool_size: must be between 0 and 10000, got 3000000000`},
+		{"a pool size in the Redis URL beyond what Redis serves", "redis:\n  url: redis://127.0.0.1:6379/0?pool_size=3000000000\n" + route("http://backend/credits"),
+			`redis: redisclient: url: pool size 3000000000 is out of range (at most 10000)`},
+		{"TLS settings while TLS is off", "redis:\n  url: redis://127.0.0.1:6379\n  tls: {server_name: redis.internal}\n" + route("http://backend/credits"),
+			`redis: redisclient: tls options are set but TLS is off (use rediss:// or enable tls)`},
 		{"a Redis URL option go-redis does not know", "redis:\n  url: redis://127.0.0.1:6379/0?pool=3\n" + route("http://backend/credits"),
 			`redis: redisclient: url: redis: unexpected option: pool`},
 	}

@@ -153,6 +153,9 @@ func urlOptions(o Options) (*redis.Options, error) {
 	ro.ReadTimeout = cmp.Or(o.ReadTimeout, ro.ReadTimeout, DefaultReadTimeout)
 	ro.WriteTimeout = cmp.Or(o.WriteTimeout, ro.WriteTimeout, DefaultWriteTimeout)
 	ro.PoolSize = cmp.Or(o.PoolSize, ro.PoolSize)
+	if ro.PoolSize > MaxPoolSize { // the URL's ?pool_size=
+		return nil, fmt.Errorf("redisclient: url: pool size %d is out of range (at most %d)", ro.PoolSize, MaxPoolSize)
+	}
 	ro.ClientName = cmp.Or(ro.ClientName, DefaultClientName)
 	ro.MaxRetries = cmp.Or(ro.MaxRetries, maxRetries)
 	ro.DialerRetries = dialerRetries

@@ -8,7 +8,6 @@
 package redisclient
 
 import (
-	"math"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/secret"
@@ -27,8 +26,10 @@ const (
 	// DefaultClientName is sent with CLIENT SETNAME so operators find creditgate's
 	// connections in CLIENT LIST.
 	DefaultClientName = "creditgate"
-	// MaxPoolSize is the largest PoolSize: go-redis keeps the pool's size in 32 bits.
-	MaxPoolSize = math.MaxInt32
+	// MaxPoolSize is the largest PoolSize: Redis serves 10 000 clients by default
+	// (maxclients), and go-redis allocates room for the whole pool up front, so a
+	// pool of 2^31 connections would exhaust memory before the first command.
+	MaxPoolSize = 10_000
 )
 
 // Internal retry budget: one dial retry and two command retries, so that a dead store
