@@ -87,8 +87,8 @@ func (rt *Route) reversals() bool {
 }
 
 // Pipeline processes deliveries for every route. All fields are required except Now
-// (time.Now), Logger (discarded) and Records (no purchase records: reversals park
-// every event as unknown_purchase).
+// (time.Now), Logger (discarded), Records (no purchase records: reversals park every
+// event as unknown_purchase) and Book (Store and Records apart).
 type Pipeline struct {
 	Store       dedup.Store
 	DeadLetters deadletter.List
