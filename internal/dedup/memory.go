@@ -28,7 +28,7 @@ type Memory struct {
 
 type memEntry struct {
 	value   string
-	expires time.Time // zero: never
+	expires time.Time
 }
 
 var _ Store = (*Memory)(nil)
@@ -150,5 +150,5 @@ func (m *Memory) set(key, value string, expires time.Time) {
 }
 
 func (e memEntry) expired(now time.Time) bool {
-	return !e.expires.IsZero() && !now.Before(e.expires)
+	return !now.Before(e.expires)
 }
