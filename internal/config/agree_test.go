@@ -9,6 +9,8 @@ import (
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/signature"
+	"github.com/creditgate/creditgate/internal/stripeapi"
+	"github.com/creditgate/creditgate/internal/watch"
 )
 
 // TestValidateAgreesWithConstructors: a setting that the config accepts is one the
@@ -78,6 +80,9 @@ routes:
 		"redis.read_timeout":  {cfg.Redis.ReadTimeout, redisclient.DefaultReadTimeout},
 		"redis.write_timeout": {cfg.Redis.WriteTimeout, redisclient.DefaultWriteTimeout},
 		"stripe.tolerance":    {r.Stripe.Tolerance, signature.DefaultTolerance},
+		"stripe.api_timeout":  {r.Stripe.APITimeout, stripeapi.DefaultTimeout},
+		"watch.interval":      {cfg.Watch.Interval, watch.DefaultInterval},
+		"watch.window":        {cfg.Watch.Window, watch.DefaultWindow},
 	} {
 		if pair[0] != pair[1] {
 			t.Errorf("%s defaults to %v, its package to %v", name, pair[0], pair[1])

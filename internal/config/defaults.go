@@ -8,11 +8,13 @@ import (
 	"github.com/creditgate/creditgate/internal/forward"
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/signature"
+	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
 // Defaults, in one place. Every zero field of a loaded Config takes the value here.
 // A setting whose package has its own default (the forward, the Redis client, the
-// signature check) takes that package's value, so the two cannot drift.
+// signature check, the Stripe API client, the Stripe watch) takes that package's
+// value, so the two cannot drift.
 const (
 	DefaultListen       = ":8080"
 	DefaultAdminListen  = ":9090"
@@ -37,7 +39,7 @@ const (
 	DefaultForwardAttempts      = forward.DefaultAttempts
 	DefaultForwardBudget        = forward.DefaultBudget
 	DefaultPath                 = "/stripe/webhook"
-	DefaultAPITimeout           = 3 * time.Second
+	DefaultAPITimeout           = stripeapi.DefaultTimeout
 	DefaultAPIBaseURL           = "https://api.stripe.com"
 	DefaultCustomerTTL          = 9600 * time.Hour
 	DefaultRecordTTL            = MinRecordTTL
