@@ -212,20 +212,7 @@ func (a *app) openStores() error {
 		return nil
 	}
 	r := cfg.Redis
-	opts := redisclient.Options{
-		URL: r.URL, Username: r.Username, Password: r.Password, DB: r.DB,
-		ClusterAddrs: r.ClusterAddrs,
-		TLS: redisclient.TLSOptions{
-			Enabled: r.TLS.Enabled, CAFile: r.TLS.CAFile, ServerName: r.TLS.ServerName,
-			InsecureSkipVerify: r.TLS.InsecureSkipVerify, CertFile: r.TLS.CertFile, KeyFile: r.TLS.KeyFile,
-		},
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
-		PoolSize: r.PoolSize,
-	}
-	if s := r.Sentinel; s != nil {
-		opts.Sentinel = &redisclient.SentinelOptions{MasterName: s.MasterName, Addrs: s.Addrs, Username: s.Username, Password: s.Password}
-	}
-	client, err := redisclient.New(opts)
+	client, err := redisclient.New(r.ClientOptions())
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/creditgate/creditgate/internal/forward"
@@ -53,6 +54,44 @@ routes:
 			}
 			if (err == nil) != (newErr == nil) {
 				t.Errorf("config: %v; redisclient.New: %v; want both to accept or both to refuse", err, newErr)
+			}
+		})
+	}
+}
+
+// TestRedisProblemsAreTheClients: what redisclient.New refuses, the config refuses
+// under the setting's name, with the client's message (redisclient.Check).
+func TestRedisProblemsAreTheClients(t *testing.T) {
+	route := `
+routes:
+  - name: main
+    stripe: {signing_secrets: [whsec_x]}
+    forward: {url: "http://backend/credits", signing_keys: ["0123456789abcdef"]}
+`
+	tests := []struct{ redis, problem string }{
+		{`{url: "redis://h:6379", cluster_addrs: ["n:1"]}`, "redis: set only one of url, sentinel and cluster_addrs"},
+		{`{sentinel: {addrs: ["s:26379"]}}`, "redis.sentinel.master_name: is required"},
+		{`{sentinel: {master_name: m}}`, "redis.sentinel.addrs: needs at least one address"},
+		{`{cluster_addrs: ["n:1", ""]}`, "redis.cluster_addrs: has an empty address"},
+		{`{cluster_addrs: ["n:1"], db: 2}`, "redis.db: must be 0 with cluster_addrs (Redis Cluster has only database 0), got 2"},
+		{`{url: "redis://h:6379", db: -1}`, "redis.db: must not be negative, got -1"},
+		{`{url: "redis://h:6379", read_timeout: -1s}`, "redis.read_timeout: must not be negative, got -1s"},
+		{`{url: "rediss://h:6379", tls: {cert_file: c.pem}}`, "redis.tls: cert_file and key_file go together"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.problem, func(t *testing.T) {
+			cfg := &Config{}
+			if err := parseOnly(t, "redis: "+tt.redis+route, cfg); err != nil {
+				t.Fatal(err)
+			}
+			_, newErr := redisclient.New(cfg.Redis.ClientOptions())
+			if newErr == nil {
+				t.Fatal("redisclient.New accepted it")
+			}
+			err := cfg.Validate()
+			wantProblems(t, err, []string{tt.problem})
+			if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+				t.Errorf("%d problems, want this one only:\n%v", n, err)
 			}
 		})
 	}
