@@ -14,6 +14,13 @@ import (
 	"github.com/creditgate/creditgate/internal/watch"
 )
 
+// oneRoute is the smallest valid routes section.
+const oneRoute = `routes:
+  - name: main
+    stripe: {signing_secrets: [whsec_x]}
+    forward: {url: "http://backend/credits", signing_keys: ["0123456789abcdef"]}
+`
+
 // TestValidateAgreesWithConstructors: a setting that the config accepts is one the
 // package using it accepts, and the other way round (forward.url with forward.New,
 // redis.pool_size with redisclient.New), so check-config and serve never disagree.
@@ -41,13 +48,7 @@ routes:
 	}
 	for _, n := range []int{-1, 0, 10, redisclient.MaxPoolSize, redisclient.MaxPoolSize + 1, math.MaxInt32 + 1, 3_000_000_000} {
 		t.Run(fmt.Sprint("redis.pool_size ", n), func(t *testing.T) {
-			_, err := Parse(fmt.Appendf(nil, `
-redis: {url: "redis://127.0.0.1:6379", pool_size: %d}
-routes:
-  - name: main
-    stripe: {signing_secrets: [whsec_x]}
-    forward: {url: "http://backend/credits", signing_keys: ["0123456789abcdef"]}
-`, n), "", env(nil))
+			_, err := Parse(fmt.Appendf(nil, "redis: {url: \"redis://127.0.0.1:6379\", pool_size: %d}\n%s", n, oneRoute), "", env(nil))
 			c, newErr := redisclient.New(redisclient.Options{URL: secret.New("redis://127.0.0.1:6379"), PoolSize: n})
 			if c != nil {
 				_ = c.Close()
@@ -62,12 +63,6 @@ routes:
 // TestRedisProblemsAreTheClients: what redisclient.New refuses, the config refuses
 // under the setting's name, with the client's message (redisclient.Check).
 func TestRedisProblemsAreTheClients(t *testing.T) {
-	route := `
-routes:
-  - name: main
-    stripe: {signing_secrets: [whsec_x]}
-    forward: {url: "http://backend/credits", signing_keys: ["0123456789abcdef"]}
-`
 	tests := []struct{ redis, problem string }{
 		{`{url: "redis://h:6379", cluster_addrs: ["n:1"]}`, "redis: set only one of url, sentinel and cluster_addrs"},
 		{`{sentinel: {addrs: ["s:26379"]}}`, "redis.sentinel.master_name: is required"},
@@ -81,7 +76,7 @@ routes:
 	for _, tt := range tests {
 		t.Run(tt.problem, func(t *testing.T) {
 			cfg := &Config{}
-			if err := parseOnly(t, "redis: "+tt.redis+route, cfg); err != nil {
+			if err := parseOnly(t, "redis: "+tt.redis+"\n"+oneRoute, cfg); err != nil {
 				t.Fatal(err)
 			}
 			_, newErr := redisclient.New(cfg.Redis.ClientOptions())
@@ -100,13 +95,7 @@ routes:
 // TestDefaultsAreTheOwners: the defaults of settings whose package has its own are
 // that package's, so a zero in Options and a missing key in the file mean the same.
 func TestDefaultsAreTheOwners(t *testing.T) {
-	cfg, err := Parse([]byte(`
-redis: {url: "redis://127.0.0.1:6379"}
-routes:
-  - name: main
-    stripe: {signing_secrets: [whsec_x]}
-    forward: {url: "http://b/c", signing_keys: ["0123456789abcdef"]}
-`), "", env(nil))
+	cfg, err := Parse([]byte("redis: {url: \"redis://127.0.0.1:6379\"}\n"+oneRoute), "", env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
