@@ -1,10 +1,12 @@
 package cli_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const example = "../../examples/config.yaml"
@@ -249,5 +251,46 @@ func TestCheckConfigRefusesSplitPurchases(t *testing.T) {
 	}
 	if !strings.Contains(stderr, `routes[1].events: invoice.paid on route "invoices" and the Checkout Session events on route "sessions" could grant one purchase twice`) {
 		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// TestCheckConfigRefusesWhatServeRefuses: check-config builds what serve builds (minus
+// the listeners), so a config that serve would refuse at start-up never passes it.
+// Each case is refused by both commands with the same problem line.
+func TestCheckConfigRefusesWhatServeRefuses(t *testing.T) {
+	route := func(forwardURL string) string {
+		return `routes:
+  - name: main
+    stripe: {signing_secrets: [whsec_a]}
+    forward: {url: "` + forwardURL + `", signing_keys: ["0123456789abcdef"]}
+`
+	}
+	tests := []struct {
+		name, config, problem string
+	}{
+		{"a #fragment in forward.url", route("http://backend/credits#main"),
+			`routes[0].forward.url: must not have a #fragment (it is never sent to the backend)`},
+		{"a pool size beyond what Redis serves", "redis:\n  url: redis://127.0.0.1:6379\n  pool_size: 3000000000\n" + route("http://backend/credits"),
+			`redis.pool_size: must be between 0 and 10000, got 3000000000`},
+		{"a pool size in the Redis URL beyond what Redis serves", "redis:\n  url: redis://127.0.0.1:6379/0?pool_size=3000000000\n" + route("http://backend/credits"),
+			`redis: redisclient: url: pool size 3000000000 is out of range (at most 10000)`},
+		{"TLS settings while TLS is off", "redis:\n  url: redis://127.0.0.1:6379\n  tls: {server_name: redis.internal}\n" + route("http://backend/credits"),
+			`redis: redisclient: tls options are set but TLS is off (use rediss:// or enable tls)`},
+		{"a Redis URL option go-redis does not know", "redis:\n  url: redis://127.0.0.1:6379/0?pool=3\n" + route("http://backend/credits"),
+			`redis: redisclient: url: redis: unexpected option: pool`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "config.yaml", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"+tt.config)
+			for _, cmd := range []string{"check-config", "serve"} {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				code, stdout, stderr := runCtx(ctx, nil, cmd, "--config", path)
+				cancel()
+				want := "creditgate: config " + path + " is not valid:\n  - " + tt.problem + "\n"
+				if code != 1 || stdout != "" || (cmd == "check-config" && stderr != want) || !strings.Contains(stderr, tt.problem) {
+					t.Errorf("%s = %d, stdout %q, stderr\n%s\nwant 1 and\n%s", cmd, code, stdout, stderr, want)
+				}
+			}
+		})
 	}
 }

@@ -116,6 +116,9 @@ func runCheckConfig(_ context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkBuild(cfg); err != nil {
+		return notValid(*path, env, err)
+	}
 	fmt.Fprintf(env.Stdout, "config %s is valid: %d route(s), store %s\n", *path, len(cfg.Routes), storeKind(cfg))
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(env.Stdout, "  route %s: POST %s (livemode=%t) -> %s, %d signing secret(s), %d forwarding key(s), events %s\n",

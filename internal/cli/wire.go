@@ -35,6 +35,7 @@ type app struct {
 	metrics     *metrics.Metrics
 	store       dedup.Store
 	records     ledger.Store
+	book        ledger.Book // settles a grant's marks in store and record in records
 	customers   ledger.Customers
 	deadLetters deadletter.List
 	pipeline    *pipeline.Pipeline
@@ -49,6 +50,8 @@ type app struct {
 	tracer *tracing.Tracer
 	// budgets are the Stripe API read budgets by API key, kept across reloads.
 	budgets readBudgets
+	// dry marks checkBuild's app: it is closed unused, and opens no file.
+	dry bool
 }
 
 // newLogger returns the JSON logger every command uses.
@@ -59,8 +62,25 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.
-func build(cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil), budgets: readBudgets{}}
+func build(cfg *config.Config, log *slog.Logger) (*app, error) { return assemble(cfg, log, false) }
+
+// checkBuild builds what serve builds from cfg, minus the listeners, and closes it
+// again: the Redis client (built, never dialled), the stores, and every route's
+// extractor, forwarder and Stripe API client. check-config runs it, so a config that
+// passes check-config is one serve starts with. It writes nothing: the in-memory
+// store's dead-letter file is not opened.
+func checkBuild(cfg *config.Config) error {
+	a, err := assemble(cfg, slog.New(slog.DiscardHandler), true)
+	if err != nil {
+		return err
+	}
+	a.close()
+	return nil
+}
+
+// assemble is build; dry leaves the dead-letter file unopened (checkBuild).
+func assemble(cfg *config.Config, log *slog.Logger, dry bool) (*app, error) {
+	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil), budgets: readBudgets{}, dry: dry}
 	a.forwardClient.Transport = traceTransport{next: a.forwardClient.Transport}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
@@ -70,7 +90,7 @@ func build(cfg *config.Config, log *slog.Logger) (*app, error) {
 		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
 		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL,
 		TTL: cfg.Dedup.TTL, RecordTTL: cfg.Dedup.RecordTTL, Lease: cfg.Dedup.Lease, Logger: log,
-		RecordsInStore: a.redis != nil, // openStores puts both on one client and prefix
+		Book: a.book,
 	}
 	rs, err := a.compile(cfg)
 	if err != nil {
@@ -179,9 +199,12 @@ func (a *app) openStores() error {
 	if !cfg.Redis.Enabled() {
 		a.log.Warn("no redis configured: using the in-memory store; run exactly one replica",
 			"dead_letter_file", cfg.DeadLetter.File)
-		a.store = dedup.NewMemory(time.Now)
-		a.records = ledger.NewMemory(time.Now)
+		store, records := dedup.NewMemory(time.Now), ledger.NewMemory(time.Now)
+		a.store, a.records, a.book = store, records, ledger.NewBook(store, records)
 		a.customers = ledger.NewMemoryCustomers(time.Now)
+		if a.dry {
+			return nil
+		}
 		f, err := deadletter.OpenFile(cfg.DeadLetter.File)
 		if err != nil {
 			return fmt.Errorf("open dead-letter file: %w", err)
@@ -190,29 +213,16 @@ func (a *app) openStores() error {
 		return nil
 	}
 	r := cfg.Redis
-	opts := redisclient.Options{
-		URL: r.URL, Username: r.Username, Password: r.Password, DB: r.DB,
-		ClusterAddrs: r.ClusterAddrs,
-		TLS: redisclient.TLSOptions{
-			Enabled: r.TLS.Enabled, CAFile: r.TLS.CAFile, ServerName: r.TLS.ServerName,
-			InsecureSkipVerify: r.TLS.InsecureSkipVerify, CertFile: r.TLS.CertFile, KeyFile: r.TLS.KeyFile,
-		},
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
-		PoolSize: r.PoolSize,
-	}
-	if s := r.Sentinel; s != nil {
-		opts.Sentinel = &redisclient.SentinelOptions{MasterName: s.MasterName, Addrs: s.Addrs, Username: s.Username, Password: s.Password}
-	}
-	client, err := redisclient.New(opts)
+	client, err := redisclient.New(r.ClientOptions())
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	a.redis = client
 	repl := redisclient.Replication{Replicas: r.WaitReplicas, Timeout: r.WaitTimeout}
-	store, list := dedup.NewRedis(client, r.KeyPrefix), deadletter.NewRedis(client, r.KeyPrefix)
-	store.Replication, list.Replication = repl, repl
-	a.store = store
-	a.records = ledger.NewRedis(client, r.KeyPrefix)
+	// One book on the one client and prefix: a grant's record lands with its marks.
+	book, list := ledger.NewRedisBook(client, r.KeyPrefix), deadletter.NewRedis(client, r.KeyPrefix)
+	book.Marks.Replication, list.Replication = repl, repl
+	a.store, a.records, a.book = book.Marks, book.Records, book
 	a.customers = ledger.NewRedisCustomers(client, r.KeyPrefix)
 	a.deadLetters = list
 	return nil
@@ -241,11 +251,16 @@ func (a *app) close() {
 func loadConfig(path string, env Env) (*config.Config, error) {
 	cfg, err := config.Load(path, env.Getenv)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "creditgate: config %s is not valid:\n", path)
-		for _, line := range problemLines(err) {
-			fmt.Fprintf(env.Stderr, "  - %s\n", line)
-		}
-		return nil, ExitError{Code: 1}
+		return nil, notValid(path, env, err)
 	}
 	return cfg, nil
+}
+
+// notValid prints every problem of err as the config's and returns exit code 1.
+func notValid(path string, env Env, err error) error {
+	fmt.Fprintf(env.Stderr, "creditgate: config %s is not valid:\n", path)
+	for _, line := range problemLines(err) {
+		fmt.Fprintf(env.Stderr, "  - %s\n", line)
+	}
+	return ExitError{Code: 1}
 }

@@ -3,9 +3,17 @@ package config
 import (
 	"slices"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/redisclient"
+	"github.com/creditgate/creditgate/internal/signature"
+	"github.com/creditgate/creditgate/internal/stripeapi"
 )
 
 // Defaults, in one place. Every zero field of a loaded Config takes the value here.
+// A setting whose package has its own default (the forward, the Redis client, the
+// signature check, the Stripe API client, the Stripe watch) takes that package's
+// value, so the two cannot drift.
 const (
 	DefaultListen       = ":8080"
 	DefaultAdminListen  = ":9090"
@@ -18,19 +26,19 @@ const (
 	DefaultWaitTimeout          = time.Second
 	DefaultShutdownTimeout      = 20 * time.Second
 	DefaultKeyPrefix            = "creditgate:"
-	DefaultRedisDial            = 2 * time.Second
-	DefaultRedisRead            = time.Second
-	DefaultRedisWrite           = time.Second
+	DefaultRedisDial            = redisclient.DefaultDialTimeout
+	DefaultRedisRead            = redisclient.DefaultReadTimeout
+	DefaultRedisWrite           = redisclient.DefaultWriteTimeout
 	DefaultDedupTTL             = 720 * time.Hour
 	DefaultLease                = 30 * time.Second
 	DefaultDeadLetterFile       = "creditgate-dead-letters.jsonl"
-	DefaultTolerance            = 300 * time.Second
+	DefaultTolerance            = signature.DefaultTolerance
 	DefaultMaxCredits           = 1_000_000
-	DefaultForwardTimeout       = 5 * time.Second
-	DefaultForwardAttempts      = 3
-	DefaultForwardBudget        = 8 * time.Second
+	DefaultForwardTimeout       = forward.DefaultTimeout
+	DefaultForwardAttempts      = forward.DefaultAttempts
+	DefaultForwardBudget        = forward.DefaultBudget
 	DefaultPath                 = "/stripe/webhook"
-	DefaultAPITimeout           = 3 * time.Second
+	DefaultAPITimeout           = stripeapi.DefaultTimeout
 	DefaultAPIBaseURL           = "https://api.stripe.com"
 	DefaultCustomerTTL          = 9600 * time.Hour
 	DefaultRecordTTL            = MinRecordTTL

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -92,14 +94,12 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateRedis(v *problems) {
 	r := c.Redis
-	set := 0
-	for _, on := range []bool{!r.URL.IsZero(), r.Sentinel != nil, len(r.ClusterAddrs) > 0} {
-		if on {
-			set++
+	// What the Redis client itself refuses, under the same names.
+	for _, p := range redisclient.Check(r.ClientOptions()) {
+		if p.Field == "" && !r.Enabled() {
+			continue // no deployment chosen: the in-memory store
 		}
-	}
-	if set > 1 {
-		v.add("redis", "set only one of url, sentinel and cluster_addrs")
+		v.add(strings.TrimSuffix("redis."+p.Field, "."), "%s", p.Message)
 	}
 	if !r.URL.IsZero() {
 		u, err := url.Parse(r.URL.Reveal())
@@ -113,23 +113,18 @@ func (c *Config) validateRedis(v *problems) {
 		}
 	}
 	if s := r.Sentinel; s != nil {
-		if s.MasterName == "" {
-			v.add("redis.sentinel.master_name", "is required")
-		}
-		if len(s.Addrs) == 0 {
-			v.add("redis.sentinel.addrs", "at least one sentinel address is required")
-		}
 		for i, a := range s.Addrs {
-			v.addr(fmt.Sprintf("redis.sentinel.addrs[%d]", i), a)
+			if a != "" { // an empty one is redisclient.Check's
+				v.addr(fmt.Sprintf("redis.sentinel.addrs[%d]", i), a)
+			}
 		}
 	}
 	for i, a := range r.ClusterAddrs {
-		v.addr(fmt.Sprintf("redis.cluster_addrs[%d]", i), a)
+		if a != "" {
+			v.addr(fmt.Sprintf("redis.cluster_addrs[%d]", i), a)
+		}
 	}
-	if len(r.ClusterAddrs) > 0 && r.DB != 0 {
-		v.add("redis.db", "must be 0 with cluster_addrs (Redis Cluster has one database)")
-	}
-	if r.DB < 0 || r.DB > 15 {
+	if r.DB > 15 {
 		v.add("redis.db", "must be between 0 and 15, got %d", r.DB)
 	}
 	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, " \t\r\n{}") {
@@ -139,17 +134,11 @@ func (c *Config) validateRedis(v *problems) {
 		name string
 		d    time.Duration
 	}{{"dial_timeout", r.DialTimeout}, {"read_timeout", r.ReadTimeout}, {"write_timeout", r.WriteTimeout}} {
-		if t.d <= 0 || t.d > time.Minute {
+		if t.d == 0 || t.d > time.Minute { // a negative one is redisclient.Check's
 			v.add("redis."+t.name, "must be between 1ns and 1m, got %s", t.d)
 		}
 	}
 	validateRedisSecrets(v, r)
-	if r.PoolSize < 0 {
-		v.add("redis.pool_size", "must not be negative")
-	}
-	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
-		v.add("redis.tls", "cert_file and key_file go together")
-	}
 }
 
 func (c *Config) validateRoute(v *problems, p string, r *Route) {
@@ -206,8 +195,10 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 		v.add(p+".extract.max_credits", "must be between 1 and 2^53, got %d", r.Extract.MaxCredits)
 	}
 	// Forwarding.
-	u, err := url.Parse(r.Forward.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	switch err := forward.CheckURL(r.Forward.URL); {
+	case errors.Is(err, forward.ErrURLFragment):
+		v.add(p+".forward.url", "must not have a #fragment (it is never sent to the backend)")
+	case err != nil:
 		v.add(p+".forward.url", "must be an absolute http:// or https:// URL without credentials, got %s", show(r.Forward.URL))
 	}
 	if len(r.Forward.SigningKeys) == 0 {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/watch"
 )
 
 // Watch configures the background check of each route's Stripe webhook endpoint:
@@ -25,10 +27,10 @@ type Watch struct {
 	PublicURL string `yaml:"public_url"`
 }
 
-// Defaults of the watch.
+// Defaults of the watch: package watch's.
 const (
-	DefaultWatchInterval = 60 * time.Second
-	DefaultWatchWindow   = 72 * time.Hour
+	DefaultWatchInterval = watch.DefaultInterval
+	DefaultWatchWindow   = watch.DefaultWindow
 )
 
 func (w *Watch) setDefaults() {

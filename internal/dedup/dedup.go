@@ -1,6 +1,6 @@
 // Package dedup owns the exactly-once bookkeeping of creditgate: the claim on an event
-// or a purchase while it is being credited, the "done" mark that answers later
-// deliveries as duplicates, and the Stripe customer → user id map learned on the way.
+// or a purchase while it is being credited, and the "done" mark that answers later
+// deliveries as duplicates.
 //
 // A key moves through three states (DESIGN.md §4):
 //
@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // ErrUnavailable wraps every failure to reach the store; the webhook pipeline maps it to
@@ -77,17 +75,10 @@ type Store interface {
 	// Release deletes key only if token still holds it. Releasing a key that is absent,
 	// done or held by another token is a no-op, not an error.
 	Release(ctx context.Context, key, token string) error
-	// Customer returns the user id learned for a Stripe customer id; ok is false when
-	// none is known.
-	Customer(ctx context.Context, customerID string) (userID string, ok bool, err error)
-	// RememberCustomer stores customerID → userID for ttl, replacing any earlier user
-	// id. A ttl <= 0 keeps the mapping without expiry.
-	RememberCustomer(ctx context.Context, customerID, userID string, ttl time.Duration) error
-	// Settle writes what one credited delivery leaves behind (see Settlement) at once
-	// (Redis: one round trip). Without First the result is the same as Complete for
-	// every key followed by RememberCustomer, including when some writes fail: each
-	// write is attempted. The error joins one ErrUnavailable-wrapped error per failed
-	// write.
+	// Settle marks every key of s done for s.TTL at once (Redis: one round trip). The
+	// result is the same as Complete for every key, including when some writes fail:
+	// each write is attempted. The error joins one ErrUnavailable-wrapped error per
+	// failed write.
 	Settle(ctx context.Context, s Settlement) error
 	// VerifyConnection reports whether the store answers; /readyz calls it.
 	VerifyConnection(ctx context.Context) error
@@ -107,8 +98,6 @@ const (
 	processingPrefix = "processing:"
 	doneValue        = "done"
 )
-
-func customerKey(customerID string) string { return storekey.Customer(customerID) }
 
 func checkKeyToken(key, token string) error {
 	switch {
@@ -135,18 +124,4 @@ func checkComplete(key string, ttl time.Duration) error {
 		return fmt.Errorf("%w: ttl %v is not positive", ErrInvalid, ttl)
 	}
 	return nil
-}
-
-func checkCustomerID(customerID string) error {
-	if customerID == "" {
-		return fmt.Errorf("%w: empty customer id", ErrInvalid)
-	}
-	return nil
-}
-
-func checkRemember(customerID, userID string) error {
-	if userID == "" {
-		return fmt.Errorf("%w: empty user id", ErrInvalid)
-	}
-	return checkCustomerID(customerID)
 }

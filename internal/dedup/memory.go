@@ -28,7 +28,7 @@ type Memory struct {
 
 type memEntry struct {
 	value   string
-	expires time.Time // zero: never
+	expires time.Time
 }
 
 var _ Store = (*Memory)(nil)
@@ -93,38 +93,6 @@ func (m *Memory) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-// Customer implements Store.
-func (m *Memory) Customer(ctx context.Context, customerID string) (string, bool, error) {
-	if err := checkCustomerID(customerID); err != nil {
-		return "", false, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.usable(ctx); err != nil {
-		return "", false, err
-	}
-	v, ok := m.get(customerKey(customerID), m.now())
-	return v, ok, nil
-}
-
-// RememberCustomer implements Store.
-func (m *Memory) RememberCustomer(ctx context.Context, customerID, userID string, ttl time.Duration) error {
-	if err := checkRemember(customerID, userID); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.usable(ctx); err != nil {
-		return err
-	}
-	var expires time.Time
-	if ttl > 0 {
-		expires = m.now().Add(ttl)
-	}
-	m.set(customerKey(customerID), userID, expires)
-	return nil
-}
-
 // VerifyConnection implements Store: nil until Close.
 func (m *Memory) VerifyConnection(ctx context.Context) error {
 	m.mu.Lock()
@@ -182,5 +150,5 @@ func (m *Memory) set(key, value string, expires time.Time) {
 }
 
 func (e memEntry) expired(now time.Time) bool {
-	return !e.expires.IsZero() && !now.Before(e.expires)
+	return !now.Before(e.expires)
 }

@@ -43,13 +43,11 @@ func TestMemoryUnavailable(t *testing.T) {
 // everyCall makes one call of each Store method and returns their errors.
 func everyCall(ctx context.Context, s dedup.Store) []error {
 	_, claimErr := s.Claim(ctx, "event:main:evt_1", "tok", time.Minute)
-	_, _, customerErr := s.Customer(ctx, "cus_1")
 	return []error{
 		claimErr,
 		s.Complete(ctx, "event:main:evt_1", time.Minute),
 		s.Release(ctx, "event:main:evt_1", "tok"),
-		customerErr,
-		s.RememberCustomer(ctx, "cus_1", "user-1", time.Minute),
+		s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_1"}, TTL: time.Minute}),
 		s.VerifyConnection(ctx),
 	}
 }

@@ -40,11 +40,10 @@ end
 return 0
 `)
 
-// Redis is a Store in Redis, shared by every replica. Every key is prefix+key: dedup
-// keys as the caller shapes them ("event:<route>:<evt_id>", "purchase:<route>:<cs_id>")
-// and customer keys as "customer:<cus_id>". Each command and script touches one key,
-// so it works on Redis Cluster unchanged. Values: "processing:<token>" with the lease as
-// expiry, "done" with the ttl as expiry, and the user id for a customer key.
+// Redis is a Store in Redis, shared by every replica. Every key is prefix+key, as the
+// caller shapes it ("event:<route>:<evt_id>", "purchase:<route>:<cs_id>"). Each command
+// and script touches one key, so it works on Redis Cluster unchanged. Values:
+// "processing:<token>" with the lease as expiry, "done" with the ttl as expiry.
 //
 // Use NewRedis; the zero value is not usable.
 type Redis struct {
@@ -173,34 +172,6 @@ func (r *Redis) Release(ctx context.Context, key, token string) error {
 	}
 	if err := releaseScript.Run(ctx, r.c, []string{r.prefix + key}, processingPrefix+token).Err(); err != nil {
 		return unavailable("release", key, err)
-	}
-	return nil
-}
-
-// Customer implements Store.
-func (r *Redis) Customer(ctx context.Context, customerID string) (string, bool, error) {
-	if err := checkCustomerID(customerID); err != nil {
-		return "", false, err
-	}
-	key := customerKey(customerID)
-	v, err := r.c.Get(ctx, r.prefix+key).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return "", false, nil
-	case err != nil:
-		return "", false, unavailable("customer", key, err)
-	}
-	return v, true, nil
-}
-
-// RememberCustomer implements Store.
-func (r *Redis) RememberCustomer(ctx context.Context, customerID, userID string, ttl time.Duration) error {
-	if err := checkRemember(customerID, userID); err != nil {
-		return err
-	}
-	key := customerKey(customerID)
-	if err := r.c.Set(ctx, r.prefix+key, userID, max(ttl, 0)).Err(); err != nil {
-		return unavailable("remember customer", key, err)
 	}
 	return nil
 }

@@ -143,13 +143,6 @@ func TestRedisLayout(t *testing.T) {
 	if ttl := c.PTTL(ctx, prefix+"event:main:evt_1").Val(); ttl <= 719*time.Hour {
 		t.Errorf("done TTL = %v, want about 720h", ttl)
 	}
-	if err := s.RememberCustomer(ctx, "cus_1", "user-1", 0); err != nil {
-		t.Fatal(err)
-	}
-	expectRaw(t, c.Get(ctx, prefix+"customer:cus_1").Val(), "user-1")
-	if ttl := c.PTTL(ctx, prefix+"customer:cus_1").Val(); ttl != -1 {
-		t.Errorf("customer TTL = %v, want none (-1)", ttl)
-	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
@@ -230,33 +223,33 @@ func TestRedisClaimEachUnreachable(t *testing.T) {
 	}
 }
 
-// TestRedisSettleFirst: First is written with SET NX and the settlement's ttl; it
+// TestRedisSettleFirst: first is written with SET NX and the settlement's ttl; it
 // never replaces an existing value; and on one Redis it lands with the done marks or
-// not at all. A user whose ACL forbids the First key makes the transaction abort at
+// not at all. A user whose ACL forbids the first key makes the transaction abort at
 // queue time (NOPERM): then no done mark may land either.
 func TestRedisSettleFirst(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	s := dedup.NewRedis(c, prefix)
 	ctx := t.Context()
-	first := &dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":100}`)}
-	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_1"}, TTL: time.Hour, First: first}); err != nil {
+	first := dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":100}`)}
+	if err := s.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_1"}, TTL: time.Hour}, first); err != nil {
 		t.Fatal(err)
 	}
 	expectRaw(t, c.Get(ctx, prefix+"record:main:pi_1").Val(), `{"credits":100}`)
 	if ttl := c.PTTL(ctx, prefix+"record:main:pi_1").Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 		t.Errorf("record TTL = %v, want about 1h", ttl)
 	}
-	again := &dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":1}`)}
-	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_2"}, TTL: time.Hour, First: again}); err != nil {
+	again := dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":1}`)}
+	if err := s.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_2"}, TTL: time.Hour}, again); err != nil {
 		t.Fatal(err)
 	}
 	expectRaw(t, c.Get(ctx, prefix+"record:main:pi_1").Val(), `{"credits":100}`)
 	expectRaw(t, c.Get(ctx, prefix+"event:main:evt_2").Val(), "done")
 
-	// A First with a ttl of its own (a purchase record outlives the done marks).
-	long := &dedup.Put{Key: "record:main:pi_long", Value: []byte(`{}`), TTL: 4320 * time.Hour}
-	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour, First: long}); err != nil {
+	// A first with a ttl of its own (a purchase record outlives the done marks).
+	long := dedup.Put{Key: "record:main:pi_long", Value: []byte(`{}`), TTL: 4320 * time.Hour}
+	if err := s.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour}, long); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := c.PTTL(ctx, prefix+"record:main:pi_long").Val(); ttl <= 4319*time.Hour || ttl > 4320*time.Hour {
@@ -268,26 +261,33 @@ func TestRedisSettleFirst(t *testing.T) {
 
 	// All or nothing, on a private server (ACL changes stay off the shared one).
 	own := redistest.Server(t)
-	if err := own.Do(ctx, "ACL", "SETUSER", "limited", "on", ">limited-pw", "~p:event:*", "~p:customer:*", "+@all").Err(); err != nil {
+	if err := own.Do(ctx, "ACL", "SETUSER", "limited", "on", ">limited-pw", "~p:event:*", "+@all").Err(); err != nil {
 		t.Fatal(err)
 	}
 	opts := own.(*redis.Client).Options()
 	limited := redis.NewClient(&redis.Options{Addr: opts.Addr, Username: "limited", Password: "limited-pw"})
 	t.Cleanup(func() { _ = limited.Close() })
 	ls := dedup.NewRedis(limited, "p:")
-	err := ls.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour, CustomerID: "cus_1", UserID: "u",
-		First: &dedup.Put{Key: "record:main:pi_3", Value: []byte("{}")}})
+	err := ls.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3", "event:main:evt_4"}, TTL: time.Hour},
+		dedup.Put{Key: "record:main:pi_3", Value: []byte("{}")})
 	if !errors.Is(err, dedup.ErrUnavailable) {
-		t.Fatalf("Settle with a forbidden First key: err %v, want ErrUnavailable", err)
+		t.Fatalf("SettleFirst with a forbidden first key: err %v, want ErrUnavailable", err)
 	}
-	for _, k := range []string{"p:event:main:evt_3", "p:customer:cus_1", "p:record:main:pi_3"} {
+	for _, k := range []string{"p:event:main:evt_3", "p:event:main:evt_4", "p:record:main:pi_3"} {
 		if n := own.Exists(ctx, k).Val(); n != 0 {
 			t.Errorf("%s was written although the transaction failed", k)
 		}
 	}
-	// The same settlement without First goes through: the ACL was the only obstacle.
+	// The same settlement without first goes through: the ACL was the only obstacle.
 	if err := ls.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3"}, TTL: time.Hour}); err != nil {
-		t.Fatalf("Settle without First as the limited user: %v", err)
+		t.Fatalf("Settle without first as the limited user: %v", err)
+	}
+	// An invalid first is refused before anything is written.
+	if err := s.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_5"}, TTL: time.Hour}, dedup.Put{Value: []byte("x")}); !errors.Is(err, dedup.ErrInvalid) {
+		t.Errorf("SettleFirst with an empty first key = %v, want ErrInvalid", err)
+	}
+	if n := c.Exists(ctx, prefix+"event:main:evt_5").Val(); n != 0 {
+		t.Error("an invalid SettleFirst marked its key done")
 	}
 	expectRaw(t, own.Get(ctx, "p:event:main:evt_3").Val(), "done")
 }
@@ -326,8 +326,8 @@ func TestRedisVerifyConnectionProbesPermissions(t *testing.T) {
 }
 
 // TestRedisCluster runs the behaviour suite on a private three-node Redis Cluster:
-// every command touches one key, ClaimEach's keys land on different nodes, and a
-// Settlement with First takes the Cluster path (First in a round trip of its own).
+// every command touches one key, ClaimEach's keys land on different nodes, and
+// SettleFirst takes the Cluster path (first in a round trip of its own).
 func TestRedisCluster(t *testing.T) {
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redistest.Cluster(t)})
 	t.Cleanup(func() { _ = c.Close() })
@@ -355,8 +355,8 @@ func TestRedisCluster(t *testing.T) {
 				t.Errorf("ClaimEach %s: %v %v", cl.Key, cl.State, cl.Err)
 			}
 		}
-		err := s.Settle(ctx, dedup.Settlement{Keys: []string{cs[0].Key, cs[1].Key, cs[2].Key}, TTL: time.Hour,
-			CustomerID: "cus_1", UserID: "u", First: &dedup.Put{Key: "record:main:pi_1", Value: []byte("{}")}})
+		err := s.SettleFirst(ctx, dedup.Settlement{Keys: []string{cs[0].Key, cs[1].Key, cs[2].Key}, TTL: time.Hour},
+			dedup.Put{Key: "record:main:pi_1", Value: []byte("{}")})
 		if err != nil {
 			t.Fatalf("Settle across nodes: %v", err)
 		}

@@ -126,20 +126,8 @@ type Result struct {
 // New checks o and returns a Client. It returns every problem found, joined.
 func New(o Options) (*Client, error) {
 	var errs []error
-	u, err := url.Parse(o.URL)
-	switch {
-	case o.URL == "":
-		errs = append(errs, errors.New("forward: url is empty"))
-	case err != nil:
-		errs = append(errs, errors.New("forward: url does not parse")) // the parse error may echo credentials
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("forward: url scheme must be http or https, got %q", u.Scheme))
-	case u.Host == "":
-		errs = append(errs, errors.New("forward: url has no host"))
-	case u.User != nil:
-		errs = append(errs, errors.New("forward: url must not carry credentials; the signature authenticates creditgate"))
-	case u.Fragment != "":
-		errs = append(errs, errors.New("forward: url must not have a #fragment"))
+	if err := CheckURL(o.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if len(o.Keys) == 0 {
 		errs = append(errs, errors.New("forward: at least one signing key is required"))
@@ -163,6 +151,7 @@ func New(o Options) (*Client, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	u, _ := url.Parse(o.URL) // CheckURL parsed it
 
 	c := &Client{
 		url:        o.URL,
@@ -192,6 +181,33 @@ func New(o Options) (*Client, error) {
 	noFollow.CheckRedirect = refuseRedirect
 	c.hc = &noFollow
 	return c, nil
+}
+
+// ErrURLFragment is CheckURL's error for a URL with a #fragment.
+var ErrURLFragment = errors.New("forward: url must not have a #fragment")
+
+// CheckURL reports why raw cannot be the backend's URL, or nil. It must be absolute
+// http or https with a host, without user:password (the signature authenticates
+// creditgate) and without a #fragment (never sent). New and the config's validation
+// both use it, so a URL the config accepts is one New accepts. No error quotes raw: a
+// URL may carry credentials.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return errors.New("forward: url is empty")
+	case err != nil:
+		return errors.New("forward: url does not parse") // the parse error may echo credentials
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("forward: url scheme must be http or https, got %q", u.Scheme)
+	case u.Host == "":
+		return errors.New("forward: url has no host")
+	case u.User != nil:
+		return errors.New("forward: url must not carry credentials; the signature authenticates creditgate")
+	case u.Fragment != "":
+		return ErrURLFragment
+	}
+	return nil
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -9,6 +9,10 @@
 // works. Concurrent reversals of one purchase are serialized by the caller (a dedup
 // claim on reversal:<route>:<pi_id>); a record is created with SET NX so a grant that
 // is credited twice (a lost done-marker) never resets the reversal progress.
+//
+// A grant's record is created by its settlement (Book, book.go): with the dedup
+// store's done marks in one transaction where both share one Redis (RedisBook), or
+// first and apart in memory (NewBook).
 package ledger
 
 import (
@@ -138,17 +142,6 @@ func (s *Redis) Put(ctx context.Context, key string, r Record, ttl time.Duration
 		return unavailable("put record", key, err)
 	}
 	return nil
-}
-
-// NewPut returns the write that creates r under key for a dedup.Settlement (its First):
-// with SET NX in the dedup store's Redis, where Redis.Get finds it when both share
-// the client and key prefix.
-func NewPut(key string, r Record, ttl time.Duration) (dedup.Put, error) {
-	b, err := encode(key, r, ttl)
-	if err != nil {
-		return dedup.Put{}, err
-	}
-	return dedup.Put{Key: keyPrefix + key, Value: b, TTL: ttl}, nil
 }
 
 // Memory is a Store in memory, for the in-memory store (one replica).

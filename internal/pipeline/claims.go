@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/storekey"
 )
 
@@ -76,22 +78,24 @@ func (c *claims) cleanupCtx() context.Context {
 	return c.cctx
 }
 
-// settle marks every held key done in one settlement (dedup.Store.Settle: one round
-// trip with Redis) together with first (a purchase record, written first and with
-// the rest or not at all). A failure is tried once more, then logged: the backend has
-// the credit, and its Idempotency-Key stops a second one if the key is retried. Only
-// with strict (a record that a reversal will need) is the failure returned and the
-// keys kept, for the caller to release them and answer so that Stripe retries.
-func (c *claims) settle(first *dedup.Put, strict bool) error {
-	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL, First: first}
+// settle marks every held key done in one settlement (one round trip with Redis)
+// together with entry, the grant's purchase record (written first, and with the rest
+// or not at all: Pipeline.Book). A failure is tried once more, then logged: the
+// backend has the credit, and its Idempotency-Key stops a second one if the key is
+// retried. Only with strict (a route whose reversals will need the record) and a
+// record that may be missing is the failure returned and the keys kept, for the
+// caller to release them and answer so that Stripe retries.
+func (c *claims) settle(entry *ledger.Entry, strict bool) error {
+	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL}
 	for i, h := range c.held {
 		st.Keys[i] = h.key
 	}
-	err := c.p.Store.Settle(c.cleanupCtx(), st)
+	book := c.p.book()
+	err := book.Settle(c.cleanupCtx(), st, entry)
 	if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
-		err = c.p.Store.Settle(c.cleanupCtx(), st)
+		err = book.Settle(c.cleanupCtx(), st, entry)
 	}
-	if err != nil && strict {
+	if err != nil && strict && errors.Is(err, ledger.ErrUnrecorded) {
 		return err
 	}
 	c.held = nil

@@ -442,17 +442,9 @@ func (s *faultStore) ClaimEach(ctx context.Context, lease time.Duration, cs []de
 
 func (s *faultStore) Settle(ctx context.Context, st dedup.Settlement) error {
 	s.fault("Settle") // counted, never failed as a whole: the faults hit the calls inside
-	if st.First != nil {
-		if err := s.Store.Settle(ctx, dedup.Settlement{TTL: st.TTL, First: st.First}); err != nil {
-			return err
-		}
-	}
 	var errs []error
 	for _, k := range st.Keys {
 		errs = append(errs, s.Complete(ctx, k, st.TTL))
-	}
-	if st.CustomerID != "" {
-		errs = append(errs, s.Store.RememberCustomer(ctx, st.CustomerID, st.UserID, st.TTL))
 	}
 	return errors.Join(errs...)
 }

@@ -78,8 +78,8 @@ func (rt *Route) reversals() bool {
 }
 
 // Pipeline processes deliveries for every route. All fields are required except Now
-// (time.Now), Logger (discarded) and Records (no purchase records: reversals park
-// every event as unknown_purchase).
+// (time.Now), Logger (discarded), Records (no purchase records: reversals park every
+// event as unknown_purchase) and Book (Store and Records apart).
 type Pipeline struct {
 	Store       dedup.Store
 	DeadLetters deadletter.List
@@ -89,12 +89,11 @@ type Pipeline struct {
 	// session or grant that named it (dedup.customer_ttl; zero: TTL).
 	Customers   ledger.Customers
 	CustomerTTL time.Duration
-	// RecordsInStore says that Records keeps its records in Store's Redis under the
-	// same key prefix (ledger.NewRedis and dedup.NewRedis on one client): a grant's
-	// record is then written with its settlement, in the same round trip and
-	// transaction (dedup.Settlement.First), instead of in a round trip of its own.
-	RecordsInStore bool
-	TTL            time.Duration // done-marker lifetime (dedup.ttl)
+	// Book settles a credited grant: its claimed keys done and its purchase record
+	// created, in one write where Store and Records share one Redis
+	// (ledger.RedisBook). Nil: ledger.NewBook(Store, Records), the record first.
+	Book ledger.Book
+	TTL  time.Duration // done-marker lifetime (dedup.ttl)
 	// RecordTTL is how long a purchase record lives after its last change
 	// (dedup.record_ttl); zero: TTL.
 	RecordTTL time.Duration
@@ -316,9 +315,9 @@ func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome 
 	if res.AlreadyCredited {
 		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
-	first, err := r.record(pu, g)
+	entry, err := r.record(pu, g)
 	if err == nil {
-		err = r.c.settle(first, first != nil && r.rt.reversals())
+		err = r.c.settle(entry, r.rt.reversals())
 	}
 	if err != nil {
 		r.awaitPurchase(pu)
@@ -336,11 +335,10 @@ func (r *run) extract(ctx context.Context, pu purchase) (extract.Grant, error) {
 	return r.rt.Extractor.ExtractWith(ctx, pu.obj, r.p.customers(r.rt), api)
 }
 
-// record writes the purchase record a later refund or dispute will look for, or,
-// when the records live in the dedup store (RecordsInStore), returns it for the
-// settlement to write in the same round trip. Only a route that takes credits back
-// fails on it; others log and go on.
-func (r *run) record(pu purchase, g extract.Grant) (*dedup.Put, error) {
+// record is the purchase record a later refund or dispute will look for, for the
+// settlement to create (Book). Only a route that takes credits back fails on it;
+// others log and go on.
+func (r *run) record(pu purchase, g extract.Grant) (*ledger.Entry, error) {
 	p, rt, ev := r.p, r.rt, r.d.Event
 	pi := pu.ref.PaymentIntentID
 	if p.Records == nil || pi == "" {
@@ -351,21 +349,20 @@ func (r *run) record(pu purchase, g extract.Grant) (*dedup.Put, error) {
 		Amount: pu.ref.AmountTotal, Currency: pu.ref.Currency, CustomerID: pu.obj.Customer,
 		Account: ev.Account, Livemode: ev.Livemode,
 	}
-	key := storekey.Record(rt.Name, pi)
-	var err error
-	if p.RecordsInStore {
-		var put dedup.Put
-		if put, err = ledger.NewPut(key, rec, p.recordTTL()); err == nil {
-			return &put, nil
-		}
-	} else {
-		_, err = p.Records.Create(r.c.cleanupCtx(), key, rec, p.recordTTL())
-	}
+	e, err := ledger.NewEntry(storekey.Record(rt.Name, pi), rec, p.recordTTL())
 	if err != nil && !rt.reversals() {
 		p.logger().Warn("could not write the purchase record; a refund of it will not be found", "route", rt.Name, "event_id", ev.ID, "error", err)
 		return nil, nil
 	}
-	return nil, err
+	return e, err
+}
+
+// book is Book, or the Book of Store and Records apart.
+func (p *Pipeline) book() ledger.Book {
+	if p.Book != nil {
+		return p.Book
+	}
+	return ledger.NewBook(p.Store, p.Records)
 }
 
 func (p *Pipeline) logger() *slog.Logger {

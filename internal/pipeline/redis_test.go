@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
@@ -37,7 +36,7 @@ func (r *roundTrips) count(first redis.Cmder) {
 }
 
 // redisEnv is env with the production stores: dedup and purchase records in one
-// Redis under one prefix, as cli wires them (RecordsInStore).
+// Redis under one prefix and their one Book, as cli wires them.
 func redisEnv(t *testing.T) (*env, redis.UniversalClient, string, *roundTrips) {
 	t.Helper()
 	c := redistest.Client(t)
@@ -46,9 +45,8 @@ func redisEnv(t *testing.T) (*env, redis.UniversalClient, string, *roundTrips) {
 	c.AddHook(rt)
 	e := newEnv(t, nil)
 	withReversals(e)
-	e.p.Store = dedup.NewRedis(c, prefix)
-	e.p.Records = ledger.NewRedis(c, prefix)
-	e.p.RecordsInStore = true
+	book := ledger.NewRedisBook(c, prefix)
+	e.p.Store, e.p.Records, e.p.Book = book.Marks, book.Records, book
 	e.p.Customers = ledger.NewRedisCustomers(c, prefix)
 	return e, c, prefix, rt
 }
@@ -98,17 +96,25 @@ func TestProcessOnRedisRoundTrips(t *testing.T) {
 	}
 }
 
-// failingSettle fails the first n settlements before they reach Redis.
-type failingSettle struct {
-	*dedup.Redis
-	n atomic.Int64
-}
+// failingSettle fails the first n pipelines that write a done mark (the settlement
+// and its purchase record) before they reach Redis, as a timeout would.
+type failingSettle struct{ n atomic.Int64 }
 
-func (f *failingSettle) Settle(ctx context.Context, s dedup.Settlement) error {
-	if f.n.Add(-1) >= 0 {
-		return errors.Join(dedup.ErrUnavailable, errors.New("injected: settle timed out"))
+func (f *failingSettle) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (f *failingSettle) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f *failingSettle) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if args := c.Args(); len(args) > 2 && args[2] == "done" && f.n.Add(-1) >= 0 {
+				err := errors.New("injected: settle timed out")
+				for _, c := range cmds {
+					c.SetErr(err)
+				}
+				return err
+			}
+		}
+		return next(ctx, cmds)
 	}
-	return f.Redis.Settle(ctx, s)
 }
 
 // TestProcessOnRedisRecordNotWritten: on a route that takes credits back, a grant
@@ -119,9 +125,9 @@ func (f *failingSettle) Settle(ctx context.Context, s dedup.Settlement) error {
 func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 	e, c, prefix, _ := redisEnv(t)
 	ctx := context.Background()
-	fs := &failingSettle{Redis: e.p.Store.(*dedup.Redis)}
+	fs := &failingSettle{}
 	fs.n.Store(2) // the settlement and its one retry
-	e.p.Store = fs
+	c.AddHook(fs)
 	o := e.process(delivery(t, paidFile))
 	if o.Result != outcome.StoreUnavailable || o.Reason != "store" {
 		t.Fatalf("grant with a failed settlement: %s/%s, want store_unavailable/store", o.Result, o.Reason)
@@ -147,9 +153,9 @@ func TestProcessOnRedisRecordNotWritten(t *testing.T) {
 	for typ := range outcome.ReversalEvents {
 		delete(e2.rt.Events, typ)
 	}
-	fs2 := &failingSettle{Redis: e2.p.Store.(*dedup.Redis)}
+	fs2 := &failingSettle{}
 	fs2.n.Store(2)
-	e2.p.Store = fs2
+	c2.AddHook(fs2)
 	if o := e2.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("grant on a route without reversals: %+v", o)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
 	"slices"
@@ -73,47 +72,8 @@ func build(o Options) (plan, error) {
 // check finds the problems that do not depend on the chosen deployment.
 func (o Options) check() error {
 	var errs []error
-	modes := 0
-	if !o.URL.IsZero() {
-		modes++
-	}
-	if o.Sentinel != nil {
-		modes++
-	}
-	if len(o.ClusterAddrs) > 0 {
-		modes++
-	}
-	switch {
-	case modes == 0:
-		errs = append(errs, errors.New("redisclient: set one of url, sentinel or cluster addrs"))
-	case modes > 1:
-		errs = append(errs, errors.New("redisclient: set only one of url, sentinel and cluster addrs"))
-	}
-	if o.Sentinel != nil {
-		if o.Sentinel.MasterName == "" {
-			errs = append(errs, errors.New("redisclient: sentinel needs a master name"))
-		}
-		if len(o.Sentinel.Addrs) == 0 {
-			errs = append(errs, errors.New("redisclient: sentinel needs at least one address"))
-		}
-	}
-	if len(o.ClusterAddrs) > 0 && o.DB != 0 {
-		errs = append(errs, fmt.Errorf("redisclient: cluster has only database 0, not %d", o.DB))
-	}
-	if slices.Contains(o.ClusterAddrs, "") || (o.Sentinel != nil && slices.Contains(o.Sentinel.Addrs, "")) {
-		errs = append(errs, errors.New("redisclient: empty address"))
-	}
-	if o.DB < 0 {
-		errs = append(errs, fmt.Errorf("redisclient: db %d is negative", o.DB))
-	}
-	if o.PoolSize < 0 || o.PoolSize > math.MaxInt32 {
-		errs = append(errs, fmt.Errorf("redisclient: pool size %d is out of range", o.PoolSize))
-	}
-	if o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 {
-		errs = append(errs, errors.New("redisclient: timeouts must not be negative"))
-	}
-	if (o.TLS.CertFile == "") != (o.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("redisclient: tls cert file and key file go together"))
+	for _, p := range Check(o) {
+		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
 }
@@ -154,6 +114,9 @@ func urlOptions(o Options) (*redis.Options, error) {
 	ro.ReadTimeout = cmp.Or(o.ReadTimeout, ro.ReadTimeout, DefaultReadTimeout)
 	ro.WriteTimeout = cmp.Or(o.WriteTimeout, ro.WriteTimeout, DefaultWriteTimeout)
 	ro.PoolSize = cmp.Or(o.PoolSize, ro.PoolSize)
+	if ro.PoolSize > MaxPoolSize { // the URL's ?pool_size=
+		return nil, fmt.Errorf("redisclient: url: pool size %d is out of range (at most %d)", ro.PoolSize, MaxPoolSize)
+	}
 	ro.ClientName = cmp.Or(ro.ClientName, DefaultClientName)
 	ro.MaxRetries = cmp.Or(ro.MaxRetries, maxRetries)
 	ro.DialerRetries = dialerRetries

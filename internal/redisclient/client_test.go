@@ -190,6 +190,8 @@ func TestInvalidOptions(t *testing.T) {
 		{"cluster with db", Options{ClusterAddrs: []string{"n:1"}, DB: 2}, "only database 0"},
 		{"empty cluster addr", Options{ClusterAddrs: []string{""}}, "empty address"},
 		{"negative pool", Options{URL: sec("redis://h"), PoolSize: -1}, "pool size"},
+		{"pool beyond MaxPoolSize", Options{URL: sec("redis://h"), PoolSize: MaxPoolSize + 1}, "pool size: must be between 0 and 10000, got 10001"},
+		{"pool beyond MaxPoolSize (url)", Options{URL: sec("redis://h?pool_size=3000000000")}, "pool size 3000000000 is out of range"},
 		{"negative timeout", Options{URL: sec("redis://h"), ReadTimeout: -time.Second}, "negative"},
 		{"cert without key", Options{URL: sec("rediss://h"), TLS: TLSOptions{CertFile: "c.pem"}}, "go together"},
 		{"tls options but tls off (url)", Options{URL: sec("redis://h"), TLS: TLSOptions{CAFile: "ca.pem"}}, "TLS is off"},

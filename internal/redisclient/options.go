@@ -26,6 +26,10 @@ const (
 	// DefaultClientName is sent with CLIENT SETNAME so operators find creditgate's
 	// connections in CLIENT LIST.
 	DefaultClientName = "creditgate"
+	// MaxPoolSize is the largest PoolSize: Redis serves 10 000 clients by default
+	// (maxclients), and go-redis allocates room for the whole pool up front, so a
+	// pool of 2^31 connections would exhaust memory before the first command.
+	MaxPoolSize = 10_000
 )
 
 // Internal retry budget: one dial retry and two command retries, so that a dead store
@@ -77,7 +81,8 @@ type Options struct {
 	WriteTimeout time.Duration
 
 	// PoolSize is the number of connections kept per node.
-	// Zero: the URL's pool_size, else go-redis' default (10 per GOMAXPROCS).
+	// Zero: the URL's pool_size, else go-redis' default (10 per GOMAXPROCS). At most
+	// MaxPoolSize.
 	PoolSize int
 }
 

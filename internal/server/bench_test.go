@@ -140,14 +140,8 @@ func (s *benchStore) ClaimEach(_ context.Context, _ time.Duration, cs []dedup.Cl
 func (s *benchStore) Complete(context.Context, string, time.Duration) error { return nil }
 func (s *benchStore) Settle(context.Context, dedup.Settlement) error        { return nil }
 func (s *benchStore) Release(context.Context, string, string) error         { return nil }
-func (s *benchStore) Customer(context.Context, string) (string, bool, error) {
-	return "", false, nil
-}
-func (s *benchStore) RememberCustomer(context.Context, string, string, time.Duration) error {
-	return nil
-}
-func (s *benchStore) VerifyConnection(context.Context) error { return nil }
-func (s *benchStore) Close() error                           { return nil }
+func (s *benchStore) VerifyConnection(context.Context) error                { return nil }
+func (s *benchStore) Close() error                                          { return nil }
 
 // benchDeadLetters is never reached by these cases.
 type benchDeadLetters struct{}

@@ -13,7 +13,6 @@ const (
 	reversalPrefix = "reversal:"
 	awaitingPrefix = "awaiting:"
 	customerMap    = "customermap:"
-	customerPrefix = "customer:"
 	probePrefix    = "probe:"
 
 	// RecordPrefix is put by the ledger in front of every record key (Record,
@@ -53,9 +52,6 @@ func Awaiting(route, paymentIntent string) string {
 // CustomerMap is the route's mapping of a Stripe customer to its user:
 // customermap:<route>:<cus_...>.
 func CustomerMap(route, customerID string) string { return customerMap + route + ":" + customerID }
-
-// Customer is the dedup store's customer key: customer:<cus_...>.
-func Customer(customerID string) string { return customerPrefix + customerID }
 
 // Probe is a throwaway key a readiness check writes: probe:<token>.
 func Probe(token string) string { return probePrefix + token }

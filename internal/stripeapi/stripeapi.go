@@ -63,13 +63,17 @@ func Reason(err error) outcome.Reason {
 	return ""
 }
 
+// DefaultTimeout bounds one call when Options.Timeout is zero.
+const DefaultTimeout = 3 * time.Second
+
 // Options configure a Client.
 type Options struct {
 	// Key is the secret (sk_) or restricted (rk_) API key.
 	Key secret.Secret
 	// BaseURL is the API's origin; empty means https://api.stripe.com.
 	BaseURL string
-	// Timeout bounds one call, every page and the retry included. Zero means 3s.
+	// Timeout bounds one call, every page and the retry included. Zero means
+	// DefaultTimeout.
 	Timeout time.Duration
 	// HTTPClient carries the requests; nil means a client with Timeout.
 	HTTPClient *http.Client
@@ -92,7 +96,7 @@ type Client struct {
 // New returns a Client.
 func New(o Options) *Client {
 	if o.Timeout <= 0 {
-		o.Timeout = 3 * time.Second
+		o.Timeout = DefaultTimeout
 	}
 	if o.BaseURL == "" {
 		o.BaseURL = stripe.APIURL

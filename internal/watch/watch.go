@@ -65,8 +65,15 @@ type Status struct {
 	Undelivered int
 }
 
-// Options configure a Watcher. Zero values: Interval 60s, Window 72h, Now time.Now,
-// Logger discarded.
+// Defaults of the zero Options.
+const (
+	DefaultInterval = 60 * time.Second
+	// DefaultWindow is Stripe's live-mode retry period.
+	DefaultWindow = 72 * time.Hour
+)
+
+// Options configure a Watcher. Zero values: Interval DefaultInterval, Window
+// DefaultWindow, Now time.Now, Logger discarded.
 type Options struct {
 	Interval time.Duration
 	Window   time.Duration
@@ -86,10 +93,10 @@ type Watcher struct {
 // New returns a Watcher whose metrics are registered with reg.
 func New(reg prometheus.Registerer, opt Options, targets []Target) (*Watcher, error) {
 	if opt.Interval <= 0 {
-		opt.Interval = 60 * time.Second
+		opt.Interval = DefaultInterval
 	}
 	if opt.Window <= 0 {
-		opt.Window = 72 * time.Hour
+		opt.Window = DefaultWindow
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now

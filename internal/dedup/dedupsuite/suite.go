@@ -45,8 +45,6 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DoneExpiresAfterTTL", doneExpires},
 		{"KeysAreIndependent", keysAreIndependent},
 		{"ConcurrentClaimsOneWinner", concurrentClaims},
-		{"CustomerMap", customerMap},
-		{"CustomerExpiry", customerExpiry},
 		{"InvalidArguments", invalidArguments},
 		{"VerifyConnection", verifyConnection},
 		{"SettleMarksDoneAndRemembers", settle},
@@ -146,9 +144,6 @@ func keysAreIndependent(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	expectClaim(t, s, "event:other:x", "tok-c", long, dedup.Claimed)
 	complete(t, s, "purchase:main:x", long)
 	expectClaim(t, s, "event:main:x", "tok-d", long, dedup.InFlight)
-	if _, ok, err := s.Customer(t.Context(), "x"); err != nil || ok {
-		t.Errorf("Customer(x) after dedup keys named x = ok %v, err %v; want unknown", ok, err)
-	}
 }
 
 func concurrentClaims(t *testing.T, s dedup.Store, _ func(time.Duration)) {
@@ -178,40 +173,27 @@ func concurrentClaims(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	}
 }
 
-// settle: one Settlement has the effect of Complete on every key and
-// RememberCustomer.
+// settle: one Settlement has the effect of Complete on every key.
 func settle(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	ctx := t.Context()
 	expectClaim(t, s, "event:main:evt_settle", "tok-1", long, dedup.Claimed)
 	expectClaim(t, s, "purchase:main:cs_settle", "tok-1", long, dedup.Claimed)
 	if err := s.Settle(ctx, dedup.Settlement{
 		Keys: []string{"event:main:evt_settle", "purchase:main:cs_settle", "never-claimed"}, TTL: long,
-		CustomerID: "cus_settle", UserID: "user-1",
 	}); err != nil {
 		t.Fatalf("Settle: %v", err)
 	}
 	for _, k := range []string{"event:main:evt_settle", "purchase:main:cs_settle", "never-claimed"} {
 		expectClaim(t, s, k, "tok-2", long, dedup.Done)
 	}
-	expectCustomer(t, s, "cus_settle", "user-1", true)
-	// First lands with the rest: a claim on its key finds a value it does not own.
-	if err := s.Settle(ctx, dedup.Settlement{
-		Keys: []string{"event:main:evt_first"}, TTL: long,
-		First: &dedup.Put{Key: "record:main:pi_first", Value: []byte(`{"credits":1}`)},
-	}); err != nil {
-		t.Fatalf("Settle with First: %v", err)
-	}
-	expectClaim(t, s, "event:main:evt_first", "tok-2", long, dedup.Done)
-	expectClaim(t, s, "record:main:pi_first", "tok-2", long, dedup.InFlight)
 	if err := s.Settle(ctx, dedup.Settlement{Keys: []string{"k"}, TTL: long}); err != nil {
-		t.Fatalf("Settle without a customer: %v", err)
+		t.Fatalf("Settle of one key: %v", err)
 	}
 	expectClaim(t, s, "k", "tok-2", long, dedup.Done)
 	for _, bad := range []dedup.Settlement{
 		{Keys: []string{""}, TTL: long},
 		{Keys: []string{"k2"}},
-		{Keys: []string{"k3"}, TTL: long, CustomerID: "cus_x"},
-		{Keys: []string{"k3"}, TTL: long, First: &dedup.Put{Value: []byte("x")}},
+		{Keys: []string{"k3", ""}, TTL: long},
 	} {
 		if err := s.Settle(ctx, bad); !errors.Is(err, dedup.ErrInvalid) {
 			t.Errorf("Settle(%+v) = %v, want ErrInvalid", bad, err)
@@ -265,33 +247,6 @@ func claimEach(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	expectClaim(t, s, "each:zero-lease", "tok-2", long, dedup.Claimed) // nothing was written
 }
 
-func customerMap(t *testing.T, s dedup.Store, _ func(time.Duration)) {
-	ctx := t.Context()
-	expectCustomer(t, s, "cus_1", "", false)
-	if err := s.RememberCustomer(ctx, "cus_1", "user-1", long); err != nil {
-		t.Fatalf("RememberCustomer: %v", err)
-	}
-	expectCustomer(t, s, "cus_1", "user-1", true)
-	expectCustomer(t, s, "cus_2", "", false)
-	if err := s.RememberCustomer(ctx, "cus_1", "user-2", long); err != nil {
-		t.Fatalf("RememberCustomer again: %v", err)
-	}
-	expectCustomer(t, s, "cus_1", "user-2", true)
-}
-
-func customerExpiry(t *testing.T, s dedup.Store, advance func(time.Duration)) {
-	ctx := t.Context()
-	if err := s.RememberCustomer(ctx, "cus_short", "user-1", Short); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RememberCustomer(ctx, "cus_forever", "user-2", 0); err != nil {
-		t.Fatal(err)
-	}
-	advance(Short + Margin)
-	expectCustomer(t, s, "cus_short", "", false)
-	expectCustomer(t, s, "cus_forever", "user-2", true)
-}
-
 func invalidArguments(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 	ctx := t.Context()
 	checks := map[string]error{
@@ -302,8 +257,6 @@ func invalidArguments(t *testing.T, s dedup.Store, _ func(time.Duration)) {
 		"complete empty key":   s.Complete(ctx, "", long),
 		"complete zero ttl":    s.Complete(ctx, "k", 0),
 		"release empty token":  s.Release(ctx, "k", ""),
-		"remember empty user":  s.RememberCustomer(ctx, "cus_1", "", long),
-		"remember empty cus":   s.RememberCustomer(ctx, "", "u", long),
 	}
 	for name, err := range checks {
 		if !errors.Is(err, dedup.ErrInvalid) || errors.Is(err, dedup.ErrUnavailable) {
@@ -342,17 +295,6 @@ func release(t *testing.T, s dedup.Store, key, token string) {
 	t.Helper()
 	if err := s.Release(t.Context(), key, token); err != nil {
 		t.Fatalf("Release(%s, %s): %v", key, token, err)
-	}
-}
-
-func expectCustomer(t *testing.T, s dedup.Store, customerID, wantUser string, wantOK bool) {
-	t.Helper()
-	got, ok, err := s.Customer(t.Context(), customerID)
-	if err != nil {
-		t.Fatalf("Customer(%s): %v", customerID, err)
-	}
-	if got != wantUser || ok != wantOK {
-		t.Fatalf("Customer(%s) = %q, %v; want %q, %v", customerID, got, ok, wantUser, wantOK)
 	}
 }
 
