@@ -1,12 +1,20 @@
 package test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -108,6 +116,25 @@ func checkConfig(t *testing.T, rel release) (string, error) {
 	return string(out), err
 }
 
+// dummyCA is a self-signed CA certificate in PEM: check-config builds the Redis client
+// as serve does, and that reads the CA file of redis.tls.
+var dummyCA = func() []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "check-config test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}()
+
 func dummySecret(name string) []byte {
 	switch {
 	case strings.HasPrefix(name, "stripe-signing-secrets."):
@@ -118,6 +145,8 @@ func dummySecret(name string) []byte {
 		return []byte("rediss://redis.example.com:6380/0\n")
 	case name == "redis-password":
 		return []byte("dummy-password\n")
+	case name == "ca.crt":
+		return dummyCA
 	}
 	return []byte("dummy\n")
 }
