@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/creditgate/creditgate/internal/config"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // schemaRoute reads the route definition of values.schema.json.
@@ -48,7 +49,7 @@ func TestSchemaKnowsEveryRouteSetting(t *testing.T) {
 		got = append(got, e.(string))
 	}
 	slices.Sort(got)
-	if want := slices.Sorted(maps.Keys(config.SupportedEvents)); !slices.Equal(got, want) {
+	if want := slices.Sorted(maps.Keys(outcome.SupportedEvents)); !slices.Equal(got, want) {
 		t.Errorf("schema route events = %v, creditgate supports %v", got, want)
 	}
 	for _, c := range []struct {

@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 
 	"github.com/creditgate/creditgate/internal/config"
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // valuesRoute is a route as the chart's values hold it: extraction sources and event
@@ -32,9 +33,9 @@ type valuesRoute struct {
 // internal/config, so a source or event type added there is tested here at once.
 func apiRouteCases() []valuesRoute {
 	sources := []string{
-		config.SourceMetadataUserID, config.SourceClientReferenceID, config.SourceCustomerMap,
-		config.SourceSubscriptionUserID, config.SourceCustomerUserID,
-		config.SourceMetadataCredits, config.SourcePriceTable, config.SourcePriceMetadata,
+		outcome.SourceMetadataUserID, outcome.SourceClientReferenceID, outcome.SourceCustomerMap,
+		outcome.SourceSubscriptionUserID, outcome.SourceCustomerUserID,
+		outcome.SourceMetadataCredits, outcome.SourcePriceTable, outcome.SourcePriceMetadata,
 	}
 	for s := range config.APISources {
 		if !slices.Contains(sources, s) {
@@ -42,7 +43,7 @@ func apiRouteCases() []valuesRoute {
 		}
 	}
 	slices.Sort(sources)
-	events := slices.Sorted(maps.Keys(config.SupportedEvents))
+	events := slices.Sorted(maps.Keys(outcome.SupportedEvents))
 
 	cases := []valuesRoute{{}}
 	for _, s := range sources {
@@ -55,7 +56,7 @@ func apiRouteCases() []valuesRoute {
 		for _, s := range sources {
 			cases = append(cases, valuesRoute{
 				Events:  append(slices.Clone(config.DefaultEvents), e),
-				Extract: map[string]any{"user_id": []string{config.SourceMetadataUserID, s}, "credits": []string{config.SourceMetadataCredits}},
+				Extract: map[string]any{"user_id": []string{outcome.SourceMetadataUserID, s}, "credits": []string{outcome.SourceMetadataCredits}},
 			})
 		}
 	}
@@ -193,7 +194,7 @@ func TestChartAPIComparisonDetectsDrift(t *testing.T) {
 		t.Fatal("the comparison found no difference with a chart that forgot price_metadata")
 	}
 	for _, d := range diffs {
-		if !strings.Contains(d, config.SourcePriceMetadata) {
+		if !strings.Contains(d, outcome.SourcePriceMetadata) {
 			t.Errorf("unexpected difference: %s", d)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // TestAPIAndConnectKeys checks the keys of the Stripe API sources, reversals and
@@ -143,7 +145,7 @@ func TestStripeAPIExampleLoads(t *testing.T) {
 	if r := cfg.Routes[0]; !r.UsesAPI() || r.Extract.PriceTable["price_1PgcA0B7WZ01zgkWcredit500"] != 500 || !cfg.Routes[1].Connect {
 		t.Errorf("routes: %+v", cfg.Routes)
 	}
-	if r := cfg.Routes[1]; r.ConnectTrustAccounts || len(r.Extract.Credits) != 1 || r.Extract.Credits[0] != SourcePriceTable {
+	if r := cfg.Routes[1]; r.ConnectTrustAccounts || len(r.Extract.Credits) != 1 || r.Extract.Credits[0] != outcome.SourcePriceTable {
 		t.Errorf("the example's Connect route must take credits only from its price_table: %+v", r.Extract)
 	}
 }
@@ -151,7 +153,7 @@ func TestStripeAPIExampleLoads(t *testing.T) {
 // TestConnectNotes: check-config names a Connect route that trusts its accounts.
 func TestConnectNotes(t *testing.T) {
 	r := Route{Connect: true, ConnectTrustAccounts: true, ConnectAccounts: []string{"acct_1"},
-		Extract: Extract{Credits: []string{SourcePriceTable, SourceMetadataCredits}, MaxCredits: 500}}
+		Extract: Extract{Credits: []string{outcome.SourcePriceTable, outcome.SourceMetadataCredits}, MaxCredits: 500}}
 	notes := strings.Join(r.Notes(), "\n")
 	for _, w := range []string{"TRUSTS acct_1 to set its own credits (metadata.credits; connect_trust_accounts: true)", "max_credits (500)", `scoped by account ("acct_…:<user id>")`} {
 		if !strings.Contains(notes, w) {

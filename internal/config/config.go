@@ -7,6 +7,7 @@ package config
 import (
 	"time"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -125,10 +126,10 @@ type Dedup struct {
 	RecordTTL time.Duration `yaml:"record_ttl"`
 }
 
-// Reversals reports whether the route takes credits back (lists a ReversalEvents type).
+// Reversals reports whether the route takes credits back (lists a outcome.ReversalEvents type).
 func (r *Route) Reversals() bool {
 	for _, e := range r.Events {
-		if ReversalEvents[e] {
+		if outcome.ReversalEvents[e] {
 			return true
 		}
 	}
@@ -217,7 +218,7 @@ func (r *Route) UsesAPI() bool {
 		}
 	}
 	for _, e := range r.Events {
-		if e == EventInvoicePaid {
+		if e == outcome.EventInvoicePaid {
 			return true
 		}
 	}

@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // AccountCreditSources are the credits sources whose value a connected account writes
 // itself on a Connect route: the session's metadata and its own Prices' and Products'
 // metadata. Without connect_trust_accounts they are refused there, because a Connect
 // endpoint's events are signed by Stripe but their content is the account's word.
-var AccountCreditSources = []string{SourceMetadataCredits, SourcePriceMetadata}
+var AccountCreditSources = []string{outcome.SourceMetadataCredits, outcome.SourcePriceMetadata}
 
 // DefaultAPIReadsPerSec is stripe.api_reads_per_second's default: below Stripe's
 // test-mode read limit (25 a second), well below live mode's.

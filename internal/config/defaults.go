@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/signature"
 	"github.com/creditgate/creditgate/internal/stripeapi"
@@ -46,24 +47,24 @@ const (
 )
 
 // Default event types of a route.
-var DefaultEvents = []string{EventSessionCompleted, EventAsyncPaymentSucceeded}
+var DefaultEvents = []string{outcome.EventSessionCompleted, outcome.EventAsyncPaymentSucceeded}
 
 // Default extraction sources.
 var (
-	DefaultUserIDSources  = []string{SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap}
-	DefaultCreditsSources = []string{SourceMetadataCredits}
+	DefaultUserIDSources  = []string{outcome.SourceMetadataUserID, outcome.SourceClientReferenceID, outcome.SourceCustomerMap}
+	DefaultCreditsSources = []string{outcome.SourceMetadataCredits}
 	// DefaultInvoiceUserIDSources are the user sources of a route that lists
 	// invoice.paid: the subscription's metadata is where the README tells users to put
 	// the user id (subscription_data.metadata.user_id).
-	DefaultInvoiceUserIDSources = []string{SourceMetadataUserID, SourceClientReferenceID, SourceSubscriptionUserID, SourceCustomerMap}
+	DefaultInvoiceUserIDSources = []string{outcome.SourceMetadataUserID, outcome.SourceClientReferenceID, outcome.SourceSubscriptionUserID, outcome.SourceCustomerMap}
 )
 
 // APISources are the sources that call the Stripe API.
 var APISources = map[string]bool{
-	SourceSubscriptionUserID: true,
-	SourceCustomerUserID:     true,
-	SourcePriceTable:         true,
-	SourcePriceMetadata:      true,
+	outcome.SourceSubscriptionUserID: true,
+	outcome.SourceCustomerUserID:     true,
+	outcome.SourcePriceTable:         true,
+	outcome.SourcePriceMetadata:      true,
 }
 
 // ApplyDefaults fills every zero field.
@@ -109,7 +110,7 @@ func (c *Config) ApplyDefaults() {
 		}
 		if len(r.Extract.UserID) == 0 {
 			r.Extract.UserID = append([]string(nil), DefaultUserIDSources...)
-			if slices.Contains(r.Events, EventInvoicePaid) {
+			if slices.Contains(r.Events, outcome.EventInvoicePaid) {
 				r.Extract.UserID = append([]string(nil), DefaultInvoiceUserIDSources...)
 			}
 		}

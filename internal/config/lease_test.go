@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/secret"
 )
 
@@ -33,7 +34,7 @@ func TestLeaseBoundary(t *testing.T) {
 		}, 3*time.Second + 3*750*time.Millisecond + LeaseMargin},
 		{"redis and the Stripe API", func(c *Config) {
 			c.Redis.URL = secret.New("redis://127.0.0.1:6379/0")
-			c.Routes[0].Extract.Credits = []string{SourcePriceMetadata}
+			c.Routes[0].Extract.Credits = []string{outcome.SourcePriceMetadata}
 			c.Routes[0].Stripe.APIKey = secret.New("sk_test_lease_boundary_0123")
 			c.Routes[0].Stripe.APITimeout = time.Second
 		}, 3*time.Second + time.Second + 3*2*time.Second + LeaseMargin},

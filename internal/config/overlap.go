@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"slices"
+
+	"github.com/creditgate/creditgate/internal/outcome"
 )
 
 // validateOverlap refuses two routes that could each grant one Stripe purchase:
@@ -16,7 +18,7 @@ func (c *Config) validateOverlap(v *problems) {
 	for i := range c.Routes {
 		for j := range c.Routes {
 			a, b := &c.Routes[i], &c.Routes[j]
-			if i == j || !grantsSessions(a) || !slices.Contains(b.Events, EventInvoicePaid) || !mayShareAccount(a, b) {
+			if i == j || !grantsSessions(a) || !slices.Contains(b.Events, outcome.EventInvoicePaid) || !mayShareAccount(a, b) {
 				continue
 			}
 			v.add(fmt.Sprintf("routes[%d].events", j), "invoice.paid on route %s and the Checkout Session events on route %s could grant one purchase twice "+
@@ -27,7 +29,7 @@ func (c *Config) validateOverlap(v *problems) {
 }
 
 func grantsSessions(r *Route) bool {
-	return slices.Contains(r.Events, EventSessionCompleted) || slices.Contains(r.Events, EventAsyncPaymentSucceeded)
+	return slices.Contains(r.Events, outcome.EventSessionCompleted) || slices.Contains(r.Events, outcome.EventAsyncPaymentSucceeded)
 }
 
 // mayShareAccount reports whether two routes may receive events of one Stripe account.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/secret"
 )
@@ -168,7 +169,7 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 	seen := map[string]bool{}
 	for i, e := range r.Events {
 		f := fmt.Sprintf("%s.events[%d]", p, i)
-		if !SupportedEvents[e] {
+		if !outcome.SupportedEvents[e] {
 			v.add(f, "%s is not a supported event type (supported: %s)", showEvent(e), strings.Join(supportedList(), ", "))
 		}
 		if seen[e] {
@@ -180,8 +181,8 @@ func (c *Config) validateRoute(v *problems, p string, r *Route) {
 		c.validateReversals(v, p)
 	}
 	// Extraction.
-	validSources(v, p+".extract.user_id", r.Extract.UserID, SourceMetadataUserID, SourceClientReferenceID, SourceCustomerMap, SourceSubscriptionUserID, SourceCustomerUserID)
-	validSources(v, p+".extract.credits", r.Extract.Credits, SourceMetadataCredits, SourcePriceTable, SourcePriceMetadata)
+	validSources(v, p+".extract.user_id", r.Extract.UserID, outcome.SourceMetadataUserID, outcome.SourceClientReferenceID, outcome.SourceCustomerMap, outcome.SourceSubscriptionUserID, outcome.SourceCustomerUserID)
+	validSources(v, p+".extract.credits", r.Extract.Credits, outcome.SourceMetadataCredits, outcome.SourcePriceTable, outcome.SourcePriceMetadata)
 	c.validateAPI(v, p, r)
 	validateConnect(v, p, r)
 	validateReads(v, p, r)
@@ -323,19 +324,19 @@ func (c *Config) validateReversals(v *problems, p string) {
 	}
 }
 
-// supportedList is SupportedEvents in the order of the reference, for a message.
+// supportedList is outcome.SupportedEvents in the order of the reference, for a message.
 func supportedList() []string {
-	return []string{EventSessionCompleted, EventAsyncPaymentSucceeded, EventInvoicePaid,
-		EventChargeRefunded, EventDisputeCreated, EventDisputeClosed,
-		EventDisputeUpdated, EventDisputeFundsWithdrawn, EventDisputeFundsReinstated,
-		EventChargeRefundUpdated, EventRefundUpdated}
+	return []string{outcome.EventSessionCompleted, outcome.EventAsyncPaymentSucceeded, outcome.EventInvoicePaid,
+		outcome.EventChargeRefunded, outcome.EventDisputeCreated, outcome.EventDisputeClosed,
+		outcome.EventDisputeUpdated, outcome.EventDisputeFundsWithdrawn, outcome.EventDisputeFundsReinstated,
+		outcome.EventChargeRefundUpdated, outcome.EventRefundUpdated}
 }
 
 var connectAccount = regexp.MustCompile(`^acct_[A-Za-z0-9]{1,64}$`)
 
 // validateAPI checks the Stripe API settings, the price table and Connect.
 func (c *Config) validateAPI(v *problems, p string, r *Route) {
-	usesTable := slices.Contains(r.Extract.Credits, SourcePriceTable)
+	usesTable := slices.Contains(r.Extract.Credits, outcome.SourcePriceTable)
 	switch {
 	case usesTable && len(r.Extract.PriceTable) == 0:
 		v.add(p+".extract.price_table", "is empty, but extract.credits lists price_table")
