@@ -107,7 +107,7 @@ type TLS struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
-// Dedup configures the exactly-once keys (DESIGN §4).
+// Dedup configures the exactly-once keys (docs/design.md §4).
 type Dedup struct {
 	// TTL is how long "done" markers are kept. Default 720h (30 days): longer than
 	// Stripe's 3-day retry window and its 30-day event retention.

@@ -2,7 +2,7 @@
 // or a purchase while it is being credited, and the "done" mark that answers later
 // deliveries as duplicates.
 //
-// A key moves through three states (DESIGN.md §4):
+// A key moves through three states (docs/design.md §4):
 //
 //	absent ──Claim──▶ processing:<token> (for a lease) ──Complete──▶ done (for a ttl)
 //	                        │

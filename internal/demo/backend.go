@@ -30,7 +30,7 @@ func NewBackend(keys ...secret.Secret) *Backend {
 	return &Backend{Keys: keys, Now: time.Now, seen: map[string]bool{}, balances: map[string]int64{}}
 }
 
-// ServeHTTP implements the backend side of DESIGN §5.
+// ServeHTTP implements the backend side of docs/design.md §5.
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package extract finds who bought how many credits in a Checkout Session: it tries a
-// route's sources in order (DESIGN §3) and validates the result with
+// route's sources in order (docs/design.md §3) and validates the result with
 // go-playground/validator. A failure here is permanent (the event will never carry
 // more), so its errors map to a dead-letter reason, except a store failure while
 // reading the customer map, which wraps dedup.ErrUnavailable and is retried.

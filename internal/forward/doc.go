@@ -1,5 +1,5 @@
 // Package forward owns the one request creditgate sends to a backend: the normalized
-// credit JSON (DESIGN §5), its Creditgate-Signature, and the delivery policy around it
+// credit JSON (docs/design.md §5), its Creditgate-Signature, and the delivery policy around it
 // (per-attempt timeouts, retries with jittered backoff inside an overall budget, and the
 // mapping of every backend answer to exactly one of the outcomes below).
 //

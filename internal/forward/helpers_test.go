@@ -18,7 +18,7 @@ var (
 	keyNew = secret.New("fwd_test_new_key_abcdefghij")
 )
 
-// sampleRequest is the DESIGN §5 example.
+// sampleRequest is the docs/design.md §5 example.
 func sampleRequest() Request {
 	return Request{
 		ID:         "cs_test_a1b2c3",

@@ -17,7 +17,7 @@ const (
 // maxIDLen bounds Request.ID, which travels as the Idempotency-Key header.
 const maxIDLen = 255
 
-// Request is the JSON body creditgate sends to the backend (DESIGN §5). Fields marshal in
+// Request is the JSON body creditgate sends to the backend (docs/design.md §5). Fields marshal in
 // the order declared here; OccurredAt always marshals as RFC 3339 in UTC, whole seconds.
 type Request struct {
 	// ID is the idempotency key, sent again as the Idempotency-Key header: the Checkout

@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
-// TestWireFormat is the backend's side of the contract (DESIGN §5): what arrives, and
+// TestWireFormat is the backend's side of the contract (docs/design.md §5): what arrives, and
 // that Stripe's own helper verifies it with every configured key.
 func TestWireFormat(t *testing.T) {
 	b := newBackend(t, status(http.StatusCreated))

@@ -1,4 +1,4 @@
-// Package metrics defines every Prometheus metric creditgate exports (DESIGN §8): the
+// Package metrics defines every Prometheus metric creditgate exports (docs/design.md §8): the
 // creditgate_ prefix, _total counters, _seconds histograms, and labels bounded to
 // route, result, reason and outcome — never an id. A golden file in testdata keeps the
 // names stable.

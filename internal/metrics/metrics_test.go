@@ -153,7 +153,7 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// TestNaming checks DESIGN §8 on every family: the creditgate_ prefix, _total
+// TestNaming checks docs/design.md §8 on every family: the creditgate_ prefix, _total
 // counters, _seconds histograms, a help text, and labels from a bounded set.
 func TestNaming(t *testing.T) {
 	reg, _ := sample(t)

@@ -13,7 +13,7 @@ import (
 )
 
 // TestProcessFaults injects one store or dead-letter failure into a delivery and
-// checks the rule of DESIGN §1: a 2xx only when the credit is delivered (or parked,
+// checks the rule of docs/design.md §1: a 2xx only when the credit is delivered (or parked,
 // pending, ignored); otherwise a non-2xx, with no claim left held that the store would
 // have let go. Then Stripe's retry, once the fault has cleared, must end with exactly
 // one credit in total.

@@ -18,7 +18,7 @@ import (
 )
 
 func TestResultStatus(t *testing.T) {
-	// DESIGN §2, one row per Result.
+	// docs/design.md §2, one row per Result.
 	want := map[outcome.Result]int{
 		outcome.Forwarded:          200,
 		outcome.Duplicate:          200,
@@ -54,7 +54,7 @@ func TestResultStatus(t *testing.T) {
 		seen[r] = true
 		w, ok := want[r]
 		if !ok {
-			t.Errorf("outcome.AllResults has %q, which DESIGN §2 does not list", r)
+			t.Errorf("outcome.AllResults has %q, which docs/design.md §2 does not list", r)
 			continue
 		}
 		if got := r.Status(); got != w {

@@ -61,7 +61,7 @@ const (
 	LogTraceID   = "trace_id"
 )
 
-// handleWebhook verifies, decodes and processes one delivery (DESIGN §1) and answers
+// handleWebhook verifies, decodes and processes one delivery (docs/design.md §1) and answers
 // with the Outcome's status (outcome.Result.Status, the one mapping).
 func handleWebhook(d Deps, rt *Route) http.Handler {
 	now := d.Now

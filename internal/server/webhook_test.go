@@ -25,7 +25,7 @@ func wantBody(status, eventID string) string {
 	return fmt.Sprintf(`{"status":%q,"event_id":%q}`+"\n", status, eventID)
 }
 
-// TestOutcomes drives every answer the handler gives (DESIGN §2) and checks the
+// TestOutcomes drives every answer the handler gives (docs/design.md §2) and checks the
 // answer, the canonical log line, the metric and what reached the backend.
 func TestOutcomes(t *testing.T) {
 	noUser := func(t *testing.T) []byte {

@@ -74,7 +74,7 @@ print("valid" if ok else "invalid")
 	}
 }
 
-// TestForwardedRequestShape checks DESIGN §5 on a real forwarded request.
+// TestForwardedRequestShape checks docs/design.md §5 on a real forwarded request.
 func TestForwardedRequestShape(t *testing.T) {
 	requireRedis(t)
 	b := newBackend(t)

@@ -12,7 +12,7 @@ import (
 
 const paidFixture = "checkout_session_completed_paid_2020-08-27.json"
 
-// TestEveryOutcome covers each row of DESIGN §2: status code, status word, and what
+// TestEveryOutcome covers each row of docs/design.md §2: status code, status word, and what
 // reached the backend.
 func TestEveryOutcome(t *testing.T) {
 	requireRedis(t)

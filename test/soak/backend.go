@@ -15,7 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
-// grant is the body creditgate forwards (README "The backend's side", DESIGN §5). It is
+// grant is the body creditgate forwards (README "The backend's side", docs/design.md §5). It is
 // decoded here from the documented wire format, not from creditgate's own types, so
 // the soak checks the contract as a backend sees it.
 type grant struct {

@@ -3,7 +3,7 @@
 //  1. BuildKit's own build checks (the rules `docker build --check` runs), through
 //     dockerfile2llb.DockerfileLint, with an offline image resolver: no registry is
 //     asked, base images are given a plain linux config. Every warning fails.
-//  2. The image policy of DESIGN §9: multi-stage, final stage distroless static nonroot
+//  2. The image policy of docs/design.md §9: multi-stage, final stage distroless static nonroot
 //     (or scratch), no RUN in the final stage (there is no shell), a numeric non-root
 //     USER, an exec-form ENTRYPOINT, OCI labels, CGO_ENABLED=0, -trimpath and the
 //     version stamp in the build command.
@@ -145,7 +145,7 @@ var (
 	finalBase   = regexp.MustCompile(`^(gcr\.io/distroless/static(-debian[0-9]+)?:nonroot(@sha256:[a-f0-9]{64})?|scratch)$`)
 )
 
-// policy checks DESIGN §9's image rules that BuildKit does not know.
+// policy checks docs/design.md §9's image rules that BuildKit does not know.
 func policy(stages []instructions.Stage) []string {
 	var p []string
 	if len(stages) < 2 {
