@@ -289,13 +289,7 @@ func TestSubscriptionSessionRecord(t *testing.T) {
 // Checkout's post-payment invoice, the purchase record its session's grant left under
 // the PaymentIntent still makes the invoice a duplicate.
 func TestPostPaymentInvoiceWithoutSession(t *testing.T) {
-	e := newEnv(t, nil)
-	withReversals(e)
-	e.rt.Events[outcome.EventInvoicePaid] = true
-	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
-		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
-	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
-		PriceTable: map[string]int64{"price_100": 100}})
+	e := postPaymentEnv(t)
 	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("session: %+v", o)
 	}
@@ -313,13 +307,7 @@ func TestPostPaymentInvoiceWithoutSession(t *testing.T) {
 // was granted under its own id: the session's grant finds the record of its
 // PaymentIntent and is a duplicate.
 func TestPostPaymentInvoiceFirstWithoutSession(t *testing.T) {
-	e := newEnv(t, nil)
-	withReversals(e)
-	e.rt.Events[outcome.EventInvoicePaid] = true
-	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
-		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
-	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
-		PriceTable: map[string]int64{"price_100": 100}})
+	e := postPaymentEnv(t)
 	if _, err := e.cus.Learn(context.Background(), route, paidCust, user1, ttl); err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +322,20 @@ func TestPostPaymentInvoiceFirstWithoutSession(t *testing.T) {
 	if n := len(e.be.sent()); n != 1 {
 		t.Errorf("backend got %d requests, want 1", n)
 	}
+}
+
+// postPaymentEnv is a route with reversals and invoice.paid whose API knows Checkout's
+// post-payment invoice in_post (paid by the session's PaymentIntent) but not its session.
+func postPaymentEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, nil)
+	withReversals(e)
+	e.rt.Events[outcome.EventInvoicePaid] = true
+	api := &fakeAPI{invoice: stripeapi.Invoice{ID: "in_post", Customer: paidCust, PaymentIntent: paidPI, AmountPaid: 999, Total: 999,
+		BillingReason: "manual", Lines: []stripeapi.Line{{PriceID: "price_100", Quantity: 1}}}}
+	withAPI(t, e, api, config.Extract{UserID: config.DefaultInvoiceUserIDSources, Credits: []string{"metadata.credits", "price_table"},
+		PriceTable: map[string]int64{"price_100": 100}})
+	return e
 }
 
 func invoiceDelivery(t *testing.T, evt, id string) pipeline.Delivery {
