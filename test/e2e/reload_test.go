@@ -127,10 +127,14 @@ routes:
 	// The load: four senders, each posting purchases one after the other, signed
 	// with whatever Stripe signs with at that moment.
 	var (
-		mu      sync.Mutex
+		mu     sync.Mutex
+		sent   int
+		failed []string
+		// roll guards signing: a sender holds it from reading the secrets until its
+		// answer is back, so a phase change waits for every request signed the old way
+		// (Stripe's roll overlaps for hours; the test must not race its own senders).
+		roll    sync.RWMutex
 		signing = []string{oldSecret}
-		sent    int
-		failed  []string
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -147,11 +151,9 @@ routes:
 				}
 				evt, cs := newIDs()
 				body := withIDs(t, "checkout_session_completed_paid_2023-10-16.json", evt, cs)
-				mu.Lock()
-				secrets := signing
-				mu.Unlock()
+				roll.RLock()
 				req, _ := http.NewRequest(http.MethodPost, "http://"+listen+"/stripe/webhook", bytes.NewReader(body))
-				req.Header.Set("Stripe-Signature", signWith(body, secrets...))
+				req.Header.Set("Stripe-Signature", signWith(body, signing...))
 				resp, err := client.Do(req)
 				got := ""
 				if err != nil {
@@ -165,6 +167,7 @@ routes:
 						got = fmt.Sprintf("%d %s", resp.StatusCode, raw)
 					}
 				}
+				roll.RUnlock()
 				mu.Lock()
 				sent++
 				if got != "" {
@@ -176,9 +179,9 @@ routes:
 	}
 	phase := func(d time.Duration, secrets ...string) {
 		time.Sleep(d)
-		mu.Lock()
+		roll.Lock() // every request signed the old way has its answer
 		signing = secrets
-		mu.Unlock()
+		roll.Unlock()
 	}
 	reloads := func(n string) func() bool {
 		return func() bool { return metric(admin, `creditgate_config_reloads_total{result="success"}`) == n }
