@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,20 @@ import (
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
 )
+
+// DefaultGCPercent is the garbage collector's target when GOGC is not set: the heap
+// may grow to three times what is live before a collection, instead of Go's two.
+// Collections then cost a third less CPU per webhook; peak RSS under full load grows
+// from about 23 to 27 MB (docs/benchmarks.md), and GOMEMLIMIT, which the chart sets
+// from the container's memory limit, still caps the heap. GOGC, when set, wins.
+const DefaultGCPercent = 200
+
+// tuneGC sets DefaultGCPercent unless GOGC is set.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
+}
 
 func runServe(ctx context.Context, env Env, args []string) error {
 	fs := newFlags("serve", env)
@@ -29,6 +44,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(env.Getenv)
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))

@@ -95,14 +95,11 @@ func (t stripeSpans) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// traceTransport puts the traceparent of the span in a request's context on the
-// request: the backend continues the trace of the forward.
-type traceTransport struct{ next http.RoundTripper }
-
-func (t traceTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if s := tracing.FromContext(r.Context()); s != nil {
-		r = r.Clone(r.Context())
-		r.Header.Set(tracing.Header, s.SC.Traceparent())
+// injectTraceparent puts the traceparent of the span in ctx on a forward's headers
+// (forward.Options.Inject): the backend continues the trace of the forward. The
+// forward builds each attempt's request itself, so no clone of it is needed.
+func injectTraceparent(ctx context.Context, h http.Header) {
+	if s := tracing.FromContext(ctx); s != nil {
+		h.Set(tracing.Header, s.SC.Traceparent())
 	}
-	return t.next.RoundTrip(r)
 }

@@ -81,7 +81,6 @@ func checkBuild(cfg *config.Config) error {
 // assemble is build; dry leaves the dead-letter file unopened (checkBuild).
 func assemble(cfg *config.Config, log *slog.Logger, dry bool) (*app, error) {
 	a := &app{cfg: cfg, log: log, registry: prometheus.NewRegistry(), forwardClient: forward.NewHTTPClient(), tracer: tracing.New(nil), budgets: readBudgets{}, dry: dry}
-	a.forwardClient.Transport = traceTransport{next: a.forwardClient.Transport}
 	a.metrics = metrics.New(a.registry, Version)
 	if err := a.openStores(); err != nil {
 		return nil, err
@@ -125,6 +124,7 @@ func (a *app) compile(cfg *config.Config) (*routeSet, error) {
 			URL: rc.Forward.URL, Keys: rc.Forward.SigningKeys,
 			Timeout: rc.Forward.Timeout, Attempts: rc.Forward.Attempts, Budget: rc.Forward.Budget,
 			UserAgent: "creditgate/" + Version, Client: a.forwardClient, Logger: a.log,
+			Inject: injectTraceparent,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
@@ -176,7 +176,7 @@ func (a *app) use(rs *routeSet) {
 
 // timedForwarder observes creditgate_forward_duration_seconds (the time one credit
 // spent with the backend, every attempt and backoff included, whatever the outcome)
-// and the forward's span, whose traceparent the backend receives (traceTransport).
+// and the forward's span, whose traceparent the backend receives (injectTraceparent).
 type timedForwarder struct {
 	next    pipeline.Forwarder
 	seconds prometheus.Observer
@@ -222,11 +222,20 @@ func (a *app) openStores() error {
 	// One book on the one client and prefix: a grant's record lands with its marks.
 	book, list := ledger.NewRedisBook(client, r.KeyPrefix), deadletter.NewRedis(client, r.KeyPrefix)
 	book.Marks.Replication, list.Replication = repl, repl
+	// Claims, settlements and the customer map of concurrent webhooks share round trips.
+	batch := redisclient.NewBatch(client, redisFlushes)
+	book.Marks.Pipes = batch
+	customers := ledger.NewRedisCustomers(client, r.KeyPrefix)
+	customers.Pipes = batch
 	a.store, a.records, a.book = book.Marks, book.Records, book
-	a.customers = ledger.NewRedisCustomers(client, r.KeyPrefix)
+	a.customers = customers
 	a.deadLetters = list
 	return nil
 }
+
+// redisFlushes is how many shared round trips (redisclient.Batch) may be on their way
+// at once; docs/benchmarks.md has the measurements behind it.
+const redisFlushes = 1
 
 // readiness checks the store and, with Redis, nothing else (the list lives there too).
 func (a *app) checkers() []server.Checker { return []server.Checker{a.store} }

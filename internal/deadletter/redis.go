@@ -57,7 +57,7 @@ func (r *Redis) Park(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("deadletter: encoding %s: %w", e.ID, err)
 	}
-	_, err = r.Replication.Write(ctx, r.c, r.key, false, func(p redis.Pipeliner) error {
+	_, err = r.Replication.Write(ctx, r.c, nil, r.key, false, func(p redis.Pipeliner) error {
 		p.HSet(ctx, r.key, e.ID, b)
 		return nil
 	})

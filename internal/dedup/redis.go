@@ -53,8 +53,12 @@ type Redis struct {
 	// they acknowledged the settlement, so a failover cannot lose it. Set it before
 	// first use.
 	Replication redisclient.Replication
-	probed      atomic.Bool  // VerifyConnection's command probe has passed once
-	mode        atomic.Int32 // how claims are made: modeUnknown until claimMode has found out
+	// Pipes, when set, carries the claims and the settlement (without replicas to wait
+	// for) in round trips shared with other requests (redisclient.Batch); nil: each
+	// call is a round trip of its own on c. Set it before first use.
+	Pipes  redisclient.Pipes
+	probed atomic.Bool  // VerifyConnection's command probe has passed once
+	mode   atomic.Int32 // how claims are made: modeUnknown until claimMode has found out
 }
 
 // How Claim talks to Redis.
@@ -83,7 +87,12 @@ func (r *Redis) Claim(ctx context.Context, key, token string, lease time.Duratio
 		return 0, err
 	}
 	if r.claimMode(ctx) == modeSetGet {
-		old, err := r.c.SetArgs(ctx, r.prefix+key, processingPrefix+token, setGetArgs(lease)).Result()
+		var cmd *redis.StatusCmd
+		_, _ = r.pipes().Pipelined(ctx, func(p redis.Pipeliner) error {
+			cmd = p.SetArgs(ctx, r.prefix+key, processingPrefix+token, setGetArgs(lease))
+			return nil
+		})
+		old, err := cmd.Result()
 		return r.setGetState(ctx, key, token, lease, old, err)
 	}
 	return r.claimByScript(ctx, key, token, lease)
@@ -159,7 +168,10 @@ func (r *Redis) Complete(ctx context.Context, key string, ttl time.Duration) err
 	if err := checkComplete(key, ttl); err != nil {
 		return err
 	}
-	if err := r.c.Set(ctx, r.prefix+key, doneValue, ttl).Err(); err != nil {
+	if _, err := r.pipes().Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.prefix+key, doneValue, ttl)
+		return nil
+	}); err != nil {
 		return unavailable("complete", key, err)
 	}
 	return nil
@@ -200,6 +212,14 @@ func (r *Redis) VerifyConnection(ctx context.Context) error {
 	}
 	r.probed.Store(true)
 	return nil
+}
+
+// pipes is Pipes, or the client.
+func (r *Redis) pipes() redisclient.Pipes {
+	if r.Pipes != nil {
+		return r.Pipes
+	}
+	return r.c
 }
 
 // Close does nothing: the client belongs to the caller, who may share it between

@@ -13,6 +13,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/dedup/dedupsuite"
+	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
 )
 
@@ -20,6 +21,17 @@ func TestRedis(t *testing.T) {
 	c := redistest.Client(t)
 	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
 		return dedup.NewRedis(c, redistest.Prefix(t, c)), time.Sleep
+	})
+}
+
+// TestRedisBatched runs the suite with the store's round trips shared with other
+// callers (redisclient.Batch, as creditgate serves).
+func TestRedisBatched(t *testing.T) {
+	c := redistest.Client(t)
+	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
+		s := dedup.NewRedis(c, redistest.Prefix(t, c))
+		s.Pipes = redisclient.NewBatch(c, 1)
+		return s, time.Sleep
 	})
 }
 
@@ -228,9 +240,17 @@ func TestRedisClaimEachUnreachable(t *testing.T) {
 // not at all. A user whose ACL forbids the first key makes the transaction abort at
 // queue time (NOPERM): then no done mark may land either.
 func TestRedisSettleFirst(t *testing.T) {
+	t.Run("own round trips", func(t *testing.T) { testRedisSettleFirst(t, false) })
+	t.Run("batched", func(t *testing.T) { testRedisSettleFirst(t, true) })
+}
+
+func testRedisSettleFirst(t *testing.T, batched bool) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	s := dedup.NewRedis(c, prefix)
+	if batched {
+		s.Pipes = redisclient.NewBatch(c, 1)
+	}
 	ctx := t.Context()
 	first := dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":100}`)}
 	if err := s.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_1"}, TTL: time.Hour}, first); err != nil {
@@ -268,6 +288,9 @@ func TestRedisSettleFirst(t *testing.T) {
 	limited := redis.NewClient(&redis.Options{Addr: opts.Addr, Username: "limited", Password: "limited-pw"})
 	t.Cleanup(func() { _ = limited.Close() })
 	ls := dedup.NewRedis(limited, "p:")
+	if batched {
+		ls.Pipes = redisclient.NewBatch(limited, 1)
+	}
 	err := ls.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3", "event:main:evt_4"}, TTL: time.Hour},
 		dedup.Put{Key: "record:main:pi_3", Value: []byte("{}")})
 	if !errors.Is(err, dedup.ErrUnavailable) {

@@ -88,10 +88,10 @@ func (r *Redis) settle(ctx context.Context, s Settlement, first *Put) error {
 		if first != nil {
 			all = append(all, setFirst)
 		}
-		cmds, perr = r.Replication.Write(ctx, r.c, "", first != nil, queue(append(all, rest...)))
+		cmds, perr = r.Replication.Write(ctx, r.c, r.Pipes, "", first != nil, queue(append(all, rest...)))
 	case first != nil:
 		// Cluster: first gets a round trip of its own before the rest.
-		if _, err := r.Replication.Write(ctx, r.c, r.prefix+first.Key, false, queue([]func(redis.Pipeliner){setFirst})); err != nil {
+		if _, err := r.Replication.Write(ctx, r.c, nil, r.prefix+first.Key, false, queue([]func(redis.Pipeliner){setFirst})); err != nil {
 			return unavailable("settle", first.Key, err)
 		}
 		fallthrough
@@ -129,7 +129,7 @@ func (r *Redis) settleRest(ctx context.Context, s Settlement, rest []func(redis.
 	var all []redis.Cmder
 	var errs []error
 	for i, f := range rest {
-		cmds, err := r.Replication.Write(ctx, r.c, keys[i], false, queue([]func(redis.Pipeliner){f}))
+		cmds, err := r.Replication.Write(ctx, r.c, nil, keys[i], false, queue([]func(redis.Pipeliner){f}))
 		all = append(all, cmds...)
 		errs = append(errs, err)
 	}

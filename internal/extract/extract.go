@@ -185,6 +185,27 @@ func (x *Extractor) User(ctx context.Context, obj event.Object, customers Custom
 	return id, source, nil
 }
 
+// LocalUser is the user ExtractWith finds when the event alone decides it: the first
+// user source with a value is metadata.user_id or client_reference_id, and the value
+// is valid. ok is false whenever the customer map or the Stripe API would be asked
+// first, or the value is not valid (ExtractWith then says why).
+func (x *Extractor) LocalUser(obj event.Object) (id string, ok bool) {
+	for _, src := range x.userSources {
+		switch src {
+		case outcome.SourceMetadataUserID:
+			id = obj.Metadata["user_id"]
+		case outcome.SourceClientReferenceID:
+			id = obj.ClientReferenceID
+		default:
+			return "", false
+		}
+		if id != "" {
+			return id, x.validate.Var(id, x.userTag) == nil
+		}
+	}
+	return "", false
+}
+
 // creditsFromLines is price_table or price_metadata: the sum over the line items
 // (prorations skipped) of quantity times the price's credits. It yields a value (ok)
 // only if every line's price gives credits; if none does, it yields nothing with an

@@ -11,6 +11,7 @@ import (
 
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
 	"github.com/creditgate/creditgate/internal/storekey"
 )
@@ -32,6 +33,12 @@ func books() []struct {
 		{"redis", func(t *testing.T) (ledger.Book, dedup.Store, ledger.Store) {
 			c := redistest.Client(t)
 			b := ledger.NewRedisBook(c, redistest.Prefix(t, c))
+			return b, b.Marks, b.Records
+		}},
+		{"redis-batched", func(t *testing.T) (ledger.Book, dedup.Store, ledger.Store) {
+			c := redistest.Client(t)
+			b := ledger.NewRedisBook(c, redistest.Prefix(t, c))
+			b.Marks.Pipes = redisclient.NewBatch(c, 1)
 			return b, b.Marks, b.Records
 		}},
 		{"cluster", func(t *testing.T) (ledger.Book, dedup.Store, ledger.Store) {

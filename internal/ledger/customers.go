@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/internal/dedup"
+	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/storekey"
 )
 
@@ -42,6 +43,9 @@ func checkLearn(route, customerID, userID string, ttl time.Duration) error {
 type RedisCustomers struct {
 	c      redis.UniversalClient
 	prefix string
+	// Pipes, when set, carries Learn in round trips shared with other requests
+	// (redisclient.Batch); nil: c. Set it before first use.
+	Pipes redisclient.Pipes
 }
 
 var _ Customers = (*RedisCustomers)(nil)
@@ -76,12 +80,53 @@ func (s *RedisCustomers) Learn(ctx context.Context, route, customerID, userID st
 	if err := checkLearn(route, customerID, userID, ttl); err != nil {
 		return "", err
 	}
-	key := storekey.CustomerMap(route, customerID)
-	held, err := learnScript.Run(ctx, s.c, []string{s.prefix + key}, userID, ttl.Milliseconds()).Text()
-	if err != nil {
-		return "", unavailable("learn customer", key, err)
+	return s.learn(ctx, route, customerID, userID, ttl, nil)()
+}
+
+// LearnLater is Learn in two halves when Pipes is a redisclient.Batch: the learn is
+// queued at once and goes out with the caller's next round trip (the pipeline's
+// claims), and wait returns Learn's answer; call it exactly once. ok is false, and
+// nothing is queued, without a Batch or with invalid arguments: call Learn then.
+func (s *RedisCustomers) LearnLater(ctx context.Context, route, customerID, userID string, ttl time.Duration) (wait func() (string, error), ok bool) {
+	b, batched := s.Pipes.(*redisclient.Batch)
+	if !batched || checkLearn(route, customerID, userID, ttl) != nil {
+		return nil, false
 	}
-	return held, nil
+	return s.learn(ctx, route, customerID, userID, ttl, b), true
+}
+
+// learn queues the learn script on b (nil: sends it on Pipes when wait is called).
+func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID string, ttl time.Duration, b *redisclient.Batch) (wait func() (string, error)) {
+	key := storekey.CustomerMap(route, customerID)
+	keys, args := []string{s.prefix + key}, []any{userID, ttl.Milliseconds()}
+	var cmd *redis.Cmd
+	queue := func(p redis.Pipeliner) error {
+		cmd = learnScript.EvalSha(ctx, p, keys, args...)
+		return nil
+	}
+	sent := func() ([]redis.Cmder, error) { return s.pipes().Pipelined(ctx, queue) }
+	if b != nil {
+		sent = b.Later(ctx, queue)
+	}
+	return func() (string, error) {
+		_, _ = sent()
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // a restarted or flushed Redis
+			cmd = learnScript.Eval(ctx, s.c, keys, args...)
+		}
+		held, err := cmd.Text()
+		if err != nil {
+			return "", unavailable("learn customer", key, err)
+		}
+		return held, nil
+	}
+}
+
+// pipes is Pipes, or the client.
+func (s *RedisCustomers) pipes() redisclient.Pipes {
+	if s.Pipes != nil {
+		return s.Pipes
+	}
+	return s.c
 }
 
 // MemoryCustomers is Customers in memory, for the in-memory store (one replica).

@@ -8,7 +8,9 @@ import (
 
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
+	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/redisclient/redistest"
+	"github.com/creditgate/creditgate/internal/storekey"
 )
 
 // TestCustomers runs the customer map's behaviour on memory and real Redis: the
@@ -26,6 +28,12 @@ func TestCustomers(t *testing.T) {
 		{"redis", func(t *testing.T, _ *clock) (ledger.Customers, func(time.Duration)) {
 			rc := redistest.Client(t)
 			return ledger.NewRedisCustomers(rc, redistest.Prefix(t, rc)), func(d time.Duration) { time.Sleep(d) }
+		}},
+		{"redis-batched", func(t *testing.T, _ *clock) (ledger.Customers, func(time.Duration)) {
+			rc := redistest.Client(t)
+			m := ledger.NewRedisCustomers(rc, redistest.Prefix(t, rc))
+			m.Pipes = redisclient.NewBatch(rc, 1)
+			return m, func(d time.Duration) { time.Sleep(d) }
 		}},
 	}
 	for _, s := range stores {
@@ -78,4 +86,23 @@ func TestCustomers(t *testing.T) {
 			t.Errorf("Learn = %v, want ErrUnavailable", err)
 		}
 	})
+}
+
+// TestRedisCustomersLoadsScript: on a Redis that has never seen the learn script (a
+// fresh or restarted server answers NOSCRIPT), Learn still learns, batched or not.
+func TestRedisCustomersLoadsScript(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		own := redistest.Server(t)
+		m := ledger.NewRedisCustomers(own, "p:")
+		if batched {
+			m.Pipes = redisclient.NewBatch(own, 1)
+		}
+		held, err := m.Learn(t.Context(), "main", "cus_1", "u1", time.Hour)
+		if err != nil || held != "u1" {
+			t.Fatalf("batched %t: Learn on a fresh server = %q, %v", batched, held, err)
+		}
+		if v := own.Get(t.Context(), "p:"+storekey.CustomerMap("main", "cus_1")).Val(); v != "u1" {
+			t.Errorf("batched %t: the mapping holds %q", batched, v)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
 	"github.com/creditgate/creditgate/internal/event"
@@ -149,11 +150,7 @@ func (r *run) learn(ctx context.Context, customer, user string) bool {
 	if customer == "" || p.Customers == nil {
 		return false
 	}
-	ttl := p.CustomerTTL
-	if ttl <= 0 {
-		ttl = p.TTL
-	}
-	held, err := p.Customers.Learn(ctx, rt.Name, customer, user, ttl)
+	held, err := r.learnNow(ctx, customer, user)
 	switch {
 	case err != nil:
 		r.storeFailed(err)
@@ -165,6 +162,64 @@ func (r *run) learn(ctx context.Context, customer, user string) bool {
 		return true
 	}
 	return false
+}
+
+// learnNow learns customer for user: the answer of the learn that went out with the
+// claims (learnEarly) when it was for the same customer and user, else a learn of its
+// own.
+func (r *run) learnNow(ctx context.Context, customer, user string) (string, error) {
+	if e := r.early; e != nil && e.customer == customer && e.user == user {
+		r.early = nil
+		return e.wait()
+	}
+	return r.p.Customers.Learn(ctx, r.rt.Name, customer, user, r.p.customerTTL())
+}
+
+// learnEarly queues the customer map's learn of a paid session whose event alone names
+// its user (extract.LocalUser), so that it goes to Redis in the claims' round trip
+// instead of one of its own; grant's learn then takes its answer (learnNow). Learning
+// before the claims changes nothing that matters: the map only ever learns the user a
+// session names, and a duplicate or in-flight delivery names the same one.
+func (r *run) learnEarly(ctx context.Context) {
+	obj := r.d.Event.Object
+	l, ok := r.p.Customers.(earlyLearner)
+	if !ok || obj.Customer == "" {
+		return
+	}
+	user, ok := r.rt.Extractor.LocalUser(obj)
+	if !ok {
+		return
+	}
+	if wait, ok := l.LearnLater(ctx, r.rt.Name, obj.Customer, user, r.p.customerTTL()); ok {
+		r.early = &earlyLearn{customer: obj.Customer, user: user, wait: wait}
+	}
+}
+
+// dropEarly collects a learn that learnEarly queued and the path never asked for.
+func (r *run) dropEarly() {
+	if r.early != nil {
+		_, _ = r.early.wait()
+		r.early = nil
+	}
+}
+
+// earlyLearner is a customer map that can send a learn with the caller's next round
+// trip (ledger.RedisCustomers on a redisclient.Batch); ok is false when it cannot.
+type earlyLearner interface {
+	LearnLater(ctx context.Context, route, customerID, userID string, ttl time.Duration) (wait func() (string, error), ok bool)
+}
+
+// earlyLearn is a learn on its way (learnEarly).
+type earlyLearn struct {
+	customer, user string
+	wait           func() (string, error)
+}
+
+func (p *Pipeline) customerTTL() time.Duration {
+	if p.CustomerTTL > 0 {
+		return p.CustomerTTL
+	}
+	return p.TTL
 }
 
 // customers is the route's customer map as the extractor reads it.

@@ -124,9 +124,11 @@ func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 
 	r := p.newRun(ctx, rt, d, o)
 	defer r.c.close()
+	defer r.dropEarly()
 
 	evKey := storekey.Event(rt.Name, ev.ID)
 	if id := expectedPurchase(rt, ev); id != "" && !d.Replay {
+		r.learnEarly(ctx)
 		r.c.claimEach(evKey, storekey.Purchase(rt.Name, id))
 	}
 	if !d.Replay && r.claimEvent(evKey) {

@@ -21,11 +21,12 @@ import (
 // below (finish, park, fail and the failures built on it), each of which leaves the
 // claims settled or released and returns the Outcome.
 type run struct {
-	p  *Pipeline
-	rt *Route
-	d  Delivery
-	o  Outcome
-	c  claims
+	p     *Pipeline
+	rt    *Route
+	d     Delivery
+	o     Outcome
+	c     claims
+	early *earlyLearn // the customer map's learn sent with the claims (learnEarly)
 }
 
 // newRun starts a run of d on rt with the outcome so far; close its claims when done.

@@ -28,14 +28,18 @@ const DefaultWaitTimeout = time.Second
 // Write runs write as one pipeline (a MULTI/EXEC transaction when tx is set) on one
 // connection to the primary that holds key, then, when Replicas > 0, WAIT on that same
 // connection: WAIT counts the writes of its own connection, so a pooled connection
-// would not do. It returns the pipeline's commands and the first error; a WAIT short of
+// would not do. Without replicas to wait for, the pipeline goes through via (a Batch;
+// nil: c). It returns the pipeline's commands and the first error; a WAIT short of
 // Replicas wraps ErrNotReplicated.
-func (r Replication) Write(ctx context.Context, c redis.UniversalClient, key string, tx bool, write func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+func (r Replication) Write(ctx context.Context, c redis.UniversalClient, via Pipes, key string, tx bool, write func(redis.Pipeliner) error) ([]redis.Cmder, error) {
 	if r.Replicas <= 0 {
-		if tx {
-			return c.TxPipelined(ctx, write)
+		if via == nil {
+			via = c
 		}
-		return c.Pipelined(ctx, write)
+		if tx {
+			return via.TxPipelined(ctx, write)
+		}
+		return via.Pipelined(ctx, write)
 	}
 	var node *redis.Client
 	switch cc := c.(type) {

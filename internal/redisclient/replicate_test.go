@@ -24,7 +24,7 @@ func TestReplicationWrite(t *testing.T) {
 	}
 	for _, tx := range []bool{false, true} {
 		key := "acked:" + map[bool]string{false: "pipeline", true: "tx"}[tx]
-		if _, err := (redisclient.Replication{Replicas: 1, Timeout: 5 * time.Second}).Write(ctx, primary, key, tx, set(key)); err != nil {
+		if _, err := (redisclient.Replication{Replicas: 1, Timeout: 5 * time.Second}).Write(ctx, primary, nil, key, tx, set(key)); err != nil {
 			t.Fatalf("tx %t: %v", tx, err)
 		}
 		if v, err := replica.Get(ctx, key).Result(); err != nil || v != "v" {
@@ -32,7 +32,7 @@ func TestReplicationWrite(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	_, err := (redisclient.Replication{Replicas: 2, Timeout: 100 * time.Millisecond}).Write(ctx, primary, "short", false, set("short"))
+	_, err := (redisclient.Replication{Replicas: 2, Timeout: 100 * time.Millisecond}).Write(ctx, primary, nil, "short", false, set("short"))
 	if !errors.Is(err, redisclient.ErrNotReplicated) || err.Error() != "write not acknowledged by enough replicas: 1 of 2 within 100ms" {
 		t.Fatalf("two replicas asked, one there: err = %v", err)
 	}
@@ -43,7 +43,7 @@ func TestReplicationWrite(t *testing.T) {
 		t.Errorf("the write itself was not kept: %q", v)
 	}
 	// The zero value waits for nobody, on any client.
-	if _, err := (redisclient.Replication{}).Write(ctx, primary, "plain", false, set("plain")); err != nil {
+	if _, err := (redisclient.Replication{}).Write(ctx, primary, nil, "plain", false, set("plain")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -56,7 +56,7 @@ func TestReplicationWriteCluster(t *testing.T) {
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redistest.Cluster(t)})
 	defer c.Close()
 	for _, key := range []string{"a", "b", "c", "d"} { // spread over the nodes
-		_, err := (redisclient.Replication{Replicas: 1, Timeout: 50 * time.Millisecond}).Write(ctx, c, key, false, func(p redis.Pipeliner) error {
+		_, err := (redisclient.Replication{Replicas: 1, Timeout: 50 * time.Millisecond}).Write(ctx, c, nil, key, false, func(p redis.Pipeliner) error {
 			p.Set(ctx, key, "v", time.Minute)
 			return nil
 		})
