@@ -1,6 +1,6 @@
 // Command bench is creditgate's load harness (docs/benchmarks.md).
 //
-//	go run ./test/bench                      # full run: ~1 minute
+//	go run ./test/bench                      # full run: ~1.5 minutes
 //	go run ./test/bench -smoke               # a few seconds, for CI
 //	go run ./test/bench -profile /tmp/prof   # also write CPU and allocation profiles
 //	go run ./test/bench flood                # slow-body flood: peak RSS (docs/security.md)
@@ -9,12 +9,15 @@
 // generated config against the Redis at -redis (its own key prefix, deleted at the
 // end), a sink backend that verifies every forwarded Creditgate-Signature, and a
 // ceiling server: a minimal hand-written Go server doing the same work without
-// creditgate's structure (see ceiling.go). It then drives both at the same fixed
-// concurrency with distinct, freshly signed ~3 KB checkout.session.completed events,
-// drives creditgate once more at half of its own maximum rate (open loop), and prints
-// one table: req/s, latency percentiles, answers by status, CPU seconds per 1,000
-// events (of the server and of Redis), RSS idle and peak, ready time, binary size, and
-// creditgate / ceiling as a ratio.
+// creditgate's structure (see ceiling.go). In each round it drives both, one after
+// the other, at each concurrency of -concurrency (16, then 64 by default) with
+// distinct, freshly signed ~3 KB checkout.session.completed events; then it drives
+// creditgate at half of its maximum rate at the first concurrency (open loop), and
+// the ceiling at the same rate. It prints one table of phases: req/s, latency
+// percentiles, answers by status, CPU seconds per 1,000 events (of the server and of
+// Redis), peak RSS; and one of targets (issues 6 and 15): creditgate / ceiling req/s,
+// server CPU per event and p99, per round and concurrency, p99 at half rate against
+// the ceiling's, RSS idle and peak, ready time, binary size.
 //
 // It exits non-zero when any answer is not 2xx, the sink saw a bad signature or a
 // double credit, or a forwarded count does not match what the sink credited. The
@@ -33,6 +36,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -65,7 +70,7 @@ func main() {
 type benchOptions struct {
 	duration    time.Duration
 	warmup      time.Duration
-	concurrency int
+	concurrency benchConcurrency
 	events      int
 	openWorkers int
 	rounds      int
@@ -78,15 +83,66 @@ type benchOptions struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o benchOptions
+	o, err := benchParseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, out: stdout, errOut: stderr}
+	defer b.cleanup()
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	return b.run(ctx)
+}
+
+// benchConcurrency is the -concurrency flag: the requests in flight of the
+// maximum-rate phases, one phase per value and server in each round.
+type benchConcurrency []int
+
+func (c *benchConcurrency) String() string {
+	parts := make([]string, len(*c))
+	for i, n := range *c {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set replaces the list with the comma-separated values of s.
+func (c *benchConcurrency) Set(s string) error {
+	var list benchConcurrency
+	for part := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil {
+			return fmt.Errorf("%q is not a number", part)
+		}
+		list = append(list, n)
+	}
+	*c = list
+	return nil
+}
+
+// valid says whether every value is in 1..1024, and appears once.
+func (c benchConcurrency) valid() bool {
+	for i, n := range c {
+		if n < 1 || n > 1024 || slices.Contains(c[:i], n) {
+			return false
+		}
+	}
+	return len(c) > 0
+}
+
+// benchParseFlags reads the flags of a run, -smoke's presets included, and checks
+// their ranges.
+func benchParseFlags(args []string, stderr io.Writer) (benchOptions, error) {
+	o := benchOptions{concurrency: benchConcurrency{16, 64}}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
-	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each server's first phase")
-	fs.IntVar(&o.concurrency, "concurrency", 16, "requests in flight in the maximum-rate phases")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each server's first phase (at the first concurrency)")
+	fs.Var(&o.concurrency, "concurrency", "comma-separated `list` of requests in flight at maximum rate (each 1..1024): each round runs every server at each value in turn; the half-rate phase takes half of creditgate's maximum at the first")
 	fs.IntVar(&o.events, "events", 80000, "distinct events generated per maximum-rate phase (the phase ends early if they run out)")
 	fs.IntVar(&o.openWorkers, "open-workers", 64, "most requests in flight in the half-rate (open-loop) phase")
-	fs.IntVar(&o.rounds, "rounds", 1, "ceiling/creditgate maximum-rate pairs to run (the ratio is reported per round)")
+	fs.IntVar(&o.rounds, "rounds", 1, "rounds of maximum-rate phases (ceiling, creditgate, -other at each concurrency); the ratios are reported per round")
 	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (a private key prefix is used and deleted)")
 	fs.StringVar(&o.profile, "profile", "", "folder for CPU and allocation profiles of creditgate and the ceiling")
 	fs.BoolVar(&o.strict, "strict", false, "fail when a performance target is missed")
@@ -95,22 +151,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.plainBuild, "plain-build", false, "build with plain `go build` (reuses the build cache; the binary is not the stripped static one)")
 	smoke := fs.Bool("smoke", false, "a few seconds in all, for CI: -duration 1s -warmup 300ms -concurrency 8 -events 3000 -plain-build")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	if *smoke {
-		o.duration, o.warmup, o.concurrency, o.events, o.openWorkers = time.Second, 300*time.Millisecond, 8, 3000, 16
+		o.duration, o.warmup, o.concurrency, o.events, o.openWorkers = time.Second, 300*time.Millisecond, benchConcurrency{8}, 3000, 16
 		o.plainBuild = true
 	}
-	if o.duration <= 0 || o.duration > 10*time.Minute || o.concurrency < 1 || o.concurrency > 1024 ||
+	if o.duration <= 0 || o.duration > 10*time.Minute || !o.concurrency.valid() ||
 		o.events < 100 || o.events > 1_000_000 || o.rounds < 1 || o.rounds > 10 || o.openWorkers < 1 {
-		return errors.New("flags out of range: 0 < duration <= 10m, 1 <= concurrency <= 1024, 100 <= events <= 1e6, 1 <= rounds <= 10")
+		return o, errors.New("flags out of range: 0 < duration <= 10m, 1 <= each concurrency <= 1024 (each once), 100 <= events <= 1e6, 1 <= rounds <= 10")
 	}
-	b := &bench{o: o, out: stdout, errOut: stderr}
-	defer b.cleanup()
-	if err := b.setup(ctx); err != nil {
-		return err
-	}
-	return b.run(ctx)
+	return o, nil
 }
 
 // bench is one harness run.
@@ -314,24 +365,27 @@ func (b *bench) startCreditgate(name, binary, profileEnv string) (*benchServer, 
 
 // benchPhase is one measured phase.
 type benchPhase struct {
-	server    *benchServer
-	name      string // "max" or "half"
-	round     int
-	load      *benchLoad
-	rate      float64 // target rate of an open-loop phase
-	cpu       time.Duration
-	redisCPU  time.Duration
-	selfCPU   time.Duration
-	peakRSS   int64
-	sink      benchSinkStats
-	generated int
+	server      *benchServer
+	name        string // "warm", "max" or "half"
+	round       int
+	concurrency int // requests in flight of a closed-loop phase; 0 in an open-loop one
+	load        *benchLoad
+	rate        float64 // target rate of an open-loop phase
+	cpu         time.Duration
+	redisCPU    time.Duration
+	selfCPU     time.Duration
+	peakRSS     int64
+	sink        benchSinkStats
+	generated   int
 }
 
-func (b *bench) phase(ctx context.Context, s *benchServer, name string, round int, n int, drive func([]benchEvent) *benchLoad) (*benchPhase, error) {
-	tag := fmt.Sprintf("%s%s%s%d", b.run0, s.name[len(s.name)-2:], name, round)
+// phase generates n events (ids unique per server, name, round and concurrency),
+// drives s with them and measures the CPU of s, Redis and the harness around it.
+func (b *bench) phase(ctx context.Context, s *benchServer, name string, round, concurrency, n int, drive func([]benchEvent) *benchLoad) (*benchPhase, error) {
+	tag := fmt.Sprintf("%s%s%s%dc%d", b.run0, s.name[len(s.name)-2:], name, round, concurrency)
 	events := benchGenerate(n, tag, b.secret)
 	_ = b.sink.take()
-	p := &benchPhase{server: s, name: name, round: round, generated: n}
+	p := &benchPhase{server: s, name: name, round: round, concurrency: concurrency, generated: n}
 	cpu0, err := benchCPU(s.pid())
 	if err != nil {
 		return nil, err
@@ -358,66 +412,20 @@ func (b *bench) phase(ctx context.Context, s *benchServer, name string, round in
 }
 
 func (b *bench) run(ctx context.Context) error {
-	o := b.o
 	b.loadBefore = benchLoadAvg()
-	warm := func(s *benchServer) error {
-		if o.warmup <= 0 {
-			return nil
-		}
-		n := min(o.events, max(200, int(o.warmup.Seconds()*8000)))
-		_, err := b.phase(ctx, s, "warm", 0, n, func(ev []benchEvent) *benchLoad {
-			return benchClosedLoop(ctx, s.url, ev, o.concurrency, o.warmup)
-		})
-		return err
-	}
-	if err := warm(b.ceiling); err != nil {
-		return err
-	}
-	servers := []*benchServer{b.ceiling, b.cg}
-	servers = append(servers, b.others...)
-	for _, s := range servers[1:] {
-		if err := warm(s); err != nil {
+	servers := append([]*benchServer{b.ceiling, b.cg}, b.others...)
+	for _, s := range servers {
+		if err := b.warm(ctx, s); err != nil {
 			return err
 		}
 	}
-	var cgMax *benchPhase
-	for round := 1; round <= o.rounds; round++ {
-		for _, s := range servers {
-			b.logf("round %d: %s at concurrency %d for %s", round, s.name, o.concurrency, o.duration)
-			p, err := b.phase(ctx, s, "max", round, o.events, func(ev []benchEvent) *benchLoad {
-				return benchClosedLoop(ctx, s.url, ev, o.concurrency, o.duration)
-			})
-			if err != nil {
-				return err
-			}
-			b.phases = append(b.phases, p)
-			if s == b.cg {
-				cgMax = p
-			}
-		}
-	}
-	rate := cgMax.load.rate() / 2
-	b.logf("creditgate at half its maximum rate: %.0f/s, open loop, for %s", rate, o.duration)
-	n := int(rate*o.duration.Seconds()) + 1
-	p, err := b.phase(ctx, b.cg, "half", 0, n, func(ev []benchEvent) *benchLoad {
-		return benchOpenLoop(ctx, b.cg.url, ev, rate, o.openWorkers, o.duration)
-	})
+	reference, err := b.maxRounds(ctx, servers)
 	if err != nil {
 		return err
 	}
-	p.rate = rate
-	b.phases = append(b.phases, p)
-	// The ceiling at the same rate: the tail this machine gives any server there.
-	b.logf("ceiling at the same rate, for reference: %.0f/s, open loop, for %s", rate, o.duration)
-	p, err = b.phase(ctx, b.ceiling, "half", 0, n, func(ev []benchEvent) *benchLoad {
-		return benchOpenLoop(ctx, b.ceiling.url, ev, rate, o.openWorkers, o.duration)
-	})
-	if err != nil {
+	if err := b.halfRate(ctx, reference.load.rate()/2); err != nil {
 		return err
 	}
-	p.rate = rate
-	b.phases = append(b.phases, p)
-
 	// Stop the servers before reporting, so that profiles are written.
 	for _, s := range servers {
 		s.stop()
@@ -427,6 +435,77 @@ func (b *bench) run(ctx context.Context) error {
 		fmt.Fprintf(b.out, "\nProfiles: go tool pprof -top %s/creditgate.cpu.pprof (and ceiling.cpu.pprof, *.allocs)\n", b.o.profile)
 	}
 	return errors.Join(b.exitErr...)
+}
+
+// warm drives s, unmeasured, for -warmup at the first concurrency.
+func (b *bench) warm(ctx context.Context, s *benchServer) error {
+	o := b.o
+	if o.warmup <= 0 {
+		return nil
+	}
+	n := min(o.events, max(200, int(o.warmup.Seconds()*8000)))
+	_, err := b.phase(ctx, s, "warm", 0, o.concurrency[0], n, func(ev []benchEvent) *benchLoad {
+		return benchClosedLoop(ctx, s.url, ev, o.concurrency[0], o.warmup)
+	})
+	return err
+}
+
+// maxRounds runs the maximum-rate phases: in each round, at each concurrency in turn,
+// every server one after the other. It returns creditgate's phase of the last round
+// at the first concurrency: the rate the half-rate phases take half of.
+func (b *bench) maxRounds(ctx context.Context, servers []*benchServer) (*benchPhase, error) {
+	var reference *benchPhase
+	for round := 1; round <= b.o.rounds; round++ {
+		for _, c := range b.o.concurrency {
+			for _, s := range servers {
+				p, err := b.maxPhase(ctx, s, round, c)
+				if err != nil {
+					return nil, err
+				}
+				if s == b.cg && c == b.o.concurrency[0] {
+					reference = p
+				}
+			}
+		}
+	}
+	return reference, nil
+}
+
+// maxPhase drives s in a closed loop with concurrency requests in flight.
+func (b *bench) maxPhase(ctx context.Context, s *benchServer, round, concurrency int) (*benchPhase, error) {
+	b.logf("round %d: %s at concurrency %d for %s", round, s.name, concurrency, b.o.duration)
+	p, err := b.phase(ctx, s, "max", round, concurrency, b.o.events, func(ev []benchEvent) *benchLoad {
+		return benchClosedLoop(ctx, s.url, ev, concurrency, b.o.duration)
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.phases = append(b.phases, p)
+	return p, nil
+}
+
+// halfRate drives creditgate at rate in an open loop, then the ceiling at the same
+// rate: the tail this machine gives any server there.
+func (b *bench) halfRate(ctx context.Context, rate float64) error {
+	b.logf("creditgate at half its maximum rate: %.0f/s, open loop, for %s", rate, b.o.duration)
+	if err := b.halfPhase(ctx, b.cg, rate); err != nil {
+		return err
+	}
+	b.logf("ceiling at the same rate, for reference: %.0f/s, open loop, for %s", rate, b.o.duration)
+	return b.halfPhase(ctx, b.ceiling, rate)
+}
+
+func (b *bench) halfPhase(ctx context.Context, s *benchServer, rate float64) error {
+	n := int(rate*b.o.duration.Seconds()) + 1
+	p, err := b.phase(ctx, s, "half", 0, 0, n, func(ev []benchEvent) *benchLoad {
+		return benchOpenLoop(ctx, s.url, ev, rate, b.o.openWorkers, b.o.duration)
+	})
+	if err != nil {
+		return err
+	}
+	p.rate = rate
+	b.phases = append(b.phases, p)
+	return nil
 }
 
 func (b *bench) cleanup() {
