@@ -95,11 +95,14 @@ func (t stripeSpans) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// traceparentKey is tracing.Header in net/http's canonical form.
+var traceparentKey = http.CanonicalHeaderKey(tracing.Header)
+
 // injectTraceparent puts the traceparent of the span in ctx on a forward's headers
 // (forward.Options.Inject): the backend continues the trace of the forward. The
 // forward builds each attempt's request itself, so no clone of it is needed.
 func injectTraceparent(ctx context.Context, h http.Header) {
 	if s := tracing.FromContext(ctx); s != nil {
-		h.Set(tracing.Header, s.SC.Traceparent())
+		h[traceparentKey] = []string{s.SC.Traceparent()}
 	}
 }

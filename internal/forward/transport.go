@@ -34,11 +34,10 @@ func NewHTTPClient() *http.Client {
 		ResponseHeaderTimeout: 30 * time.Second, // a backstop; Send's per-attempt deadline is shorter
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{
-		Transport:     t,
-		CheckRedirect: refuseRedirect,
-		Timeout:       time.Minute, // a backstop for callers that use the client without a deadline
-	}
+	// No Client.Timeout: every attempt of Send has its own deadline (forward.timeout,
+	// inside forward.budget), and a client-wide timeout would cost each request a
+	// timer, a context and a goroutine of net/http's on top of it.
+	return &http.Client{Transport: t, CheckRedirect: refuseRedirect}
 }
 
 // refuseRedirect makes the client return the 3xx response itself, body unread.

@@ -29,7 +29,15 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
-// Clock is a fake clock that only Advance moves; safe for concurrent use.
+// Clock is a fake clock that only Advance moves; safe for concurrent use. The code
+// under test takes its clock as a func() time.Time (pipeline.Pipeline.Now,
+// dedup.NewMemory, ledger.NewMemory), so the test hands it Clock.Now.
+//
+// Kept rather than testing/synctest on purpose: the same test bodies (dedupsuite, the
+// pipeline's env) also run against a real Redis and real HTTP servers, whose waits are
+// network I/O, which never counts as durably blocked in a synctest bubble (its time
+// would not move), and whose TTLs run on Redis's own clock. One injected clock serves
+// the in-memory and the Redis variants alike.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
