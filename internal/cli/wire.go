@@ -42,6 +42,7 @@ type app struct {
 	routes      []server.Route
 	byName      map[string]*pipeline.Route
 	apis        map[string]*stripeapi.Client // by route name, for routes with an API key
+	batch       *redisclient.Batch           // the shared round trips, counted in the last log line
 	redis       io.Closer                    // the shared Redis client, closed after the stores
 	// forwardClient is the one keep-alive pool of every route's forwards, kept
 	// across reloads.
@@ -224,6 +225,7 @@ func (a *app) openStores() error {
 	book.Marks.Replication, list.Replication = repl, repl
 	// Claims, settlements and the customer map of concurrent webhooks share round trips.
 	batch := redisclient.NewBatch(client, redisFlushes)
+	a.batch = batch
 	book.Marks.Pipes = batch
 	customers := ledger.NewRedisCustomers(client, r.KeyPrefix)
 	customers.Pipes = batch
@@ -247,6 +249,10 @@ func (a *app) close() {
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
+	}
+	if a.batch != nil && !a.dry {
+		calls, trips := a.batch.Trips()
+		a.log.Info("redis round trips shared", "calls", calls, "round_trips", trips)
 	}
 	if a.redis != nil {
 		errs = append(errs, a.redis.Close())

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +102,9 @@ type benchLog struct {
 	mu                sync.Mutex
 	lines, warn, errs int
 	tail              []string
-	drained           chan struct{}
+	trips             string // creditgate's last "redis round trips shared" line
+
+	drained chan struct{}
 }
 
 func newBenchLog(r io.ReadCloser) *benchLog {
@@ -120,6 +123,9 @@ func newBenchLog(r io.ReadCloser) *benchLog {
 			}
 			if strings.Contains(line, `"level":"ERROR"`) {
 				l.errs++
+			}
+			if strings.Contains(line, `"msg":"redis round trips shared"`) {
+				l.trips = line
 			}
 			if len(l.tail) == 50 {
 				l.tail = l.tail[1:]
@@ -148,7 +154,16 @@ func (l *benchLog) count() int {
 func (l *benchLog) summary() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return fmt.Sprintf("%d lines, %d WARN, %d ERROR", l.lines, l.warn, l.errs)
+	out := fmt.Sprintf("%d lines, %d WARN, %d ERROR", l.lines, l.warn, l.errs)
+	var t struct{ Calls, RoundTrips int64 }
+	if json.Unmarshal([]byte(l.trips), &struct {
+		Calls      *int64 `json:"calls"`
+		RoundTrips *int64 `json:"round_trips"`
+	}{&t.Calls, &t.RoundTrips}) == nil && t.RoundTrips > 0 {
+		out += fmt.Sprintf("; Redis calls %d in %d shared round trips (%.2f per trip)",
+			t.Calls, t.RoundTrips, float64(t.Calls)/float64(t.RoundTrips))
+	}
+	return out
 }
 
 // benchStart starts cmd, waits until readyURL answers 200 (polling every 2 ms, for
