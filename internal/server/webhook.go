@@ -183,14 +183,15 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		}
 		suppressed = dropped
 	}
-	attrs := []slog.Attr{
+	var buf [16]slog.Attr // room for every attribute below: no growth
+	attrs := append(buf[:0],
 		slog.String(LogRoute, route),
 		slog.String(LogEventID, clip(o.EventID, maxLogged)),
 		slog.String(LogEventType, clip(o.EventType, maxLogged)),
 		slog.String(LogResult, res),
 		slog.Int(LogStatus, code),
 		slog.Float64(LogDuration, elapsed.Seconds()),
-	}
+	)
 	if o.Reason != "" {
 		attrs = append(attrs, slog.String(LogReason, string(o.Reason)))
 	}
@@ -226,7 +227,20 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 		}
 		span.Finish(failed)
 	}
-	d.Logger.LogAttrs(context.WithoutCancel(r.Context()), level(o.Result), "webhook", attrs...)
+	logLine(context.WithoutCancel(r.Context()), d.Logger, level(o.Result), attrs)
+}
+
+// logLine writes the canonical line through the logger's handler: Logger.LogAttrs
+// would first walk the stack for a source position, which the line never shows (1 %
+// of creditgate's CPU under load, docs/benchmarks.md).
+func logLine(ctx context.Context, l *slog.Logger, lvl slog.Level, attrs []slog.Attr) {
+	h := l.Handler()
+	if !h.Enabled(ctx, lvl) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), lvl, "webhook", 0)
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(ctx, rec)
 }
 
 // level follows the outcome: what needs a human is an error, what Stripe will retry
