@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -56,6 +57,7 @@ type Batch struct {
 	active int // callers sending a batch, at most flushes
 
 	sent, trips atomic.Int64 // calls sent, round trips they took
+	collect     sync.Pool    // pipelines that collect a call's commands (never executed)
 }
 
 // maxBatchCmds bounds the commands of one round trip; the rest go in the next.
@@ -65,7 +67,9 @@ const maxBatchCmds = 512
 // at once (at least 1).
 func NewBatch(c redis.UniversalClient, flushes int) *Batch {
 	_, cluster := c.(*redis.ClusterClient)
-	return &Batch{c: c, flushes: max(1, flushes), cluster: cluster}
+	b := &Batch{c: c, flushes: max(1, flushes), cluster: cluster}
+	b.collect.New = func() any { return c.Pipeline() }
+	return b
 }
 
 // Pipelined queues fn's commands and sends them with whatever other callers queued,
@@ -131,11 +135,14 @@ func (b *Batch) do(ctx context.Context, tx bool, fn func(redis.Pipeliner) error)
 // enqueue collects fn's commands and queues them; a nil job means there is nothing to
 // send (fn failed or queued nothing) and cmds, err are the answer.
 func (b *Batch) enqueue(ctx context.Context, tx bool, fn func(redis.Pipeliner) error) (*batchJob, []redis.Cmder, error) {
-	p := b.c.Pipeline()
-	if err := fn(p); err != nil {
+	p := b.collect.Get().(redis.Pipeliner)
+	err := fn(p)
+	cmds := slices.Clone(p.Cmds())
+	p.Discard()
+	b.collect.Put(p)
+	if err != nil {
 		return nil, nil, err
 	}
-	cmds := p.Cmds()
 	if len(cmds) == 0 {
 		return nil, nil, nil
 	}

@@ -13,17 +13,15 @@ import (
 //     caller that hung up (result cancelled, which no outage alert watches);
 //   - a deployment fault (backend 3xx, 401, 403, 404, ...) has its own counter, since
 //     it fails every purchase alike until someone fixes the deployment.
-func countOutcome(m *metrics.Metrics, route string, o pipeline.Outcome) {
+func countOutcome(rm *routeMetrics, o pipeline.Outcome) {
+	m, route := rm.m, rm.route
 	switch o.Result {
 	case outcome.Forwarded:
-		label := metrics.ForwardCredited
 		if o.Reason == outcome.ReasonAlreadyCredited {
-			label = metrics.ForwardAlreadyCredited
-		} else {
-			m.CreditsGranted.WithLabelValues(route).Add(float64(o.Credits))
-			m.CreditsReversed.WithLabelValues(route).Add(float64(o.Reversed))
+			m.Forwards.WithLabelValues(route, metrics.ForwardAlreadyCredited).Inc()
+			return
 		}
-		m.Forwards.WithLabelValues(route, label).Inc()
+		rm.newGrant(o.Credits, o.Reversed)
 	case outcome.DeadLettered:
 		m.DeadLettered.WithLabelValues(route, string(o.Reason)).Inc()
 		if o.Reason == outcome.ReasonBackendRejected {

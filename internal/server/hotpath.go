@@ -87,9 +87,31 @@ func readBody(r io.Reader, budget *BodyBudget) (body []byte, pooled *[]byte, hel
 // each looked up on its first use and kept, so the hot path does not hash label
 // values. Series still appear only once used (InitRoute creates the counters at 0).
 type routeMetrics struct {
-	route string
-	m     *metrics.Metrics
-	slots []atomic.Pointer[resultMetrics] // by position in outcome.AllResults
+	route   string
+	m       *metrics.Metrics
+	slots   []atomic.Pointer[resultMetrics] // by position in outcome.AllResults
+	granted atomic.Pointer[grantMetrics]    // the counters every new grant moves
+}
+
+// grantMetrics are the counters a new grant moves (countOutcome), kept like slots.
+type grantMetrics struct {
+	credits, reversed, forwards prometheus.Counter
+}
+
+// newGrant counts a forward that granted credits (and took reversed back).
+func (rm *routeMetrics) newGrant(credits, reversed int64) {
+	g := rm.granted.Load()
+	if g == nil {
+		g = &grantMetrics{
+			credits:  rm.m.CreditsGranted.WithLabelValues(rm.route),
+			reversed: rm.m.CreditsReversed.WithLabelValues(rm.route),
+			forwards: rm.m.Forwards.WithLabelValues(rm.route, metrics.ForwardCredited),
+		}
+		rm.granted.Store(g)
+	}
+	g.credits.Add(float64(credits))
+	g.reversed.Add(float64(reversed))
+	g.forwards.Inc()
 }
 
 type resultMetrics struct {

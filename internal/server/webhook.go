@@ -174,7 +174,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 	res := string(o.Result)
 	route := rm.route
 	rm.answered(o.Result, elapsed)
-	countOutcome(d.Metrics, route, o)
+	countOutcome(rm, o)
 	var suppressed int
 	if unauthenticated(o) {
 		ok, dropped := d.unauthLog.allow(time.Now())
