@@ -79,12 +79,15 @@ func (c *Client) Send(ctx context.Context, r Request) (Result, error) {
 		return done(invalid("marshal: %v", err))
 	}
 
-	bctx, cancel := context.WithTimeout(ctx, c.budget)
-	defer cancel()
+	// The budget's context is made on the first retry: the first attempt, which is
+	// nearly always the last, needs only its own deadline (try).
+	end := start.Add(c.budget)
+	bud := &budget{parent: ctx, end: end}
+	defer bud.release()
 	for n := 1; ; n++ {
 		res.Attempts = n
 		t0 := time.Now()
-		a := c.try(ctx, bctx, r.ID, body)
+		a := c.try(ctx, end, r.ID, body)
 		res.Status = a.status
 
 		var wait time.Duration
@@ -97,18 +100,39 @@ func (c *Client) Send(ctx context.Context, r Request) (Result, error) {
 		case misdeployed:
 			stop = fmt.Errorf("%w: %w: %s", ErrUnavailable, ErrDeployment, a.describe(n))
 		case transient:
-			wait, stop = c.next(ctx, bctx, n, a)
+			wait, stop = c.next(ctx, bud.context(), n, a)
 		}
 		c.logAttempt(ctx, r.ID, n, a, time.Since(t0), wait, stop)
 		if a.verdict == delivered || stop != nil {
 			return done(stop)
 		}
-		if !sleep(bctx, wait) {
+		if !sleep(bud.context(), wait) {
 			if ctx.Err() != nil {
 				return done(fmt.Errorf("%w: stopped after %s: %w", ErrUnavailable, plural(n), context.Cause(ctx)))
 			}
 			return done(fmt.Errorf("%w: retry budget %s spent after %s, last: %s", ErrUnavailable, c.budget, plural(n), a.describe(n)))
 		}
+	}
+}
+
+// budget is Send's retry budget (forward.budget) as a context, made on first use.
+type budget struct {
+	parent context.Context
+	end    time.Time
+	ctx    context.Context
+	stop   context.CancelFunc
+}
+
+func (b *budget) context() context.Context {
+	if b.ctx == nil {
+		b.ctx, b.stop = context.WithDeadline(b.parent, b.end)
+	}
+	return b.ctx
+}
+
+func (b *budget) release() {
+	if b.stop != nil {
+		b.stop()
 	}
 }
 
@@ -137,9 +161,15 @@ func (c *Client) next(ctx, bctx context.Context, n int, a attempt) (time.Duratio
 	return wait, nil
 }
 
-// try makes one attempt. ctx is the caller's, bctx the budget's (a child of ctx).
-func (c *Client) try(ctx, bctx context.Context, id string, body []byte) attempt {
-	actx, cancel := context.WithTimeout(bctx, c.timeout)
+// try makes one attempt within forward.timeout and before end, the budget's end. ctx is
+// the caller's.
+func (c *Client) try(ctx context.Context, end time.Time, id string, body []byte) attempt {
+	deadline := time.Now().Add(c.timeout)
+	own := deadline.Before(end) // the attempt's own timeout comes first
+	if !own {
+		deadline = end
+	}
+	actx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil { // the URL was checked by New; nothing else fails here
@@ -160,7 +190,7 @@ func (c *Client) try(ctx, bctx context.Context, id string, body []byte) attempt 
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error repeats the URL, which may carry credentials
 		}
-		if actx.Err() != nil && bctx.Err() == nil {
+		if actx.Err() != nil && own && ctx.Err() == nil {
 			err = fmt.Errorf("timeout after %s: %w", c.timeout, err)
 		}
 		return attempt{verdict: transient, cause: err}
