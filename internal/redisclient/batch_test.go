@@ -48,6 +48,35 @@ func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 	}
 }
 
+// heldBatch is a Batch (one trip at a time) on a client of the test Redis whose first
+// round trip, a SET of prefix+"held", is held at g.
+type heldBatch struct {
+	c      *redis.Client
+	g      *gate
+	prefix string
+	b      *redisclient.Batch
+	held   <-chan error // the held call's error, once g opens
+}
+
+func newHeldBatch(t *testing.T) heldBatch {
+	c, g := gatedClient(t)
+	hb := heldBatch{c: c, g: g, prefix: redistest.Prefix(t, c), b: redisclient.NewBatch(c, 1)}
+	hb.held = holdFirstTrip(t.Context(), hb.b, g, hb.prefix+"held")
+	return hb
+}
+
+// holdFirstTrip sends one SET of key through b and returns once its round trip is
+// held at g; the call's error arrives when g opens.
+func holdFirstTrip(ctx context.Context, b *redisclient.Batch, g *gate, key string) <-chan error {
+	held := make(chan error, 1)
+	go func() {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, key, "1", time.Minute); return nil })
+		held <- err
+	}()
+	<-g.entered
+	return held
+}
+
 // gatedClient is a client of the test Redis whose first pipeline waits for g.
 func gatedClient(t *testing.T) (*redis.Client, *gate) {
 	t.Helper()
@@ -67,12 +96,7 @@ func TestBatchSharesRoundTrips(t *testing.T) {
 	prefix := redistest.Prefix(t, c)
 	b := redisclient.NewBatch(c, 1)
 
-	first := make(chan error, 1)
-	go func() {
-		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, prefix+"first", "1", time.Minute); return nil })
-		first <- err
-	}()
-	<-g.entered // the first round trip is on its way and holds the only place
+	first := holdFirstTrip(ctx, b, g, prefix+"first") // on its way, holding the only place
 
 	const callers = 40
 	if err := c.Set(ctx, prefix+"taken", "someone", time.Minute).Err(); err != nil {
@@ -189,12 +213,7 @@ func TestBatchTransactionAllOrNothing(t *testing.T) {
 	limited.AddHook(g)
 	b := redisclient.NewBatch(limited, 1)
 
-	held := make(chan error, 1)
-	go func() {
-		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, "ok:held", "1", time.Minute); return nil })
-		held <- err
-	}()
-	<-g.entered
+	held := holdFirstTrip(ctx, b, g, "ok:held")
 	var txCmds, plainCmds []redis.Cmder
 	var txErr, plainErr error
 	var wg sync.WaitGroup
@@ -244,15 +263,8 @@ func TestBatchTransactionAllOrNothing(t *testing.T) {
 // the context's error, and none of its commands reach Redis.
 func TestBatchContextEndedBeforeSent(t *testing.T) {
 	ctx := t.Context()
-	c, g := gatedClient(t)
-	prefix := redistest.Prefix(t, c)
-	b := redisclient.NewBatch(c, 1)
-	held := make(chan error, 1)
-	go func() {
-		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, prefix+"held", "1", time.Minute); return nil })
-		held <- err
-	}()
-	<-g.entered
+	hb := newHeldBatch(t)
+	c, g, prefix, b, held := hb.c, hb.g, hb.prefix, hb.b, hb.held
 	gone, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -366,15 +378,8 @@ func TestBatchLater(t *testing.T) {
 // both calls would wait forever).
 func TestBatchLaterNeverLeads(t *testing.T) {
 	ctx := t.Context()
-	c, g := gatedClient(t)
-	prefix := redistest.Prefix(t, c)
-	b := redisclient.NewBatch(c, 1)
-	held := make(chan error, 1)
-	go func() {
-		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, prefix+"held", "1", time.Minute); return nil })
-		held <- err
-	}()
-	<-g.entered
+	hb := newHeldBatch(t)
+	c, g, prefix, b, held := hb.c, hb.g, hb.prefix, hb.b, hb.held
 	done := make(chan error, 1)
 	go func() {
 		wait := b.Later(ctx, func(p redis.Pipeliner) error { p.Set(ctx, prefix+"later", "1", time.Minute); return nil })
