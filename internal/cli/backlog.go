@@ -50,7 +50,7 @@ func (b *backlog) refresh() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
 	defer cancel()
-	entries, err := b.list.List(ctx)
+	counts, err := b.count(ctx)
 	if err != nil {
 		if !b.failed {
 			b.log.Warn("cannot count the dead-letter list; creditgate_dead_letters keeps its last values", "error", err)
@@ -62,5 +62,18 @@ func (b *backlog) refresh() {
 		b.log.Info("counting the dead-letter list again")
 	}
 	b.failed, b.at = false, time.Now()
-	b.m.SetDeadLetters(b.routes(), deadletter.Count(entries))
+	b.m.SetDeadLetters(b.routes(), counts)
+}
+
+// count counts the list per route and reason: from Redis's index, without the
+// payloads, or by reading the whole list (the file, local and small).
+func (b *backlog) count(ctx context.Context) (map[string]map[string]int, error) {
+	if c, ok := b.list.(deadletter.Counter); ok {
+		return c.Counts(ctx)
+	}
+	entries, err := b.list.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return deadletter.Count(entries), nil
 }

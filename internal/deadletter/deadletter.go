@@ -111,6 +111,12 @@ type List interface {
 	Close() error
 }
 
+// Counter is a List that can count its entries per route and reason without reading
+// them all (Redis's index); what Count(List) would give.
+type Counter interface {
+	Counts(ctx context.Context) (map[string]map[string]int, error)
+}
+
 // prepare fills in the derived fields of an entry about to be parked.
 func prepare(e Entry, now time.Time) (Entry, error) {
 	if e.ID == "" {

@@ -2,8 +2,11 @@ package deadletter_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/internal/deadletter"
 	"github.com/creditgate/creditgate/internal/deadletter/deadlettersuite"
@@ -82,5 +85,77 @@ func TestRedisDown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("five calls to a dead Redis took %v; want a quick failure", d)
+	}
+}
+
+// TestRedisCounts: Counts, read from the index without payloads, says what
+// Count(List) says after parks, a re-park under another reason, a drop, values written
+// and deleted by hand, and an index lost altogether (a list from before the index).
+func TestRedisCounts(t *testing.T) {
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
+	l := deadletter.NewRedis(c, prefix)
+	ctx := t.Context()
+	check := func(step string) {
+		t.Helper()
+		got, err := l.Counts(ctx)
+		if err != nil {
+			t.Fatalf("%s: Counts: %v", step, err)
+		}
+		es, err := l.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := deadletter.Count(es); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Counts = %v, Count(List) = %v", step, got, want)
+		}
+	}
+	check("empty")
+	for i := 1; i <= 3; i++ {
+		park(t, l, deadlettersuite.Sample(i))
+	}
+	check("three parked")
+	again := deadlettersuite.Sample(2)
+	again.Reason = "customer_conflict"
+	park(t, l, again)
+	check("re-parked under another reason")
+	if err := l.Delete(ctx, deadlettersuite.Sample(1).ID); err != nil {
+		t.Fatal(err)
+	}
+	check("one dropped")
+	if err := c.HSet(ctx, prefix+"deadletter", "main:evt_hand", "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	check("a value written by hand")
+	if err := c.HDel(ctx, prefix+"deadletter", deadlettersuite.Sample(3).ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	check("an entry deleted by hand")
+	index := prefix + "deadletter:reasons:{" + prefix + "deadletter}"
+	if err := c.Del(ctx, index).Err(); err != nil {
+		t.Fatal(err)
+	}
+	check("the index lost")
+	if n := c.HLen(ctx, index).Val(); n != c.HLen(ctx, prefix+"deadletter").Val() {
+		t.Errorf("after Counts the index has %d fields for %d entries", n, c.HLen(ctx, prefix+"deadletter").Val())
+	}
+}
+
+// TestRedisClusterIndex: on Redis Cluster the list and its index share a slot, so a
+// park and a drop stay one MULTI/EXEC (CROSSSLOT otherwise).
+func TestRedisClusterIndex(t *testing.T) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redistest.Cluster(t)})
+	t.Cleanup(func() { _ = c.Close() })
+	for _, prefix := range []string{"creditgate:", "other-prefix:"} {
+		l := deadletter.NewRedis(c, prefix)
+		park(t, l, deadlettersuite.Sample(1))
+		park(t, l, deadlettersuite.Sample(2))
+		if err := l.Delete(t.Context(), deadlettersuite.Sample(1).ID); err != nil {
+			t.Fatalf("prefix %q: Delete: %v", prefix, err)
+		}
+		got, err := l.Counts(t.Context())
+		if err != nil || !reflect.DeepEqual(got, map[string]map[string]int{"main": {"no_user_id": 1}}) {
+			t.Errorf("prefix %q: Counts = %v, %v; want main/no_user_id 1", prefix, got, err)
+		}
 	}
 }
