@@ -71,7 +71,7 @@ func collect(ctx context.Context, redisAddr string, ps []*purchase, be *backend,
 	iter := c.Scan(ctx, 0, keyPrefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
-		if k == keyPrefix+"deadletter" || strings.HasPrefix(k, keyPrefix+"customer:") {
+		if k == keyPrefix+"deadletter" || strings.HasPrefix(k, keyPrefix+"deadletter:") || strings.HasPrefix(k, keyPrefix+"customer:") {
 			continue
 		}
 		v, err := c.Get(ctx, k).Result()
