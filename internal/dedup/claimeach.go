@@ -36,7 +36,7 @@ func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Cla
 		return
 	}
 	run := func(evalsha bool) []redis.Cmder {
-		cmds, _ := r.pipes().Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds, _ := r.Pipes.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, i := range valid {
 				keys := []string{r.prefix + claims[i].Key}
 				args := []any{processingPrefix + claims[i].Token, millis(lease), doneValue}
@@ -77,7 +77,7 @@ func (r *Redis) ClaimEach(ctx context.Context, lease time.Duration, claims []Cla
 }
 
 func (r *Redis) claimEachSetGet(ctx context.Context, lease time.Duration, claims []Claim, valid []int) {
-	cmds, _ := r.pipes().Pipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, _ := r.Pipes.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, i := range valid {
 			p.SetArgs(ctx, r.prefix+claims[i].Key, processingPrefix+claims[i].Token, setGetArgs(lease))
 		}

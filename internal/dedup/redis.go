@@ -53,9 +53,10 @@ type Redis struct {
 	// they acknowledged the settlement, so a failover cannot lose it. Set it before
 	// first use.
 	Replication redisclient.Replication
-	// Pipes, when set, carries the claims and the settlement (without replicas to wait
-	// for) in round trips shared with other requests (redisclient.Batch); nil: each
-	// call is a round trip of its own on c. Set it before first use.
+	// Pipes carries the claims and the settlement (without replicas to wait for): c
+	// itself, as NewRedis sets it (each call a round trip of its own), or a
+	// redisclient.Batch (round trips shared with other requests). Set it before first
+	// use.
 	Pipes  redisclient.Pipes
 	probed atomic.Bool  // VerifyConnection's command probe has passed once
 	mode   atomic.Int32 // how claims are made: modeUnknown until claimMode has found out
@@ -77,7 +78,7 @@ var _ Store = (*Redis)(nil)
 // NewRedis returns a store on c that puts prefix in front of every key (creditgate
 // passes redis.key_prefix, "creditgate:" by default; an empty prefix is allowed).
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	return &Redis{c: c, prefix: prefix}
+	return &Redis{c: c, prefix: prefix, Pipes: c}
 }
 
 // Claim implements Store with one command: SET NX GET where the server takes it (see
@@ -88,7 +89,7 @@ func (r *Redis) Claim(ctx context.Context, key, token string, lease time.Duratio
 	}
 	if r.claimMode(ctx) == modeSetGet {
 		var cmd *redis.StatusCmd
-		_, _ = r.pipes().Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, _ = r.Pipes.Pipelined(ctx, func(p redis.Pipeliner) error {
 			cmd = p.SetArgs(ctx, r.prefix+key, processingPrefix+token, setGetArgs(lease))
 			return nil
 		})
@@ -168,7 +169,7 @@ func (r *Redis) Complete(ctx context.Context, key string, ttl time.Duration) err
 	if err := checkComplete(key, ttl); err != nil {
 		return err
 	}
-	if _, err := r.pipes().Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := r.Pipes.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, r.prefix+key, doneValue, ttl)
 		return nil
 	}); err != nil {
@@ -212,14 +213,6 @@ func (r *Redis) VerifyConnection(ctx context.Context) error {
 	}
 	r.probed.Store(true)
 	return nil
-}
-
-// pipes is Pipes, or the client.
-func (r *Redis) pipes() redisclient.Pipes {
-	if r.Pipes != nil {
-		return r.Pipes
-	}
-	return r.c
 }
 
 // Close does nothing: the client belongs to the caller, who may share it between

@@ -43,8 +43,9 @@ func checkLearn(route, customerID, userID string, ttl time.Duration) error {
 type RedisCustomers struct {
 	c      redis.UniversalClient
 	prefix string
-	// Pipes, when set, carries Learn in round trips shared with other requests
-	// (redisclient.Batch); nil: c. Set it before first use.
+	// Pipes carries Learn: c itself, as NewRedisCustomers sets it, or a
+	// redisclient.Batch (round trips shared with other requests). Set it before first
+	// use.
 	Pipes redisclient.Pipes
 }
 
@@ -52,7 +53,7 @@ var _ Customers = (*RedisCustomers)(nil)
 
 // NewRedisCustomers returns the map on c; prefix is redis.key_prefix.
 func NewRedisCustomers(c redis.UniversalClient, prefix string) *RedisCustomers {
-	return &RedisCustomers{c: c, prefix: prefix}
+	return &RedisCustomers{c: c, prefix: prefix, Pipes: c}
 }
 
 // learnScript: KEYS[1] the mapping, ARGV[1] the user, ARGV[2] the ttl in ms.
@@ -95,7 +96,7 @@ func (s *RedisCustomers) LearnLater(ctx context.Context, route, customerID, user
 	return s.learn(ctx, route, customerID, userID, ttl, b), true
 }
 
-// learn queues the learn script on b (nil: sends it on Pipes when wait is called).
+// learn queues the learn script on b (nil: sends it through Pipes when wait is called).
 func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID string, ttl time.Duration, b *redisclient.Batch) (wait func() (string, error)) {
 	key := storekey.CustomerMap(route, customerID)
 	keys, args := []string{s.prefix + key}, []any{userID, ttl.Milliseconds()}
@@ -104,7 +105,7 @@ func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID st
 		cmd = learnScript.EvalSha(ctx, p, keys, args...)
 		return nil
 	}
-	sent := func() ([]redis.Cmder, error) { return s.pipes().Pipelined(ctx, queue) }
+	sent := func() ([]redis.Cmder, error) { return s.Pipes.Pipelined(ctx, queue) }
 	if b != nil {
 		sent = b.Later(ctx, queue)
 	}
@@ -119,14 +120,6 @@ func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID st
 		}
 		return held, nil
 	}
-}
-
-// pipes is Pipes, or the client.
-func (s *RedisCustomers) pipes() redisclient.Pipes {
-	if s.Pipes != nil {
-		return s.Pipes
-	}
-	return s.c
 }
 
 // MemoryCustomers is Customers in memory, for the in-memory store (one replica).

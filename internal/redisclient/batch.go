@@ -306,17 +306,7 @@ func setAnswer(c redis.Cmder, v any) {
 			return
 		}
 		c.SetVal(v)
-	case *redis.StatusCmd:
-		s, ok := v.(string)
-		switch {
-		case v == nil:
-			c.SetErr(redis.Nil)
-		case !ok:
-			c.SetErr(fmt.Errorf("redis: %s answered %T, want a status", c.Name(), v))
-		default:
-			c.SetVal(s)
-		}
-	case *redis.StringCmd:
+	case stringCmd: // *redis.StatusCmd, *redis.StringCmd
 		s, ok := v.(string)
 		switch {
 		case v == nil:
@@ -347,6 +337,12 @@ func setAnswer(c redis.Cmder, v any) {
 	default:
 		c.SetErr(fmt.Errorf("redisclient: %s (%T) is not supported in a batched transaction", c.Name(), c))
 	}
+}
+
+// stringCmd is a command whose answer is a string: a status (SET) or a bulk string (GET).
+type stringCmd interface {
+	redis.Cmder
+	SetVal(string)
 }
 
 func setErr(cmds []redis.Cmder, err error) {

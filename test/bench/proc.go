@@ -155,11 +155,11 @@ func (l *benchLog) summary() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := fmt.Sprintf("%d lines, %d WARN, %d ERROR", l.lines, l.warn, l.errs)
-	var t struct{ Calls, RoundTrips int64 }
-	if json.Unmarshal([]byte(l.trips), &struct {
-		Calls      *int64 `json:"calls"`
-		RoundTrips *int64 `json:"round_trips"`
-	}{&t.Calls, &t.RoundTrips}) == nil && t.RoundTrips > 0 {
+	var t struct {
+		Calls      int64 `json:"calls"`
+		RoundTrips int64 `json:"round_trips"`
+	}
+	if json.Unmarshal([]byte(l.trips), &t) == nil && t.RoundTrips > 0 {
 		out += fmt.Sprintf("; Redis calls %d in %d shared round trips (%.2f per trip)",
 			t.Calls, t.RoundTrips, float64(t.Calls)/float64(t.RoundTrips))
 	}
