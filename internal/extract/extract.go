@@ -1,6 +1,8 @@
 // Package extract finds who bought how many credits in a Checkout Session: it tries a
-// route's sources in order (docs/design.md §3) and validates the result with
-// go-playground/validator. A failure here is permanent (the event will never carry
+// route's sources in order (docs/design.md §3) and validates the result against the
+// route's user_id_format and max_credits. The checks are compiled once per route
+// (userid.go); go-playground/validator's uuid and uuid4 tags are their reference, held
+// equal by FuzzUserIDFormat. A failure here is permanent (the event will never carry
 // more), so its errors map to a dead-letter reason, except a store failure while
 // reading the customer map, which wraps dedup.ErrUnavailable and is retried.
 package extract
@@ -9,12 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/go-playground/validator/v10"
 
 	"github.com/creditgate/creditgate/internal/config"
 	"github.com/creditgate/creditgate/internal/event"
@@ -68,45 +65,22 @@ type Extractor struct {
 	creditSources []string
 	priceTable    map[string]int64
 	maxCredits    int64
-	validate      *validator.Validate
-	userTag       string
-	creditsTag    string
+	validUser     func(string) bool // the route's user_id_format (userid.go)
 }
 
 // New compiles a route's extract config.
 func New(c config.Extract) (*Extractor, error) {
-	v := validator.New()
-	x := &Extractor{
+	valid, err := userIDCheck(c.UserIDFormat)
+	if err != nil {
+		return nil, err
+	}
+	return &Extractor{
 		userSources:   c.UserID,
 		creditSources: c.Credits,
 		priceTable:    c.PriceTable,
 		maxCredits:    c.MaxCredits,
-		validate:      v,
-		creditsTag:    fmt.Sprintf("min=1,max=%d", c.MaxCredits),
-	}
-	if err := v.RegisterValidation("cg_userid", defaultUserID); err != nil {
-		return nil, err
-	}
-	switch f := c.UserIDFormat; {
-	case f == "":
-		x.userTag = "required,cg_userid"
-	case f == "uuid" || f == "uuid4":
-		x.userTag = "required,max=128," + f
-	case strings.HasPrefix(f, "regexp:"):
-		re, err := regexp.Compile(`^(?:` + strings.TrimPrefix(f, "regexp:") + `)$`)
-		if err != nil {
-			return nil, fmt.Errorf("user_id_format: %w", err)
-		}
-		if err := v.RegisterValidation("cg_userid_re", func(fl validator.FieldLevel) bool {
-			return re.MatchString(fl.Field().String())
-		}); err != nil {
-			return nil, err
-		}
-		x.userTag = "required,max=128,cg_userid_re"
-	default:
-		return nil, config.ValidUserIDFormat(f)
-	}
-	return x, nil
+		validUser:     valid,
+	}, nil
 }
 
 // Extract returns the grant of a checkout session, or an error wrapping one of the
@@ -152,8 +126,8 @@ func (x *Extractor) ExtractWith(ctx context.Context, obj event.Object, customers
 		if !ok {
 			return g, fmt.Errorf("%w: %s is %s, want a plain positive integer like \"100\"", ErrBadCredits, src, printable(raw))
 		}
-		if err := x.validate.Var(n, x.creditsTag); err != nil {
-			return g, fmt.Errorf("%w: %s is %d, allowed %s", ErrBadCredits, src, n, strings.ReplaceAll(x.creditsTag, ",", " "))
+		if n < 1 || n > x.maxCredits {
+			return g, fmt.Errorf("%w: %s is %d, allowed min=1 max=%d", ErrBadCredits, src, n, x.maxCredits)
 		}
 		g.Credits = n
 		return g, nil
@@ -179,7 +153,7 @@ func (x *Extractor) User(ctx context.Context, obj event.Object, customers Custom
 	if source == "" {
 		return "", "", fmt.Errorf("%w (tried %s)", ErrNoUserID, strings.Join(x.userSources, ", "))
 	}
-	if err := x.validate.Var(id, x.userTag); err != nil {
+	if !x.validUser(id) {
 		return id, source, fmt.Errorf("%w: %s from %s (%d bytes) is not a valid user id", ErrBadUserID, printable(id), source, len(id))
 	}
 	return id, source, nil
@@ -200,7 +174,7 @@ func (x *Extractor) LocalUser(obj event.Object) (id string, ok bool) {
 			return "", false
 		}
 		if id != "" {
-			return id, x.validate.Var(id, x.userTag) == nil
+			return id, x.validUser(id)
 		}
 	}
 	return "", false
@@ -248,7 +222,7 @@ func (x *Extractor) creditsFromLines(ctx context.Context, src string, api Lookup
 	case len(missing) > 0:
 		return 0, false, fmt.Errorf("%w: %s has credits for %d of %d line items, none for %s", ErrUnknownPrice, src, known, counted, strings.Join(missing, ", "))
 	case total < 1:
-		return 0, false, fmt.Errorf("%w: %s: line items give %d credits, allowed %s", ErrBadCredits, src, total, strings.ReplaceAll(x.creditsTag, ",", " "))
+		return 0, false, fmt.Errorf("%w: %s: line items give %d credits, allowed min=1 max=%d", ErrBadCredits, src, total, x.maxCredits)
 	}
 	return total, true, nil
 }
@@ -351,20 +325,6 @@ func Reason(err error) outcome.Reason {
 		return outcome.ReasonUnknownPrice
 	}
 	return stripeapi.Reason(err)
-}
-
-// defaultUserID: 1-128 printable characters, no spaces, valid UTF-8.
-func defaultUserID(fl validator.FieldLevel) bool {
-	s := fl.Field().String()
-	if s == "" || len(s) > MaxUserIDLength*utf8.UTFMax || !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxUserIDLength {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // printable quotes a value for an operator message, cut to 64 bytes, with control
