@@ -9,15 +9,20 @@
 // generated config against the Redis at -redis (its own key prefix, deleted at the
 // end), a sink backend that verifies every forwarded Creditgate-Signature, and a
 // ceiling server: a minimal hand-written Go server doing the same work without
-// creditgate's structure (see ceiling.go). In each round it drives both, one after
-// the other, at each concurrency of -concurrency (16, then 64 by default) with
-// distinct, freshly signed ~3 KB checkout.session.completed events; then it drives
-// creditgate at half of its maximum rate at the first concurrency (open loop), and
-// the ceiling at the same rate. It prints one table of phases: req/s, latency
-// percentiles, answers by status, CPU seconds per 1,000 events (of the server and of
-// Redis), peak RSS; and one of targets (issues 6 and 15): creditgate / ceiling req/s,
-// server CPU per event and p99, per round and concurrency, p99 at half rate against
-// the ceiling's, RSS idle and peak, ready time, binary size.
+// creditgate's structure (see ceiling.go). In each round it drives every server, one
+// after the other, at each concurrency of -concurrency (16, then 64 by default) with
+// distinct, freshly signed ~3 KB checkout.session.completed events; then, still in
+// that round, it drives creditgate, the ceiling and the -other servers in an open
+// loop at half of creditgate's maximum rate of that round at the first concurrency.
+// Odd rounds run the servers in one order (ceiling, creditgate, -other at maximum
+// rate; creditgate, ceiling, -other at half rate), even rounds in the reverse one, so
+// that no server always runs after the other on a fuller Redis. It prints one table of
+// phases: req/s, latency percentiles, answers by status, CPU seconds per 1,000 events
+// (of the server and of Redis), peak RSS; and one of targets (issues 6 and 15):
+// creditgate / ceiling req/s, server CPU per event and p99 at maximum rate, and p99 at
+// half rate against the ceiling's at that rate, per round (and concurrency) and their
+// median over the rounds, which is the verdict; RSS idle and peak, ready time, binary
+// size.
 //
 // It exits non-zero when any answer is not 2xx, the sink saw a bad signature or a
 // double credit, or a forwarded count does not match what the sink credited. The
@@ -139,10 +144,10 @@ func benchParseFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each server's first phase (at the first concurrency)")
-	fs.Var(&o.concurrency, "concurrency", "comma-separated `list` of requests in flight at maximum rate (each 1..1024): each round runs every server at each value in turn; the half-rate phase takes half of creditgate's maximum at the first")
+	fs.Var(&o.concurrency, "concurrency", "comma-separated `list` of requests in flight at maximum rate (each 1..1024): each round runs every server at each value in turn; the round's half-rate phases take half of creditgate's maximum at the first")
 	fs.IntVar(&o.events, "events", 80000, "distinct events generated per maximum-rate phase (the phase ends early if they run out)")
 	fs.IntVar(&o.openWorkers, "open-workers", 64, "most requests in flight in the half-rate (open-loop) phase")
-	fs.IntVar(&o.rounds, "rounds", 1, "rounds of maximum-rate phases (ceiling, creditgate, -other at each concurrency); the ratios are reported per round")
+	fs.IntVar(&o.rounds, "rounds", 1, "rounds, each of maximum-rate phases (every server at each concurrency) then half-rate phases (every server), in reverse server order in even rounds; the ratios are reported per round, and judged on their median")
 	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (a private key prefix is used and deleted)")
 	fs.StringVar(&o.profile, "profile", "", "folder for CPU and allocation profiles of creditgate and the ceiling")
 	fs.BoolVar(&o.strict, "strict", false, "fail when a performance target is missed")
@@ -419,12 +424,10 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	reference, err := b.maxRounds(ctx, servers)
-	if err != nil {
-		return err
-	}
-	if err := b.halfRate(ctx, reference.load.rate()/2); err != nil {
-		return err
+	for round := 1; round <= b.o.rounds; round++ {
+		if err := b.round(ctx, round, servers); err != nil {
+			return err
+		}
 	}
 	// Stop the servers before reporting, so that profiles are written.
 	for _, s := range servers {
@@ -450,25 +453,42 @@ func (b *bench) warm(ctx context.Context, s *benchServer) error {
 	return err
 }
 
-// maxRounds runs the maximum-rate phases: in each round, at each concurrency in turn,
-// every server one after the other. It returns creditgate's phase of the last round
-// at the first concurrency: the rate the half-rate phases take half of.
-func (b *bench) maxRounds(ctx context.Context, servers []*benchServer) (*benchPhase, error) {
+// benchOrder is the order of servers in round: as given in odd rounds, reversed in
+// even ones, so that with two servers each runs first in half the rounds.
+func benchOrder(servers []*benchServer, round int) []*benchServer {
+	order := slices.Clone(servers)
+	if round%2 == 0 {
+		slices.Reverse(order)
+	}
+	return order
+}
+
+// round runs one round: at each concurrency in turn, every server one after the
+// other at maximum rate (servers: ceiling, creditgate, -other); then every server at
+// half of creditgate's maximum rate of this round at the first concurrency
+// (creditgate, ceiling, -other). Even rounds take the servers in reverse order.
+func (b *bench) round(ctx context.Context, round int, servers []*benchServer) error {
 	var reference *benchPhase
-	for round := 1; round <= b.o.rounds; round++ {
-		for _, c := range b.o.concurrency {
-			for _, s := range servers {
-				p, err := b.maxPhase(ctx, s, round, c)
-				if err != nil {
-					return nil, err
-				}
-				if s == b.cg && c == b.o.concurrency[0] {
-					reference = p
-				}
+	for _, c := range b.o.concurrency {
+		for _, s := range benchOrder(servers, round) {
+			p, err := b.maxPhase(ctx, s, round, c)
+			if err != nil {
+				return err
+			}
+			if s == b.cg && c == b.o.concurrency[0] {
+				reference = p
 			}
 		}
 	}
-	return reference, nil
+	rate := reference.load.rate() / 2
+	half := append([]*benchServer{b.cg, b.ceiling}, b.others...)
+	for _, s := range benchOrder(half, round) {
+		b.logf("round %d: %s at half creditgate's maximum rate: %.0f/s, open loop, for %s", round, s.name, rate, b.o.duration)
+		if err := b.halfPhase(ctx, s, round, rate); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxPhase drives s in a closed loop with concurrency requests in flight.
@@ -484,20 +504,11 @@ func (b *bench) maxPhase(ctx context.Context, s *benchServer, round, concurrency
 	return p, nil
 }
 
-// halfRate drives creditgate at rate in an open loop, then the ceiling at the same
-// rate: the tail this machine gives any server there.
-func (b *bench) halfRate(ctx context.Context, rate float64) error {
-	b.logf("creditgate at half its maximum rate: %.0f/s, open loop, for %s", rate, b.o.duration)
-	if err := b.halfPhase(ctx, b.cg, rate); err != nil {
-		return err
-	}
-	b.logf("ceiling at the same rate, for reference: %.0f/s, open loop, for %s", rate, b.o.duration)
-	return b.halfPhase(ctx, b.ceiling, rate)
-}
-
-func (b *bench) halfPhase(ctx context.Context, s *benchServer, rate float64) error {
+// halfPhase drives s in an open loop at rate: the tail this machine gives a server
+// there (creditgate's, against the ceiling's at the same rate in the same round).
+func (b *bench) halfPhase(ctx context.Context, s *benchServer, round int, rate float64) error {
 	n := int(rate*b.o.duration.Seconds()) + 1
-	p, err := b.phase(ctx, s, "half", 0, 0, n, func(ev []benchEvent) *benchLoad {
+	p, err := b.phase(ctx, s, "half", round, 0, n, func(ev []benchEvent) *benchLoad {
 		return benchOpenLoop(ctx, s.url, ev, rate, b.o.openWorkers, b.o.duration)
 	})
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // Targets of issues 6 and 15, checked on every run. The ratios are creditgate /
-// ceiling in the same round at the same concurrency (at half rate: the same rate).
+// ceiling in the same round at the same concurrency (at half rate: the same rate);
+// with several rounds, the verdict is their median over the rounds.
 const (
 	targetRate    = 0.95 // req/s at max rate, at least
 	targetCPU     = 1.00 // server CPU per event at max rate, at most
@@ -101,7 +102,18 @@ func (b *bench) reportHeader() {
 	fmt.Fprintf(w, "\ncreditgate load harness — %s, %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), host)
 	fmt.Fprintf(w, "load generator, sink, ceiling, creditgate and Redis share this machine; ~3 KB signed checkout.session.completed events, all distinct\n")
-	fmt.Fprintf(w, "load average (1, 5, 15 min) before: %s, after: %s — anything else running skews absolute numbers; compare ratios\n\n", b.loadBefore, benchLoadAvg())
+	fmt.Fprintf(w, "load average (1, 5, 15 min) before: %s, after: %s — anything else running skews absolute numbers; compare ratios\n", b.loadBefore, benchLoadAvg())
+	fmt.Fprintf(w, "%d round(s), each: max rate at %s in flight, then ½ rate; servers in order %s at max rate and %s at ½ rate in odd rounds, reversed in even rounds\n\n",
+		b.o.rounds, b.o.concurrency.String(), serverNames(append([]*benchServer{b.ceiling}, b.contenders()...)), serverNames(b.halfOrder()))
+}
+
+// serverNames joins the names of servers with commas.
+func serverNames(servers []*benchServer) string {
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // phaseTable prints one row per measured phase.
@@ -205,22 +217,33 @@ var (
 )
 
 // ratio writes p / ceil for r, where names the phases ("16 in flight, round 1").
-// Only creditgate's MISS counts for -strict; the -other servers' are for information.
+// With one round it is the verdict, and only creditgate's MISS counts for -strict
+// (the -other servers' are for information); with several, the median over the
+// rounds is (medianRows), and the round's verdict is shown in parentheses.
 func (b *bench) ratio(t *benchTargets, r benchRatio, where string, p, ceil *benchPhase) {
 	x := r.of(p, ceil)
-	t.judge(fmt.Sprintf("%s / ceiling %s, %s", p.server.name, r.measure, where),
-		fmt.Sprintf("%s / %s = **%.2f**", r.show(r.value(p)), r.show(r.value(ceil)), x),
-		r.target(), r.ok(x), p.server == b.cg)
+	measure := fmt.Sprintf("%s / ceiling %s, %s", p.server.name, r.measure, where)
+	value := fmt.Sprintf("%s / %s = **%.2f**", r.show(r.value(p)), r.show(r.value(ceil)), x)
+	if b.o.rounds > 1 {
+		t.row(measure, value, r.target(), "("+check(r.ok(x))+")")
+		return
+	}
+	t.judge(measure, value, r.target(), r.ok(x), p.server == b.cg)
 }
 
-// benchStep is the place of a max-rate phase in the run.
+// benchStep is the place of a phase in the run: its round and concurrency (0 for a
+// half-rate phase).
 type benchStep struct{ round, concurrency int }
 
-// maxPhases groups the max-rate phases by round and concurrency, then by server.
-func (b *bench) maxPhases() map[benchStep]map[*benchServer]*benchPhase {
-	steps := map[benchStep]map[*benchServer]*benchPhase{}
+// benchSteps are phases by step, then by server.
+type benchSteps map[benchStep]map[*benchServer]*benchPhase
+
+// phasesNamed groups the phases named name ("max" or "half") by round and
+// concurrency, then by server.
+func (b *bench) phasesNamed(name string) benchSteps {
+	steps := benchSteps{}
 	for _, p := range b.phases {
-		if p.name != "max" {
+		if p.name != name {
 			continue
 		}
 		k := benchStep{p.round, p.concurrency}
@@ -232,36 +255,36 @@ func (b *bench) maxPhases() map[benchStep]map[*benchServer]*benchPhase {
 	return steps
 }
 
-// halfPhases returns creditgate's and the ceiling's half-rate phases.
-func (b *bench) halfPhases() (cg, ceil *benchPhase) {
-	for _, p := range b.phases {
-		if p.name == "half" && p.server == b.cg {
-			cg = p
-		} else if p.name == "half" && p.server == b.ceiling {
-			ceil = p
-		}
-	}
-	return cg, ceil
-}
+// maxRatios are the targets judged at maximum rate, per round and concurrency.
+var maxRatios = []benchRatio{ratioRate, ratioCPU, ratioMaxP99}
 
 func (b *bench) targetTable(t *benchTargets) {
 	fmt.Fprintln(t.w)
 	fmt.Fprintln(t.w, "| measure | value | target | |")
 	fmt.Fprintln(t.w, "|---|---|---|---|")
-	steps := b.maxPhases()
+	steps := b.phasesNamed("max")
 	for _, c := range b.o.concurrency {
 		for round := 1; round <= b.o.rounds; round++ {
 			b.stepRows(t, steps[benchStep{round, c}], fmt.Sprintf("%d in flight, round %d", c, round))
 		}
-		b.medianRows(t, steps, c)
+		b.medianRows(t, steps, c, maxRatios, fmt.Sprintf("%d in flight", c))
 	}
-	b.halfRow(t)
+	b.halfRows(t)
 	b.resourceRows(t)
+	if b.o.rounds > 1 {
+		fmt.Fprintln(t.w, "\nA verdict in parentheses is one round's, to show the spread; the target's verdict is the median over the rounds (what -strict counts).")
+	}
 }
 
 // contenders are the servers compared with the ceiling: creditgate, then -other.
 func (b *bench) contenders() []*benchServer {
 	return append([]*benchServer{b.cg}, b.others...)
+}
+
+// halfOrder is the order of the half-rate phases in odd rounds: creditgate, the
+// ceiling, then -other.
+func (b *bench) halfOrder() []*benchServer {
+	return append([]*benchServer{b.cg, b.ceiling}, b.others...)
 }
 
 // stepRows writes the ratios of every server to the ceiling at one round and
@@ -273,7 +296,7 @@ func (b *bench) stepRows(t *benchTargets, step map[*benchServer]*benchPhase, whe
 		if p == nil || ceil == nil {
 			continue
 		}
-		for _, r := range []benchRatio{ratioRate, ratioCPU, ratioMaxP99} {
+		for _, r := range maxRatios {
 			b.ratio(t, r, where, p, ceil)
 		}
 		if b.hasRedisP {
@@ -284,47 +307,78 @@ func (b *bench) stepRows(t *benchTargets, step map[*benchServer]*benchPhase, whe
 	}
 }
 
-// medianRows writes each server's median req/s ratio over the rounds at concurrency
-// c, when there are several rounds.
-func (b *bench) medianRows(t *benchTargets, steps map[benchStep]map[*benchServer]*benchPhase, c int) {
+// medianRows writes, when there are several rounds, each contender's median over
+// the rounds of each ratio of rs to the ceiling at concurrency c (0: half rate), where
+// names ("16 in flight"): the verdict, with the rounds' ratios in round order.
+func (b *bench) medianRows(t *benchTargets, steps benchSteps, c int, rs []benchRatio, where string) {
 	if b.o.rounds < 2 {
 		return
 	}
 	for _, s := range b.contenders() {
-		var xs []float64
-		for round := 1; round <= b.o.rounds; round++ {
-			step := steps[benchStep{round, c}]
-			if step[s] != nil && step[b.ceiling] != nil {
-				xs = append(xs, ratioRate.of(step[s], step[b.ceiling]))
+		for _, r := range rs {
+			xs := b.roundRatios(steps, r, s, c)
+			if len(xs) == 0 {
+				continue
+			}
+			m := median(xs)
+			t.judge(fmt.Sprintf("%s / ceiling %s, %s, median of %d rounds", s.name, r.measure, where, len(xs)),
+				fmt.Sprintf("**%.2f** (rounds: %s)", m, showRatios(xs)), r.target(), r.ok(m), s == b.cg)
+		}
+	}
+}
+
+// roundRatios are r's ratios of s to the ceiling at concurrency c, in round order,
+// for the rounds that measured both.
+func (b *bench) roundRatios(steps benchSteps, r benchRatio, s *benchServer, c int) []float64 {
+	var xs []float64
+	for round := 1; round <= b.o.rounds; round++ {
+		step := steps[benchStep{round, c}]
+		if step[s] != nil && step[b.ceiling] != nil {
+			xs = append(xs, r.of(step[s], step[b.ceiling]))
+		}
+	}
+	return xs
+}
+
+// showRatios joins xs with two decimals.
+func showRatios(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// median of xs (left as they are).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// halfRows writes each contender's p99 at half rate against the ceiling's at the
+// same rate, per round, then their median over the rounds.
+func (b *bench) halfRows(t *benchTargets) {
+	steps := b.phasesNamed("half")
+	measured := false
+	for round := 1; round <= b.o.rounds; round++ {
+		step := steps[benchStep{round, 0}]
+		for _, s := range b.contenders() {
+			if p, ceil := step[s], step[b.ceiling]; p != nil && ceil != nil {
+				b.ratio(t, ratioHalfP99, fmt.Sprintf("same rate (%.0f/s), round %d", p.rate, round), p, ceil)
+				measured = measured || s == b.cg
 			}
 		}
-		if len(xs) == 0 {
-			continue
-		}
-		m := median(xs)
-		t.judge(fmt.Sprintf("%s / ceiling req/s, %d in flight, median of %d rounds", s.name, c, len(xs)),
-			fmt.Sprintf("**%.2f**", m), ratioRate.target(), ratioRate.ok(m), s == b.cg)
 	}
-}
-
-// median of xs, which it sorts.
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
-}
-
-// halfRow writes creditgate's p99 at half rate against the ceiling's at that rate.
-func (b *bench) halfRow(t *benchTargets) {
-	half, ceil := b.halfPhases()
-	if half == nil || ceil == nil {
+	if !measured {
 		t.judge("creditgate / ceiling "+ratioHalfP99.measure, "not measured", ratioHalfP99.target(), false, true)
 		return
 	}
-	b.ratio(t, ratioHalfP99, fmt.Sprintf("same rate (%.0f/s)", half.rate), half, ceil)
+	b.medianRows(t, steps, 0, []benchRatio{ratioHalfP99}, "same rate")
 }
 
 // resourceRows writes the answers, memory, start-up and size targets.
