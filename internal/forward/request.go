@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/plainjson"
 )
 
 // Request types, the value of Request.Type.
@@ -67,11 +69,56 @@ func (r Request) MarshalJSON() ([]byte, error) { return r.marshal() }
 
 // marshal is MarshalJSON's work. Send calls it directly: json.Marshal(r) would take
 // the same bytes and then validate and copy them once more, as it does with the
-// output of every MarshalJSON method.
+// output of every MarshalJSON method. When every string is plain (plainjson.Is: ids,
+// Stripe's words, a user id of a uuid format) it writes the bytes by hand, else
+// through encoding/json; FuzzRequestJSON holds the two equal.
 func (r Request) marshal() ([]byte, error) {
-	type plain Request // same fields, no MarshalJSON method
 	r.OccurredAt = r.OccurredAt.UTC().Truncate(time.Second)
-	return json.Marshal(plain(r))
+	if !r.plain() {
+		type plain Request // same fields, no MarshalJSON method
+		return json.Marshal(plain(r))
+	}
+	s := &r.Stripe
+	b := make([]byte, 0, 256+len(r.ID)+len(r.UserID)+len(s.EventID)+len(s.SessionID)+len(s.InvoiceID)+len(s.CustomerID)+len(s.PaymentIntentID)+len(s.Account))
+	b = plainjson.String(append(b, '{'), "id", r.ID)
+	b = plainjson.String(append(b, ','), "type", r.Type)
+	b = plainjson.String(append(b, ','), "user_id", r.UserID)
+	b = plainjson.Int(append(b, ','), "credits", r.Credits)
+	b = plainjson.Bool(append(b, ','), "livemode", r.Livemode)
+	b = append(b, `,"occurred_at":"`...)
+	b = append(r.OccurredAt.AppendFormat(b, time.RFC3339Nano), `","stripe":{`...)
+	b = plainjson.String(b, "event_id", s.EventID)
+	b = plainjson.String(append(b, ','), "event_type", s.EventType)
+	b = plainjson.String(append(b, ','), "session_id", s.SessionID)
+	b = optional(b, "invoice_id", s.InvoiceID)
+	b = optional(b, "customer_id", s.CustomerID)
+	b = optional(b, "payment_intent_id", s.PaymentIntentID)
+	b = plainjson.Int(append(b, ','), "amount_total", s.AmountTotal)
+	b = optional(b, "currency", s.Currency)
+	b = optional(b, "account", s.Account)
+	return append(b, "}}"...), nil
+}
+
+// plain reports whether marshal may write r by hand: every string plain, and a year
+// that encoding/json accepts (0 to 9999; it refuses others).
+func (r Request) plain() bool {
+	s := &r.Stripe
+	for _, v := range [...]string{r.ID, r.Type, r.UserID, s.EventID, s.EventType, s.SessionID,
+		s.InvoiceID, s.CustomerID, s.PaymentIntentID, s.Currency, s.Account} {
+		if !plainjson.Is(v) {
+			return false
+		}
+	}
+	y := r.OccurredAt.Year()
+	return y >= 0 && y <= 9999
+}
+
+// optional appends `,"key":"value"` unless value is empty (omitempty).
+func optional(b []byte, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	return plainjson.String(append(b, ','), key, value)
 }
 
 // Validate reports the first problem that makes r unsendable: an ID that cannot be an

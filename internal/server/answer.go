@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/creditgate/creditgate/internal/plainjson"
 )
 
 // answer is the JSON body of every response: the status word and, when known, the
@@ -32,25 +34,13 @@ func writeJSON(w http.ResponseWriter, code int, a answer) {
 // appendJSON appends json.Marshal(a) and a newline: by hand when both strings need no
 // escaping (status words and Stripe's ids never do), else through encoding/json.
 func (a answer) appendJSON(b []byte) []byte {
-	if !plainJSON(a.Status) || !plainJSON(a.EventID) {
+	if !plainjson.Is(a.Status) || !plainjson.Is(a.EventID) {
 		m, _ := json.Marshal(a)
 		return append(append(b, m...), '\n')
 	}
-	b = append(append(append(b, `{"status":"`...), a.Status...), '"')
+	b = plainjson.String(append(b, '{'), "status", a.Status)
 	if a.EventID != "" {
-		b = append(append(append(b, `,"event_id":"`...), a.EventID...), '"')
+		b = plainjson.String(append(b, ','), "event_id", a.EventID)
 	}
 	return append(b, "}\n"...)
-}
-
-// plainJSON reports whether encoding/json writes s between quotes unchanged: printable
-// ASCII without '"', '\\' and the HTML characters it escapes ('<', '>', '&').
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
 }

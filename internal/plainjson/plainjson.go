@@ -1,0 +1,39 @@
+// Package plainjson writes the JSON of creditgate's small, fixed-shape messages (the
+// answer to Stripe, the forwarded request) by hand when every string in them is
+// plain: what encoding/json would write between quotes unchanged. Callers check
+// each string with Is and fall back to encoding/json otherwise, so the bytes are
+// always encoding/json's; each caller has a fuzz target holding them equal.
+package plainjson
+
+import "strconv"
+
+// Is reports whether encoding/json writes s between quotes unchanged: printable ASCII
+// without '"', '\\' and the HTML characters it escapes ('<', '>', '&'). Stripe's ids,
+// status words and ISO codes always are.
+func Is(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// String appends `"key":"value"` to b; value must be plain (Is).
+func String(b []byte, key, value string) []byte {
+	b = append(append(append(b, '"'), key...), `":"`...)
+	return append(append(b, value...), '"')
+}
+
+// Int appends `"key":n` to b.
+func Int(b []byte, key string, n int64) []byte {
+	b = append(append(append(b, '"'), key...), `":`...)
+	return strconv.AppendInt(b, n, 10)
+}
+
+// Bool appends `"key":true` or `"key":false` to b.
+func Bool(b []byte, key string, v bool) []byte {
+	b = append(append(append(b, '"'), key...), `":`...)
+	return strconv.AppendBool(b, v)
+}
