@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/config"
+	"github.com/creditgate/creditgate/internal/jsonlog"
 	"github.com/creditgate/creditgate/internal/secret"
 	"github.com/creditgate/creditgate/internal/server"
 )
@@ -47,7 +48,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	tuneGC(env.Getenv)
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(jsonlog.New(env.Stderr, &slog.HandlerOptions{Level: level}))
 	a, err := build(cfg, log)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/jsonlog"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/metrics"
 	"github.com/creditgate/creditgate/internal/outcome"
@@ -59,7 +60,7 @@ type app struct {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(jsonlog.New(w, &slog.HandlerOptions{Level: l}))
 }
 
 // build wires the stores, the pipeline and the routes. The caller closes the app.

@@ -5,7 +5,10 @@
 // always encoding/json's; each caller has a fuzz target holding them equal.
 package plainjson
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // Is reports whether encoding/json writes s between quotes unchanged: printable ASCII
 // without '"', '\\' and the HTML characters it escapes ('<', '>', '&'). Stripe's ids,
@@ -36,4 +39,21 @@ func Int(b []byte, key string, n int64) []byte {
 func Bool(b []byte, key string, v bool) []byte {
 	b = append(append(append(b, '"'), key...), `":`...)
 	return strconv.AppendBool(b, v)
+}
+
+// Float appends `"key":f` as encoding/json writes a float64: the shortest
+// representation, in exponent form below 1e-6 and from 1e21, with "e-07" as "e-7".
+// f must be finite (encoding/json refuses NaN and infinities).
+func Float(b []byte, key string, f float64) []byte {
+	b = append(append(append(b, '"'), key...), `":`...)
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		b[n-2] = b[n-1] // e-09 → e-9
+		b = b[:n-1]
+	}
+	return b
 }

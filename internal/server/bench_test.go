@@ -17,6 +17,7 @@ import (
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/extract"
 	"github.com/creditgate/creditgate/internal/forward"
+	"github.com/creditgate/creditgate/internal/jsonlog"
 	"github.com/creditgate/creditgate/internal/metrics"
 	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
@@ -81,7 +82,7 @@ func BenchmarkWebhook(b *testing.B) {
 
 func benchHandler(b *testing.B, store dedup.Store, secrets []secret.Secret, now time.Time) http.Handler {
 	b.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(jsonlog.New(io.Discard, nil)) // the handler creditgate logs with
 	x, err := extract.New(config.Extract{
 		UserID: config.DefaultUserIDSources, UserIDFormat: "uuid",
 		Credits: config.DefaultCreditsSources, MaxCredits: 1_000_000,
