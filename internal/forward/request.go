@@ -90,12 +90,12 @@ func (r Request) marshal() ([]byte, error) {
 	b = plainjson.String(b, "event_id", s.EventID)
 	b = plainjson.String(append(b, ','), "event_type", s.EventType)
 	b = plainjson.String(append(b, ','), "session_id", s.SessionID)
-	b = optional(b, "invoice_id", s.InvoiceID)
-	b = optional(b, "customer_id", s.CustomerID)
-	b = optional(b, "payment_intent_id", s.PaymentIntentID)
+	b = plainjson.Omitempty(b, "invoice_id", s.InvoiceID)
+	b = plainjson.Omitempty(b, "customer_id", s.CustomerID)
+	b = plainjson.Omitempty(b, "payment_intent_id", s.PaymentIntentID)
 	b = plainjson.Int(append(b, ','), "amount_total", s.AmountTotal)
-	b = optional(b, "currency", s.Currency)
-	b = optional(b, "account", s.Account)
+	b = plainjson.Omitempty(b, "currency", s.Currency)
+	b = plainjson.Omitempty(b, "account", s.Account)
 	return append(b, "}}"...), nil
 }
 
@@ -111,14 +111,6 @@ func (r Request) plain() bool {
 	}
 	y := r.OccurredAt.Year()
 	return y >= 0 && y <= 9999
-}
-
-// optional appends `,"key":"value"` unless value is empty (omitempty).
-func optional(b []byte, key, value string) []byte {
-	if value == "" {
-		return b
-	}
-	return plainjson.String(append(b, ','), key, value)
 }
 
 // Validate reports the first problem that makes r unsendable: an ID that cannot be an

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
@@ -313,7 +314,7 @@ func (r *run) sendGrant(ctx context.Context, pu purchase, g extract.Grant) Outco
 // would look for, cannot be written on a route that takes credits back, Stripe must
 // redeliver: the backend answers 409 and the record is written then.
 func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome {
-	r.o.Result, r.o.Detail = outcome.Forwarded, fmt.Sprintf("backend answered %d after %d attempt(s)", res.Status, res.Attempts)
+	r.o.Result, r.o.Detail = outcome.Forwarded, answeredAfter(res)
 	if res.AlreadyCredited {
 		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
@@ -326,6 +327,12 @@ func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome 
 		return r.storeFailed(err)
 	}
 	return r.o
+}
+
+// answeredAfter is a grant's detail, "backend answered 200 after 1 attempt(s)" (once
+// per credited webhook: concatenated, not formatted).
+func answeredAfter(res forward.Result) string {
+	return "backend answered " + strconv.Itoa(res.Status) + " after " + strconv.Itoa(res.Attempts) + " attempt(s)"
 }
 
 // extract reads the purchase's user and credits (with the API when the route has one).

@@ -57,3 +57,12 @@ func Float(b []byte, key string, f float64) []byte {
 	}
 	return b
 }
+
+// Omitempty appends `,"key":"value"`, or nothing when value is empty (a field tagged
+// omitempty); value must be plain (Is).
+func Omitempty(b []byte, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	return String(append(b, ','), key, value)
+}
