@@ -12,8 +12,9 @@ import (
 // Bounds of what a request can make creditgate log (docs/security.md).
 const (
 	// maxLogged bounds every attacker-controlled value in a log line: method, ids,
-	// event type, API version.
-	maxLogged = 64
+	// event type, API version. Stripe's ids are up to 255 characters (a Checkout
+	// Session's are 66 today): cut shorter, the line would not name the session.
+	maxLogged = 255
 	// maxDetail bounds the operator message, which may quote a backend's answer.
 	maxDetail = 512
 	// UnauthenticatedLogsPerSecond is how many lines a second requests that never

@@ -40,6 +40,11 @@ func TestClip(t *testing.T) {
 		{"short", 64, "short"},
 		{strings.Repeat("a", 65), 64, strings.Repeat("a", 64) + "…"},
 		{"ééé", 3, "é…"}, // never cuts a character in half
+		// A Checkout Session id as Stripe makes them today (66 characters) is logged
+		// whole at the bound every id gets.
+		{"cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u", maxLogged,
+			"cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u"},
+		{strings.Repeat("a", 256), maxLogged, strings.Repeat("a", 255) + "…"},
 	} {
 		if got := clip(tt.in, tt.n); got != tt.want {
 			t.Errorf("clip(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
