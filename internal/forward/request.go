@@ -79,7 +79,9 @@ func (r Request) marshal() ([]byte, error) {
 		return json.Marshal(plain(r))
 	}
 	s := &r.Stripe
-	b := make([]byte, 0, 256+len(r.ID)+len(r.UserID)+len(s.EventID)+len(s.SessionID)+len(s.InvoiceID)+len(s.CustomerID)+len(s.PaymentIntentID)+len(s.Account))
+	// Room for the keys, punctuation, numbers and time (under 320 bytes) and the strings.
+	b := make([]byte, 0, 320+len(r.ID)+len(r.Type)+len(r.UserID)+len(s.EventID)+len(s.EventType)+len(s.SessionID)+
+		len(s.InvoiceID)+len(s.CustomerID)+len(s.PaymentIntentID)+len(s.Currency)+len(s.Account))
 	b = plainjson.String(append(b, '{'), "id", r.ID)
 	b = plainjson.String(append(b, ','), "type", r.Type)
 	b = plainjson.String(append(b, ','), "user_id", r.UserID)

@@ -234,7 +234,9 @@ func encode(key string, r Record, ttl time.Duration) ([]byte, error) {
 	case ttl <= 0:
 		return nil, fmt.Errorf("%w: ttl %v is not positive", dedup.ErrInvalid, ttl)
 	}
-	if b, ok := r.appendPlain(make([]byte, 0, 256+len(r.PurchaseID)+len(r.SessionID)+len(r.UserID)+len(r.CustomerID))); ok {
+	// Room for the keys, punctuation and numbers (under 320 bytes) and the strings.
+	size := 320 + len(r.PurchaseID) + len(r.SessionID) + len(r.UserID) + len(r.Currency) + len(r.CustomerID) + len(r.Account) + len(r.Pending)
+	if b, ok := r.appendPlain(make([]byte, 0, size)); ok {
 		return b, nil
 	}
 	return json.Marshal(r)

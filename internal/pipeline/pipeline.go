@@ -186,9 +186,10 @@ func (r *run) grantSession(ctx context.Context) Outcome {
 	rt, ev := r.rt, r.d.Event
 	obj := ev.Object
 	dec := sessionDecision(rt, ev)
-	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer,
+	account, id := ev.Account, obj.ID // the closure copies these, not the whole event
+	lookup := &lookup{api: rt.API, account: account, customer: obj.Customer,
 		lines: func(ctx context.Context) ([]stripeapi.Line, error) {
-			return rt.API.SessionLines(ctx, ev.Account, obj.ID)
+			return rt.API.SessionLines(ctx, account, id)
 		}}
 	switch dec.Verdict {
 	case billing.Park:
