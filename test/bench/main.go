@@ -428,6 +428,9 @@ func (b *bench) run(ctx context.Context) error {
 		if err := b.round(ctx, round, servers); err != nil {
 			return err
 		}
+		if round < b.o.rounds {
+			b.freshRedis(ctx)
+		}
 	}
 	// Stop the servers before reporting, so that profiles are written.
 	for _, s := range servers {
@@ -546,6 +549,23 @@ func (b *bench) cleanup() {
 			_ = os.RemoveAll(b.dir)
 		}
 	}
+}
+
+// freshRedis deletes the run's keys between rounds, so that every round starts on the
+// same Redis. Left in place, a 3-round run puts over 2 million keys in it (creditgate
+// writes four or five per webhook, the ceiling one), and Redis's table grows through
+// rehashes during the last rounds: its CPU per webhook rose by half in round 3 for
+// every server alike (docs/benchmarks.md), a drift of the run, not of a server. The
+// servers keep no state in Redis that a later phase reads: every phase's events are new.
+func (b *bench) freshRedis(ctx context.Context) {
+	start := time.Now()
+	n, err := benchCleanRedis(ctx, b.rdb, b.prefix)
+	if err != nil {
+		b.logf("cleaning Redis keys %s* between rounds: %v", b.prefix, err)
+		return
+	}
+	b.logf("between rounds: deleted %d Redis keys under %s in %s", n, b.prefix, time.Since(start).Round(time.Millisecond))
+	time.Sleep(time.Second) // let Redis free them (UNLINK) before the next phase
 }
 
 // benchCleanRedis deletes the run's keys (SCAN and UNLINK, never a flush).
