@@ -1,11 +1,14 @@
 package forward
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 func TestRequestJSONNormalizesTime(t *testing.T) {
@@ -63,5 +66,19 @@ func TestRequestValidate(t *testing.T) {
 				t.Errorf("%v must be ErrInvalid and ErrRejected only", err)
 			}
 		})
+	}
+}
+
+// TestMarshalCoversEveryField: every field of Request filled with plain values, the
+// hand-written bytes are encoding/json's. A field added to Request or StripeRef
+// without teaching marshal fails here.
+func TestMarshalCoversEveryField(t *testing.T) {
+	var r Request
+	testkit.FillPlain(&r)
+	got, err := r.MarshalJSON()
+	type plain Request
+	want, _ := json.Marshal(plain(r))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("marshal:\n got %s (%v)\nwant %s", got, err, want)
 	}
 }

@@ -3,11 +3,13 @@ package ledger
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/creditgate/creditgate/internal/billing"
 	"github.com/creditgate/creditgate/internal/plainjson"
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 // FuzzRecordJSON holds encode, which writes a grant's record by hand when its strings
@@ -59,5 +61,38 @@ func TestEncodeGrantTakesPlainPath(t *testing.T) {
 	r.Money.Failed = map[string]billing.FailedRefund{}
 	if _, ok := r.appendPlain(nil); ok {
 		t.Fatal("a record with money facts took the plain path")
+	}
+}
+
+// TestEncodeCoversEveryField: every field of Record filled, encode writes what
+// encoding/json writes; and a Money with any one of its fields set never takes the
+// hand-written path, which leaves Money out. A field added to either type without
+// teaching appendPlain fails here.
+func TestEncodeCoversEveryField(t *testing.T) {
+	var r Record
+	testkit.FillPlain(&r)
+	r.Money = billing.Money{}
+	if _, ok := r.appendPlain(nil); !ok {
+		t.Fatal("a filled record with plain strings did not take the plain path")
+	}
+	got, err := encode("k", r, time.Hour)
+	want, _ := json.Marshal(r)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("encode:\n got %s (%v)\nwant %s", got, err, want)
+	}
+	mt := reflect.TypeOf(billing.Money{})
+	for i := 0; i < mt.NumField(); i++ {
+		var m billing.Money
+		f := reflect.ValueOf(&m).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Map:
+			f.Set(reflect.MakeMap(f.Type()))
+		default:
+			testkit.FillPlain(f.Addr().Interface())
+		}
+		r.Money = m
+		if _, ok := r.appendPlain(nil); ok {
+			t.Errorf("a record whose Money.%s is set took the plain path", mt.Field(i).Name)
+		}
 	}
 }
