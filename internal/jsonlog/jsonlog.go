@@ -70,6 +70,25 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return err
 }
 
+// HandleAttrs writes what Handle writes for slog.NewRecord(t, level, msg, 0) with
+// attrs added, without building the Record: a Record keeps five attributes inline and
+// allocates for the rest, and the canonical line has up to fifteen. As with Handle,
+// the caller checks Enabled first.
+func (h *Handler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	if h.fast {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		if b, ok := appendLine((*bp)[:0], t, level, msg, attrs); ok {
+			*bp = b
+			_, err := h.w.Write(b)
+			return err
+		}
+	}
+	r := slog.NewRecord(t, level, msg, 0)
+	r.AddAttrs(attrs...)
+	return h.slow.Handle(ctx, r)
+}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // lockedWriter serializes the writes of both paths: each line is one Write.
@@ -88,26 +107,42 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // of it needs what only JSONHandler does: escaping, groups, values it resolves or
 // marshals, a year outside 0-9999, a float JSON has no number for.
 func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
-	msg, level := r.Message, r.Level.String()
-	if !plainjson.Is(msg) || !plainjson.Is(level) {
+	b, ok := appendHead(b, r.Time, r.Level, r.Message)
+	if ok {
+		r.Attrs(func(a slog.Attr) bool {
+			b, ok = appendAttr(append(b, ','), a)
+			return ok
+		})
+	}
+	return append(b, "}\n"...), ok
+}
+
+// appendLine is appendRecord for a record's parts.
+func appendLine(b []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr) ([]byte, bool) {
+	b, ok := appendHead(b, t, level, msg)
+	for i := 0; ok && i < len(attrs); i++ {
+		b, ok = appendAttr(append(b, ','), attrs[i])
+	}
+	return append(b, "}\n"...), ok
+}
+
+// appendHead appends the opening brace, the time (unless zero), the level and the
+// message, as JSONHandler writes them.
+func appendHead(b []byte, t time.Time, level slog.Level, msg string) ([]byte, bool) {
+	lvl := level.String()
+	if !plainjson.Is(msg) || !plainjson.Is(lvl) {
 		return b, false
 	}
 	b = append(b, '{')
-	if !r.Time.IsZero() {
-		if y := r.Time.Year(); y < 0 || y >= 10000 {
+	if !t.IsZero() {
+		if y := t.Year(); y < 0 || y >= 10000 {
 			return b, false
 		}
 		b = append(b, `"time":"`...)
-		b = append(r.Time.AppendFormat(b, time.RFC3339Nano), `",`...)
+		b = append(t.AppendFormat(b, time.RFC3339Nano), `",`...)
 	}
-	b = plainjson.String(b, slog.LevelKey, level)
-	b = plainjson.String(append(b, ','), slog.MessageKey, msg)
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		b, ok = appendAttr(append(b, ','), a)
-		return ok
-	})
-	return append(b, "}\n"...), ok
+	b = plainjson.String(b, slog.LevelKey, lvl)
+	return plainjson.String(append(b, ','), slog.MessageKey, msg), true
 }
 
 // appendAttr appends `"key":value` for the kinds JSONHandler writes without

@@ -26,6 +26,15 @@ func same(t *testing.T, r slog.Record) {
 	if got.String() != want.String() {
 		t.Fatalf("Handler wrote\n%s\nJSONHandler wrote\n%s", got.String(), want.String())
 	}
+	var attrs []slog.Attr
+	r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	got.Reset()
+	if err := New(&got, opts).HandleAttrs(context.Background(), r.Time, r.Level, r.Message, attrs); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("HandleAttrs wrote\n%s\nJSONHandler wrote\n%s", got.String(), want.String())
+	}
 }
 
 // FuzzHandler: whatever the message, keys, strings, numbers and time, Handler writes

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/creditgate/creditgate/internal/event"
+	"github.com/creditgate/creditgate/internal/jsonlog"
 	"github.com/creditgate/creditgate/internal/metrics"
 	"github.com/creditgate/creditgate/internal/outcome"
 	"github.com/creditgate/creditgate/internal/pipeline"
@@ -232,10 +233,16 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, rm *routeMetrics, o
 
 // logLine writes the canonical line through the logger's handler: Logger.LogAttrs
 // would first walk the stack for a source position, which the line never shows (1 %
-// of creditgate's CPU under load, docs/benchmarks.md).
+// of creditgate's CPU under load, docs/benchmarks.md). A handler that takes the
+// attributes as they are (jsonlog.Handler) gets them without a Record, which allocates for
+// more than five.
 func logLine(ctx context.Context, l *slog.Logger, lvl slog.Level, attrs []slog.Attr) {
 	h := l.Handler()
 	if !h.Enabled(ctx, lvl) {
+		return
+	}
+	if jh, ok := h.(*jsonlog.Handler); ok { // a concrete call: attrs stays on the caller's stack
+		_ = jh.HandleAttrs(ctx, time.Now(), lvl, "webhook", attrs)
 		return
 	}
 	rec := slog.NewRecord(time.Now(), lvl, "webhook", 0)
