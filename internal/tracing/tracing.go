@@ -39,11 +39,16 @@ func (sc SpanContext) Valid() bool { return sc.TraceID != TraceID{} && sc.SpanID
 
 // Traceparent formats sc as a version-00 traceparent header value.
 func (sc SpanContext) Traceparent() string {
-	flags := "00"
+	var b [55]byte // "00-" 32 hex "-" 16 hex "-" 2 hex: one allocation, the string
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], sc.TraceID[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sc.SpanID[:])
+	copy(b[52:], "-00")
 	if sc.Sampled {
-		flags = "01"
+		b[54] = '1'
 	}
-	return "00-" + sc.TraceID.String() + "-" + sc.SpanID.String() + "-" + flags
+	return string(b[:])
 }
 
 // ParseTraceparent reads a traceparent header value; ok is false for anything the
