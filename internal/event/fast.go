@@ -43,15 +43,15 @@ type scanner struct {
 type member func(s *scanner, key []byte) bool
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && wsByte[b[i]] {
+		i++
 	}
+	s.i = i
 }
+
+// wsByte marks JSON's four whitespace bytes.
+var wsByte = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
 func (s *scanner) peek() byte {
 	if s.i < len(s.b) {
@@ -110,19 +110,26 @@ func (s *scanner) key() ([]byte, bool) {
 	if s.peek() != '"' {
 		return nil, false
 	}
-	start := s.i + 1
-	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		switch {
-		case c == '"':
-			s.i = j + 1
-			return s.b[start:j], true
-		case c < 0x20 || c == '\\' || c >= 0x80:
-			return nil, false
-		}
+	b, start := s.b, s.i+1
+	j := start
+	for j < len(b) && !keyStop[b[j]] {
+		j++
 	}
-	return nil, false
+	if j == len(b) || b[j] != '"' {
+		return nil, false
+	}
+	s.i = j + 1
+	return b[start:j], true
 }
+
+// keyStop marks the bytes that end a member name: its closing quote, and what the
+// fast path leaves to encoding/json (control characters, escapes, non-ASCII).
+var keyStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c < 0x20 || c == '\\' || c >= 0x80
+	}
+	return t
+}()
 
 // str reads a string value that has no escapes and is valid UTF-8 (then its Go value
 // is its bytes), or a null (""). Anything else abandons the fast path.
@@ -340,22 +347,50 @@ func (s *scanner) array() bool {
 // matches a name only case-insensitively abandons the fast path, since encoding/json
 // would decode it into that field. Every other key is skipped.
 type fields struct {
+	set  *nameSet
+	seen uint32
+}
+
+// nameSet is one struct's decoded JSON names (lower case, at most maxNameLen bytes),
+// indexed by length: a key is compared only with the names as long as it.
+type nameSet struct {
 	names []string
-	seen  uint32
+	byLen [maxNameLen + 1][]uint8
+}
+
+const maxNameLen = 31
+
+func newNameSet(names ...string) *nameSet {
+	ns := &nameSet{names: names}
+	for i, n := range names {
+		if len(n) > maxNameLen || strings.ToLower(n) != n || i >= 32 {
+			panic("event: field name " + n + " breaks nameSet's assumptions")
+		}
+		ns.byLen[len(n)] = append(ns.byLen[len(n)], uint8(i))
+	}
+	return ns
 }
 
 // match returns the index of key's field, -1 for a key to skip, or -2 to abandon.
 func (f *fields) match(key []byte) int {
-	for i, name := range f.names {
-		if string(key) == name {
-			if f.seen&(1<<i) != 0 {
-				return -2
+	if len(key) <= maxNameLen {
+		for _, i := range f.set.byLen[len(key)] {
+			if string(key) == f.set.names[i] {
+				if f.seen&(1<<i) != 0 {
+					return -2
+				}
+				f.seen |= 1 << i
+				return int(i)
 			}
-			f.seen |= 1 << i
-			return i
 		}
 	}
-	for _, name := range f.names {
+	// The names are lower case and key() lets only ASCII through, so a key without
+	// an upper-case letter that matched no name exactly matches none
+	// case-insensitively either: the common case, skipped without comparing again.
+	if !hasUpper(key) {
+		return -1
+	}
+	for _, name := range f.set.names {
 		if len(key) == len(name) && strings.EqualFold(string(key), name) {
 			return -2
 		}
@@ -363,18 +398,28 @@ func (f *fields) match(key []byte) int {
 	return -1
 }
 
+// hasUpper reports whether key has an ASCII upper-case letter.
+func hasUpper(key []byte) bool {
+	for _, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
 // The JSON names of wireEvent, wireData and wireObject, in the order of the switch
 // statements below.
 var (
-	eventNames  = []string{"id", "object", "type", "api_version", "created", "livemode", "account", "data"}
-	dataNames   = []string{"object"}
-	objectNames = []string{"id", "object", "client_reference_id", "customer", "payment_intent",
+	eventNames  = newNameSet("id", "object", "type", "api_version", "created", "livemode", "account", "data")
+	dataNames   = newNameSet("object")
+	objectNames = newNameSet("id", "object", "client_reference_id", "customer", "payment_intent",
 		"payment_status", "status", "mode", "amount_total", "currency", "metadata",
-		"amount", "amount_refunded", "refunded", "amount_captured", "created"}
+		"amount", "amount_refunded", "refunded", "amount_captured", "created")
 )
 
 func (s *scanner) event(w *wireEvent) member {
-	f := fields{names: eventNames}
+	f := fields{set: eventNames}
 	return func(s *scanner, key []byte) bool {
 		switch f.match(key) {
 		case -2:
@@ -416,7 +461,7 @@ func (s *scanner) event(w *wireEvent) member {
 }
 
 func (s *scanner) data(d *wireData) member {
-	f := fields{names: dataNames}
+	f := fields{set: dataNames}
 	return func(s *scanner, key []byte) bool {
 		switch f.match(key) {
 		case -2:
@@ -435,7 +480,7 @@ func (s *scanner) data(d *wireData) member {
 }
 
 func (s *scanner) dataObject(o *wireObject) member {
-	f := fields{names: objectNames}
+	f := fields{set: objectNames}
 	return func(s *scanner, key []byte) bool {
 		switch f.match(key) {
 		case -2:

@@ -45,20 +45,22 @@ var fastCases = []struct {
 	{`{"id":"evt_1","type":"t","data":{"object":{"amount":999,"amount_refunded":null,"refunded":true}}}`, true},
 	{`{"id":"evt_1","type":"t","data":{"object":{"amount_refunded":"5"}}}`, false}, // wrong type
 	{`{"id":"evt_1","type":"t","data":{"object":{"amount_captured":500,"created":17}}}`, true},
-	{`{"id":"evt_1","type":"t","data":{"object":{"created":"17"}}}`, false},            // wrong type
-	{`{"ID":"evt_1","type":"t","data":{}}`, false},                                     // case-insensitive match
-	{`{"id":"evt_1","id":"evt_2","type":"t","data":{}}`, false},                        // duplicate
-	{`{"id":"evt\u005f1","type":"t","data":{}}`, false},                                // escape in a kept value
-	{`{"i\u0064":"evt_1","type":"t","data":{}}`, false},                                // escape in a key
-	{`{"id":"evt_1","type":"t","data":{"object":{"customer":{"id":"cus_1"}}}}`, false}, // expanded
-	{`{"id":"evt_1","type":"t","created":1.0,"data":{}}`, false},                       // not an integer
-	{`{"id":"evt_1","type":"t","created":99999999999999999999,"data":{}}`, false},      // overflow
-	{`{"id":"evt_1","type":"t","data":{"object":{"amount_total":"9"}}}`, false},        // wrong type
-	{`{"id":"evt_1","type":"t","data":{}} x`, false},                                   // trailing data
-	{`{"id":"evt_1","type":"t","data":{"a":[1,]}}`, false},                             // syntax error
-	{`{"id":"evt_1","type":"t","data":{"a":01}}`, false},                               // syntax error
-	{"{\"id\":\"evt_\xff\",\"type\":\"t\",\"data\":{}}", false},                        // invalid UTF-8 kept
-	{"{\"id\":\"evt_1\",\"type\":\"t\",\"data\":{\"a\":\"\xff\"}}", true},              // invalid UTF-8 skipped
+	{`{"id":"evt_1","type":"t","data":{"object":{"created":"17"}}}`, false},                                         // wrong type
+	{`{"ID":"evt_1","type":"t","data":{}}`, false},                                                                  // case-insensitive match
+	{`{"id":"evt_1","type":"t","data":{"object":{"id":"cs_1","Customer":"cus_1"}}}`, false},                         // case-insensitive match, nested
+	{`{"id":"evt_1","type":"t","data":{"object":{"id":"cs_1","a_key_longer_than_any_field_name_at_all":1}}}`, true}, // skipped
+	{`{"id":"evt_1","id":"evt_2","type":"t","data":{}}`, false},                                                     // duplicate
+	{`{"id":"evt\u005f1","type":"t","data":{}}`, false},                                                             // escape in a kept value
+	{`{"i\u0064":"evt_1","type":"t","data":{}}`, false},                                                             // escape in a key
+	{`{"id":"evt_1","type":"t","data":{"object":{"customer":{"id":"cus_1"}}}}`, false},                              // expanded
+	{`{"id":"evt_1","type":"t","created":1.0,"data":{}}`, false},                                                    // not an integer
+	{`{"id":"evt_1","type":"t","created":99999999999999999999,"data":{}}`, false},                                   // overflow
+	{`{"id":"evt_1","type":"t","data":{"object":{"amount_total":"9"}}}`, false},                                     // wrong type
+	{`{"id":"evt_1","type":"t","data":{}} x`, false},                                                                // trailing data
+	{`{"id":"evt_1","type":"t","data":{"a":[1,]}}`, false},                                                          // syntax error
+	{`{"id":"evt_1","type":"t","data":{"a":01}}`, false},                                                            // syntax error
+	{"{\"id\":\"evt_\xff\",\"type\":\"t\",\"data\":{}}", false},                                                     // invalid UTF-8 kept
+	{"{\"id\":\"evt_1\",\"type\":\"t\",\"data\":{\"a\":\"\xff\"}}", true},                                           // invalid UTF-8 skipped
 	{`{"id":"evt_1","type":"t","data":{"object":{"metadata":{"ſ":"1","\u00e9":"2"}}}}`, false},
 	{`null`, false},
 	{`[]`, false},
@@ -94,9 +96,9 @@ func TestDecodeFastKnowsEveryField(t *testing.T) {
 		typ   reflect.Type
 		names []string
 	}{
-		{reflect.TypeFor[wireEvent](), eventNames},
-		{reflect.TypeFor[wireData](), dataNames},
-		{reflect.TypeFor[wireObject](), objectNames},
+		{reflect.TypeFor[wireEvent](), eventNames.names},
+		{reflect.TypeFor[wireData](), dataNames.names},
+		{reflect.TypeFor[wireObject](), objectNames.names},
 	} {
 		var tags []string
 		for f := range tc.typ.Fields() {
