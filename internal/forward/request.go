@@ -105,14 +105,9 @@ func (r Request) marshal() ([]byte, error) {
 // that encoding/json accepts (0 to 9999; it refuses others).
 func (r Request) plain() bool {
 	s := &r.Stripe
-	for _, v := range [...]string{r.ID, r.Type, r.UserID, s.EventID, s.EventType, s.SessionID,
-		s.InvoiceID, s.CustomerID, s.PaymentIntentID, s.Currency, s.Account} {
-		if !plainjson.Is(v) {
-			return false
-		}
-	}
 	y := r.OccurredAt.Year()
-	return y >= 0 && y <= 9999
+	return y >= 0 && y <= 9999 && plainjson.All(r.ID, r.Type, r.UserID, s.EventID, s.EventType,
+		s.SessionID, s.InvoiceID, s.CustomerID, s.PaymentIntentID, s.Currency, s.Account)
 }
 
 // Validate reports the first problem that makes r unsendable: an ID that cannot be an

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -54,20 +53,19 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler { return h.slow.With
 func (h *Handler) WithGroup(name string) slog.Handler { return h.slow.WithGroup(name) }
 
 // Handle writes r as one line: by hand when every part of it is plain, else through
-// JSONHandler.
+// JSONHandler (HandleAttrs with r's parts; neither path shows r.PC, since the fast
+// one is only taken without AddSource).
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.fast {
 		return h.slow.Handle(ctx, r)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	b, ok := appendRecord((*bp)[:0], r)
-	if !ok {
-		return h.slow.Handle(ctx, r)
-	}
-	*bp = b
-	_, err := h.w.Write(b)
-	return err
+	var buf [16]slog.Attr
+	attrs := buf[:0]
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = append(attrs, a)
+		return true
+	})
+	return h.HandleAttrs(ctx, r.Time, r.Level, r.Message, attrs)
 }
 
 // HandleAttrs writes what Handle writes for slog.NewRecord(t, level, msg, 0) with
@@ -103,21 +101,10 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// appendRecord appends r as JSONHandler writes it, or reports false when some part
-// of it needs what only JSONHandler does: escaping, groups, values it resolves or
-// marshals, a year outside 0-9999, a float JSON has no number for.
-func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
-	b, ok := appendHead(b, r.Time, r.Level, r.Message)
-	if ok {
-		r.Attrs(func(a slog.Attr) bool {
-			b, ok = appendAttr(append(b, ','), a)
-			return ok
-		})
-	}
-	return append(b, "}\n"...), ok
-}
-
-// appendLine is appendRecord for a record's parts.
+// appendLine appends a record of these parts as JSONHandler writes it, or reports
+// false when some part of it needs what only JSONHandler does: escaping, groups,
+// values it resolves or marshals, a year outside 0-9999, a float JSON has no number
+// for.
 func appendLine(b []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr) ([]byte, bool) {
 	b, ok := appendHead(b, t, level, msg)
 	for i := 0; ok && i < len(attrs); i++ {
@@ -130,7 +117,7 @@ func appendLine(b []byte, t time.Time, level slog.Level, msg string, attrs []slo
 // message, as JSONHandler writes them.
 func appendHead(b []byte, t time.Time, level slog.Level, msg string) ([]byte, bool) {
 	lvl := level.String()
-	if !plainjson.Is(msg) || !plainjson.Is(lvl) {
+	if !plainjson.All(msg, lvl) {
 		return b, false
 	}
 	b = append(b, '{')
@@ -160,8 +147,7 @@ func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 	case slog.KindInt64:
 		return plainjson.Int(b, a.Key, v.Int64()), true
 	case slog.KindUint64:
-		b = append(append(append(b, '"'), a.Key...), `":`...)
-		return strconv.AppendUint(b, v.Uint64(), 10), true
+		return plainjson.Uint(b, a.Key, v.Uint64()), true
 	case slog.KindBool:
 		return plainjson.Bool(b, a.Key, v.Bool()), true
 	case slog.KindDuration:

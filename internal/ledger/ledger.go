@@ -251,10 +251,8 @@ func (r Record) appendPlain(b []byte) ([]byte, bool) {
 	if m.Captured != 0 || m.Refunds != (billing.Snapshot{}) || m.Failed != nil || m.Disputes != nil || m.Floor != 0 {
 		return b, false
 	}
-	for _, v := range [...]string{r.PurchaseID, r.SessionID, r.UserID, r.Currency, r.CustomerID, r.Account, r.Pending} {
-		if !plainjson.Is(v) {
-			return b, false
-		}
+	if !plainjson.All(r.PurchaseID, r.SessionID, r.UserID, r.Currency, r.CustomerID, r.Account, r.Pending) {
+		return b, false
 	}
 	b = plainjson.String(append(b, '{'), "purchase_id", r.PurchaseID)
 	b = plainjson.Omitempty(b, "session_id", r.SessionID)

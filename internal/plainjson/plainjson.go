@@ -1,8 +1,9 @@
 // Package plainjson writes the JSON of creditgate's small, fixed-shape messages (the
-// answer to Stripe, the forwarded request) by hand when every string in them is
-// plain: what encoding/json would write between quotes unchanged. Callers check
-// each string with Is and fall back to encoding/json otherwise, so the bytes are
-// always encoding/json's; each caller has a fuzz target holding them equal.
+// answer to Stripe, the forwarded request, the purchase record, the log line) by hand
+// when every string in them is plain: what encoding/json would write between quotes
+// unchanged. Callers check their strings with All and fall back to encoding/json (or
+// slog's JSON handler) otherwise, so the bytes are always theirs; each caller has a
+// fuzz target holding them equal.
 package plainjson
 
 import (
@@ -23,29 +24,47 @@ func Is(s string) bool {
 	return true
 }
 
+// All reports whether every one of ss is plain (Is).
+func All(ss ...string) bool {
+	for _, s := range ss {
+		if !Is(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// name appends `"key":` to b; key must be plain (Is).
+func name(b []byte, key string) []byte {
+	return append(append(append(b, '"'), key...), `":`...)
+}
+
 // String appends `"key":"value"` to b; value must be plain (Is).
 func String(b []byte, key, value string) []byte {
-	b = append(append(append(b, '"'), key...), `":"`...)
+	b = append(name(b, key), '"')
 	return append(append(b, value...), '"')
 }
 
 // Int appends `"key":n` to b.
 func Int(b []byte, key string, n int64) []byte {
-	b = append(append(append(b, '"'), key...), `":`...)
-	return strconv.AppendInt(b, n, 10)
+	return strconv.AppendInt(name(b, key), n, 10)
+}
+
+// Uint appends `"key":n` to b.
+func Uint(b []byte, key string, n uint64) []byte {
+	return strconv.AppendUint(name(b, key), n, 10)
 }
 
 // Bool appends `"key":true` or `"key":false` to b.
 func Bool(b []byte, key string, v bool) []byte {
-	b = append(append(append(b, '"'), key...), `":`...)
-	return strconv.AppendBool(b, v)
+	return strconv.AppendBool(name(b, key), v)
 }
 
 // Float appends `"key":f` as encoding/json writes a float64: the shortest
 // representation, in exponent form below 1e-6 and from 1e21, with "e-07" as "e-7".
 // f must be finite (encoding/json refuses NaN and infinities).
 func Float(b []byte, key string, f float64) []byte {
-	b = append(append(append(b, '"'), key...), `":`...)
+	b = name(b, key)
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'

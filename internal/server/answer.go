@@ -34,7 +34,7 @@ func writeJSON(w http.ResponseWriter, code int, a answer) {
 // appendJSON appends json.Marshal(a) and a newline: by hand when both strings need no
 // escaping (status words and Stripe's ids never do), else through encoding/json.
 func (a answer) appendJSON(b []byte) []byte {
-	if !plainjson.Is(a.Status) || !plainjson.Is(a.EventID) {
+	if !plainjson.All(a.Status, a.EventID) {
 		m, _ := json.Marshal(a)
 		return append(append(b, m...), '\n')
 	}
