@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,25 +43,16 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// freeAddr returns a 127.0.0.1 address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitHealthy polls /healthz until it answers 200; serveDone reports an early exit.
-func waitHealthy(t *testing.T, admin string, serveDone <-chan error, logs *testkit.SyncBuffer) {
+// waitHealthy polls /healthz until it answers 200; serveDone reports an early exit,
+// which goes back on the channel for the cleanup that waits for serve to end.
+func waitHealthy(t *testing.T, admin string, serveDone chan error, logs *testkit.SyncBuffer) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-serveDone:
+			serveDone <- err
 			t.Fatalf("serve exited during start: %v\n%s", err, logs.String())
 		default:
 		}

@@ -68,7 +68,7 @@ func newInstance(t *testing.T, c *routeConfig, getenv func(string) string) *inst
 	if c.dir == "" {
 		c.dir = t.TempDir()
 	}
-	c.listen, c.admin = freeAddr(t), freeAddr(t)
+	c.listen, c.admin = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	in := &instance{listen: c.listen, admin: c.admin, logs: &testkit.SyncBuffer{}, done: make(chan error, 1), getenv: getenv}
 	in.cfg = writeFile(t, c.dir, "config.yaml", c.yaml())
 	return in
@@ -255,7 +255,7 @@ func TestReloadSecretFileSIGHUPAndRestartSettings(t *testing.T) {
 
 	// SIGHUP, with a listener change that cannot apply live.
 	oldListen := c.listen
-	c.listen = freeAddr(t)
+	c.listen = testkit.FreeAddr(t)
 	c.extra = "max_body_bytes: 4096"
 	writeFile(t, dir, "config.yaml", c.yaml())
 	waitLog(t, in, `"msg":"config reloaded"`, 2)
@@ -280,7 +280,7 @@ func TestReloadSeesKubernetesSymlinkSwap(t *testing.T) {
 	defer backend.Close()
 	dir := t.TempDir()
 	c := &routeConfig{dir: dir, path: "/hook", url: backend.URL, secretsFile: true}
-	c.listen, c.admin = freeAddr(t), freeAddr(t)
+	c.listen, c.admin = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	version := func(name, secrets string) {
 		t.Helper()
 		v := filepath.Join(dir, name)

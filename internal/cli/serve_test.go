@@ -356,8 +356,8 @@ func TestServePortInUse(t *testing.T) {
 	}
 	defer busy.Close()
 	for _, tt := range []struct{ name, listen, admin, prefix string }{
-		{"webhook port", busy.Addr().String(), freeAddr(t), "creditgate: listen: "},
-		{"admin port", freeAddr(t), busy.Addr().String(), "creditgate: admin_listen: "},
+		{"webhook port", busy.Addr().String(), testkit.FreeAddr(t), "creditgate: listen: "},
+		{"admin port", testkit.FreeAddr(t), busy.Addr().String(), "creditgate: admin_listen: "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -384,7 +384,7 @@ routes:
 }
 
 func TestTriggerErrors(t *testing.T) {
-	dead := freeAddr(t) // nothing listens here
+	dead := testkit.FreeAddr(t) // nothing listens here
 	tests := []struct {
 		name   string
 		args   []string
@@ -411,7 +411,7 @@ func TestTriggerErrors(t *testing.T) {
 
 // When the README's trigger step fails, trigger says what is missing.
 func TestTriggerSaysWhatIsMissing(t *testing.T) {
-	deadBackend := "http://" + freeAddr(t) + "/internal/credits" // nothing listens there
+	deadBackend := "http://" + testkit.FreeAddr(t) + "/internal/credits" // nothing listens there
 	c := &routeConfig{path: "/stripe/webhook", secret: cliStripeSecret, url: deadBackend}
 	in := startReloadable(t, c)
 	code, stdout, stderr := run(t, nil, "trigger", "--config", in.cfg)

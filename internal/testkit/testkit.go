@@ -1,5 +1,6 @@
 // Package testkit holds the small helpers several test packages need alike: a buffer
-// that a server under test and the test can share, and a clock the test moves.
+// that a server under test and the test can share, a clock the test moves, loopback
+// addresses that never repeat, and loud skips.
 package testkit
 
 import (

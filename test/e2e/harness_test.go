@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,16 +48,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // backend is the credit endpoint under test control: it verifies Creditgate-Signature
@@ -190,7 +179,7 @@ func startProxy(t *testing.T, b *backend, o options) *proxy {
 	}
 	dir := t.TempDir()
 	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: o.redisURL}
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	redisYAML := fmt.Sprintf("redis:\n  url: %q\n  key_prefix: %q\n  dial_timeout: 300ms\n", o.redisURL, p.prefix)
 	if o.redisURL == "memory" {
 		redisYAML = fmt.Sprintf("dead_letter:\n  file: %q\n", filepath.Join(dir, "dlq.jsonl"))
@@ -275,6 +264,7 @@ func (p *proxy) waitHealthy() {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
+			p.done <- err // stop, in t's cleanup, must see it exited rather than wait
 			p.t.Fatalf("creditgate exited during start: %v\n%s", err, p.logs.String())
 		default:
 		}

@@ -27,7 +27,7 @@ func newOwnRedis(t *testing.T) *ownRedis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		testkit.Skip(t, "SKIPPED: redis-server not installed; the Redis outage tests need it")
 	}
-	r := &ownRedis{t: t, addr: freeAddr(t), dir: t.TempDir()}
+	r := &ownRedis{t: t, addr: testkit.FreeAddr(t), dir: t.TempDir()}
 	t.Cleanup(r.stop)
 	return r
 }

@@ -101,7 +101,7 @@ func TestRotateSigningSecretUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	b := newBackend(t)
 	const oldSecret, newSecret = "whsec_rotate_old_0123456789", "whsec_rotate_new_0123456789"
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	must(t, os.WriteFile(filepath.Join(dir, "stripe-secrets"), []byte(oldSecret+"\n"), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "forward-keys"), []byte(forwardKey+"\n"), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`listen: %q
@@ -282,7 +282,7 @@ func TestRedisOutageLogsOncePerChange(t *testing.T) {
 	r.start()
 	b := newBackend(t)
 	dir := t.TempDir()
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	must(t, os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`listen: %q
 admin_listen: %q
 redis:

@@ -44,7 +44,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	b := newBackend(t)
 	dir := t.TempDir()
-	listen, adminAddr := freeAddr(t), freeAddr(t)
+	listen, adminAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	must(t, os.WriteFile(filepath.Join(dir, "forward-key"), []byte(forwardLeak+"\n"), 0o600))
 	good := fmt.Sprintf(`listen: %q
 admin_listen: %q

@@ -37,7 +37,7 @@ func startAPIProxyWith(t *testing.T, b *backend, top, route, apiBase, apiKey str
 	t.Helper()
 	dir := t.TempDir()
 	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: "redis://" + redisAddr + "/0"}
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cfg := fmt.Sprintf(`listen: %q
 admin_listen: %q
 log_level: debug

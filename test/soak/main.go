@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 func main() {
@@ -218,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		buildTime := time.Since(t0)
 
 		// Redis, private and persistent.
-		redisAddr, err := freeAddr()
+		redisAddr, err := testkit.PickAddr()
 		if err != nil {
 			return err
 		}
@@ -233,7 +235,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 
 		// The backend.
-		backendAddr, err := freeAddr()
+		backendAddr, err := testkit.PickAddr()
 		if err != nil {
 			return err
 		}
@@ -243,7 +245,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 
 		// The Stripe API the subscriptions' invoices are read from.
-		apiAddr, err := freeAddr()
+		apiAddr, err := testkit.PickAddr()
 		if err != nil {
 			return err
 		}
@@ -261,8 +263,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			urls     []string
 		)
 		for _, name := range []string{"A", "B"} {
-			listen, err1 := freeAddr()
-			admin, err2 := freeAddr()
+			listen, err1 := testkit.PickAddr()
+			admin, err2 := testkit.PickAddr()
 			if err := errors.Join(err1, err2); err != nil {
 				return err
 			}

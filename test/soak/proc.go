@@ -223,16 +223,6 @@ func waitReady(ctx context.Context, url string, d time.Duration) error {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // tail returns the last n lines of a file.
 func tail(path string, n int) string {
 	b, _ := os.ReadFile(path)

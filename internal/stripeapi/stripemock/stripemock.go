@@ -6,7 +6,6 @@ package stripemock
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -56,9 +55,10 @@ func Start(t testing.TB) string {
 	if !ok {
 		testkit.Skip(t, "SKIPPED: stripe-mock not found (go install github.com/stripe/stripe-mock@v0.203.0); Stripe API tests need it")
 	}
-	port := freePort(t)
+	addr := testkit.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
 	var out testkit.SyncBuffer
-	cmd := exec.Command(bin, "-http-port", fmt.Sprint(port))
+	cmd := exec.Command(bin, "-http-port", port)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start stripe-mock: %v", err)
@@ -67,7 +67,7 @@ func Start(t testing.TB) string {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := "http://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(base + "/v1/customers/cus_probe")
@@ -79,14 +79,4 @@ func Start(t testing.TB) string {
 	}
 	t.Fatalf("stripe-mock did not answer on %s within 20s:\n%s", base, out.String())
 	return ""
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
