@@ -1,8 +1,6 @@
 package dedup_test
 
 import (
-	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,7 +28,7 @@ func TestRedisBatched(t *testing.T) {
 	c := redistest.Client(t)
 	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
 		s := dedup.NewRedis(c, redistest.Prefix(t, c))
-		s.Pipes = redisclient.NewBatch(c, 1)
+		s.Pipes = redisclient.NewBatch(c, redisclient.Flushes, redisclient.Crowd)
 		return s, time.Sleep
 	})
 }
@@ -64,7 +62,7 @@ func TestRedisClaimMode(t *testing.T) {
 	}
 
 	refusing := redistest.Client(t)
-	refusing.AddHook(refuseSetGet{})
+	refusing.AddHook(redistest.RefuseSetGet{})
 	rs := dedup.NewRedis(refusing, redistest.Prefix(t, refusing))
 	cs := []dedup.Claim{{Key: "event:main:evt_a", Token: "tok"}, {Key: "purchase:main:cs_a", Token: "tok"}}
 	rs.ClaimEach(ctx, time.Minute, cs)
@@ -78,7 +76,7 @@ func TestRedisClaimMode(t *testing.T) {
 	}
 
 	loading := redistest.Client(t)
-	loading.AddHook(refuseSetGet{answer: "LOADING Redis is loading the dataset in memory"})
+	loading.AddHook(redistest.RefuseSetGet{Answer: "LOADING Redis is loading the dataset in memory"})
 	ls := dedup.NewRedis(loading, redistest.Prefix(t, loading))
 	if st, err := ls.Claim(ctx, "k", "tok", time.Minute); err != nil || st != dedup.Claimed {
 		t.Errorf("Claim when the probe met LOADING: %v %v, want claimed by the script", st, err)
@@ -94,44 +92,6 @@ func TestRedisClaimMode(t *testing.T) {
 	if m := dedup.ClaimMode(down); m != "unknown" {
 		t.Errorf("claim mode after Redis could not be reached = %s, want unknown", m)
 	}
-}
-
-// refuseSetGet answers every SET ... GET with an error: by default as Redis 6.2
-// answers SET with both NX and GET; with answer, as a server that cannot serve now.
-type refuseSetGet struct{ answer string }
-
-type redisRefusal string
-
-func (e redisRefusal) Error() string { return string(e) }
-func (redisRefusal) RedisError()     {}
-
-func (refuseSetGet) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h refuseSetGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.refused(cmd) {
-			return cmd.Err()
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h refuseSetGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			if h.refused(cmd) {
-				return cmd.Err()
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
-func (h refuseSetGet) refused(cmd redis.Cmder) bool {
-	args := cmd.Args()
-	if cmd.Name() != "set" || !strings.EqualFold(fmt.Sprint(args[len(args)-1]), "get") {
-		return false
-	}
-	cmd.SetErr(redisRefusal(cmp.Or(h.answer, "ERR syntax error")))
-	return true
 }
 
 // TestRedisLayout pins what lands in Redis, since operators read it with redis-cli.
@@ -249,7 +209,7 @@ func testRedisSettleFirst(t *testing.T, batched bool) {
 	prefix := redistest.Prefix(t, c)
 	s := dedup.NewRedis(c, prefix)
 	if batched {
-		s.Pipes = redisclient.NewBatch(c, 1)
+		s.Pipes = redisclient.NewBatch(c, redisclient.Flushes, redisclient.Crowd)
 	}
 	ctx := t.Context()
 	first := dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":100}`)}
@@ -289,7 +249,7 @@ func testRedisSettleFirst(t *testing.T, batched bool) {
 	t.Cleanup(func() { _ = limited.Close() })
 	ls := dedup.NewRedis(limited, "p:")
 	if batched {
-		ls.Pipes = redisclient.NewBatch(limited, 1)
+		ls.Pipes = redisclient.NewBatch(limited, redisclient.Flushes, redisclient.Crowd)
 	}
 	err := ls.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3", "event:main:evt_4"}, TTL: time.Hour},
 		dedup.Put{Key: "record:main:pi_3", Value: []byte("{}")})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,9 +23,9 @@ import (
 type Customers interface {
 	// Customer returns the user mapped to customerID on route; ok is false when none.
 	Customer(ctx context.Context, route, customerID string) (userID string, ok bool, err error)
-	// Learn maps customerID to userID on route for ttl, or refreshes the ttl when it
-	// is mapped to userID already, and returns userID; when another user holds the
-	// customer it changes nothing and returns that user.
+	// Learn maps customerID to userID on route for ttl and returns userID; when a user
+	// holds the customer already, it leaves the customer to that user, refreshes the
+	// ttl and returns that user (another user is a conflict for the caller to park).
 	Learn(ctx context.Context, route, customerID, userID string, ttl time.Duration) (held string, err error)
 }
 
@@ -38,15 +40,26 @@ func checkLearn(route, customerID, userID string, ttl time.Duration) error {
 }
 
 // RedisCustomers is Customers in Redis: one string key per customer and route, so
-// Redis Cluster works; Learn is one script (an ACL user needs +@scripting, as for
-// the dedup claims on Redis 6).
+// Redis Cluster works. Learn is two plain commands in one round trip, PEXPIRE and then
+// SET NX GET (Redis 7.0 and later take NX together with GET): the first refreshes a
+// mapping that exists, the second maps the customer when nobody holds it and answers
+// who held it otherwise. A server that refuses NX with GET (Redis 6.x) gets the learn
+// script from its first refusal on (an ACL user needs +@scripting there, as for the
+// dedup claims).
+//
+// A mapping that another user holds is refreshed by the conflicting learn too, on
+// either path: its customer was seen again, and the conflict stays visible for as
+// long as it is, rather than the customer passing silently to the conflicting user
+// once the holder's last purchase is dedup.customer_ttl old. The plain commands cost
+// Redis about half of the script (docs/benchmarks.md).
 type RedisCustomers struct {
 	c      redis.UniversalClient
 	prefix string
 	// Pipes carries Learn: c itself, as NewRedisCustomers sets it, or a
 	// redisclient.Batch (round trips shared with other requests). Set it before first
 	// use.
-	Pipes redisclient.Pipes
+	Pipes    redisclient.Pipes
+	noSetGet atomic.Bool // the server refused SET NX GET: the script from now on
 }
 
 var _ Customers = (*RedisCustomers)(nil)
@@ -59,7 +72,10 @@ func NewRedisCustomers(c redis.UniversalClient, prefix string) *RedisCustomers {
 // learnScript: KEYS[1] the mapping, ARGV[1] the user, ARGV[2] the ttl in ms.
 var learnScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return cur end
+if cur then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return cur
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]`)
 
@@ -96,13 +112,18 @@ func (s *RedisCustomers) LearnLater(ctx context.Context, route, customerID, user
 	return s.learn(ctx, route, customerID, userID, ttl, b), true
 }
 
-// learn queues the learn script on b (nil: sends it through Pipes when wait is called).
+// learn queues the learn on b (nil: sends it through Pipes when wait is called).
 func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID string, ttl time.Duration, b *redisclient.Batch) (wait func() (string, error)) {
 	key := storekey.CustomerMap(route, customerID)
-	keys, args := []string{s.prefix + key}, []any{userID, ttl.Milliseconds()}
-	var cmd *redis.Cmd
+	l := learning{key: s.prefix + key, user: userID, ttl: ttl}
+	script := s.noSetGet.Load()
 	queue := func(p redis.Pipeliner) error {
-		cmd = learnScript.EvalSha(ctx, p, keys, args...)
+		if script {
+			l.script = learnScript.EvalSha(ctx, p, []string{l.key}, l.user, l.ttl.Milliseconds())
+			return nil
+		}
+		p.PExpire(ctx, l.key, ttl)
+		l.set = p.SetArgs(ctx, l.key, userID, redis.SetArgs{Mode: "NX", TTL: ttl, Get: true})
 		return nil
 	}
 	sent := func() ([]redis.Cmder, error) { return s.Pipes.Pipelined(ctx, queue) }
@@ -111,15 +132,48 @@ func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID st
 	}
 	return func() (string, error) {
 		_, _ = sent()
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // a restarted or flushed Redis
-			cmd = learnScript.Eval(ctx, s.c, keys, args...)
-		}
-		held, err := cmd.Text()
+		held, err := s.held(ctx, l)
 		if err != nil {
 			return "", unavailable("learn customer", key, err)
 		}
 		return held, nil
 	}
+}
+
+// learning is one learn on its way: by SET NX GET (set) or by the script.
+type learning struct {
+	key, user string
+	ttl       time.Duration
+	set       *redis.StatusCmd
+	script    *redis.Cmd
+}
+
+// held reads l's answer: the user who holds the customer now. An "ERR ..." answer to
+// SET NX GET (Redis 6.x: "ERR syntax error") turns s to the script for good and runs
+// it now; a script unknown to the server (NOSCRIPT: restarted or flushed) is sent whole.
+func (s *RedisCustomers) held(ctx context.Context, l learning) (string, error) {
+	if l.set != nil {
+		old, err := l.set.Result()
+		switch {
+		case errors.Is(err, redis.Nil): // nobody held it: l.user does now
+			return l.user, nil
+		case err == nil:
+			return old, nil
+		case !refusesSetGet(err):
+			return "", err
+		}
+		s.noSetGet.Store(true)
+	}
+	if l.script == nil || redis.HasErrorPrefix(l.script.Err(), "NOSCRIPT") {
+		l.script = learnScript.Eval(ctx, s.c, []string{l.key}, l.user, l.ttl.Milliseconds())
+	}
+	return l.script.Text()
+}
+
+// refusesSetGet reports whether err is the server's refusal of SET with NX and GET.
+func refusesSetGet(err error) bool {
+	var answer redis.Error
+	return errors.As(err, &answer) && strings.HasPrefix(answer.Error(), "ERR")
 }
 
 // MemoryCustomers is Customers in memory, for the in-memory store (one replica).
@@ -143,6 +197,5 @@ func (s *MemoryCustomers) Learn(_ context.Context, route, customerID, userID str
 	if err := checkLearn(route, customerID, userID, ttl); err != nil {
 		return "", err
 	}
-	held, _ := s.m.setUnless(storekey.CustomerMap(route, customerID), userID, ttl, func(cur string) bool { return cur != userID })
-	return held, nil
+	return s.m.refreshOrSet(storekey.CustomerMap(route, customerID), userID, ttl), nil
 }

@@ -13,9 +13,11 @@ import (
 	"github.com/creditgate/creditgate/internal/storekey"
 )
 
-// TestCustomers runs the customer map's behaviour on memory and real Redis: the
-// first user holds a customer, the same user refreshes it, a second user is
-// reported and changes nothing, routes do not share a map, and a mapping expires.
+// TestCustomers runs the customer map's behaviour on memory and real Redis (plain
+// commands, and the script of Redis 6.x): the first user holds a customer, a second
+// user is reported and does not take it, routes do not share a map, every learn of a
+// held customer refreshes its mapping (the holder's or a conflicting user's), and a
+// mapping expires.
 func TestCustomers(t *testing.T) {
 	type clock struct{ now time.Time }
 	stores := []struct {
@@ -32,7 +34,14 @@ func TestCustomers(t *testing.T) {
 		{"redis-batched", func(t *testing.T, _ *clock) (ledger.Customers, func(time.Duration)) {
 			rc := redistest.Client(t)
 			m := ledger.NewRedisCustomers(rc, redistest.Prefix(t, rc))
-			m.Pipes = redisclient.NewBatch(rc, 1)
+			m.Pipes = redisclient.NewBatch(rc, redisclient.Flushes, redisclient.Crowd)
+			return m, func(d time.Duration) { time.Sleep(d) }
+		}},
+		{"redis-6-script", func(t *testing.T, _ *clock) (ledger.Customers, func(time.Duration)) {
+			rc := redistest.Client(t)
+			rc.AddHook(redistest.RefuseSetGet{})
+			m := ledger.NewRedisCustomers(rc, redistest.Prefix(t, rc))
+			m.Pipes = redisclient.NewBatch(rc, redisclient.Flushes, redisclient.Crowd)
 			return m, func(d time.Duration) { time.Sleep(d) }
 		}},
 	}
@@ -70,6 +79,18 @@ func TestCustomers(t *testing.T) {
 			if _, ok, _ := st.Customer(ctx, "main", "cus_1"); ok {
 				t.Fatal("mapping outlived its ttl")
 			}
+
+			if held, err := st.Learn(ctx, "main", "cus_2", "u1", 300*time.Millisecond); held != "u1" || err != nil {
+				t.Fatalf("Learn(cus_2, u1) = %q %v", held, err)
+			}
+			wait(200 * time.Millisecond)
+			if held, err := st.Learn(ctx, "main", "cus_2", "u2", 300*time.Millisecond); held != "u1" || err != nil {
+				t.Fatalf("Learn(cus_2, u2) = %q %v, want u1 (a conflict)", held, err)
+			}
+			wait(200 * time.Millisecond)
+			if u, ok, _ := st.Customer(ctx, "main", "cus_2"); u != "u1" || !ok {
+				t.Fatalf("a mapping seen again in a conflict expired or changed hands: %q %t", u, ok)
+			}
 			if held, err := st.Learn(ctx, "main", "cus_1", "u2", time.Minute); held != "u2" || err != nil {
 				t.Fatalf("Learn after expiry = %q %v", held, err)
 			}
@@ -88,14 +109,15 @@ func TestCustomers(t *testing.T) {
 	})
 }
 
-// TestRedisCustomersLoadsScript: on a Redis that has never seen the learn script (a
-// fresh or restarted server answers NOSCRIPT), Learn still learns, batched or not.
+// TestRedisCustomersLoadsScript: on a Redis 6.x that has never seen the learn script
+// (a fresh or restarted server answers NOSCRIPT), Learn still learns, batched or not.
 func TestRedisCustomersLoadsScript(t *testing.T) {
 	for _, batched := range []bool{false, true} {
 		own := redistest.Server(t)
+		own.AddHook(redistest.RefuseSetGet{})
 		m := ledger.NewRedisCustomers(own, "p:")
 		if batched {
-			m.Pipes = redisclient.NewBatch(own, 1)
+			m.Pipes = redisclient.NewBatch(own, redisclient.Flushes, redisclient.Crowd)
 		}
 		held, err := m.Learn(t.Context(), "main", "cus_1", "u1", time.Hour)
 		if err != nil || held != "u1" {

@@ -227,6 +227,19 @@ func (e *expiring[V]) setUnless(key string, v V, ttl time.Duration, keep func(cu
 	return v, false
 }
 
+// refreshOrSet keeps the live value under key, or stores v when there is none; either
+// way the value under key lives for ttl from now, and is returned.
+func (e *expiring[V]) refreshOrSet(key string, v V, ttl time.Duration) V {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	if cur, ok := e.m[key]; ok && now.Before(cur.expires) {
+		v = cur.v
+	}
+	e.m[key] = expiringEntry[V]{v: v, expires: now.Add(ttl)}
+	return v
+}
+
 func encode(key string, r Record, ttl time.Duration) ([]byte, error) {
 	switch {
 	case key == "":
