@@ -28,7 +28,7 @@ func TestRedisBatched(t *testing.T) {
 	c := redistest.Client(t)
 	dedupsuite.Run(t, func(t *testing.T) (dedup.Store, func(time.Duration)) {
 		s := dedup.NewRedis(c, redistest.Prefix(t, c))
-		s.Pipes = redisclient.NewBatch(c, redisclient.Flushes, redisclient.Crowd)
+		s.Pipes = redisclient.NewBatch(c, 1)
 		return s, time.Sleep
 	})
 }
@@ -209,7 +209,7 @@ func testRedisSettleFirst(t *testing.T, batched bool) {
 	prefix := redistest.Prefix(t, c)
 	s := dedup.NewRedis(c, prefix)
 	if batched {
-		s.Pipes = redisclient.NewBatch(c, redisclient.Flushes, redisclient.Crowd)
+		s.Pipes = redisclient.NewBatch(c, 1)
 	}
 	ctx := t.Context()
 	first := dedup.Put{Key: "record:main:pi_1", Value: []byte(`{"credits":100}`)}
@@ -249,7 +249,7 @@ func testRedisSettleFirst(t *testing.T, batched bool) {
 	t.Cleanup(func() { _ = limited.Close() })
 	ls := dedup.NewRedis(limited, "p:")
 	if batched {
-		ls.Pipes = redisclient.NewBatch(limited, redisclient.Flushes, redisclient.Crowd)
+		ls.Pipes = redisclient.NewBatch(limited, 1)
 	}
 	err := ls.SettleFirst(ctx, dedup.Settlement{Keys: []string{"event:main:evt_3", "event:main:evt_4"}, TTL: time.Hour},
 		dedup.Put{Key: "record:main:pi_3", Value: []byte("{}")})

@@ -38,7 +38,7 @@ func books() []struct {
 		{"redis-batched", func(t *testing.T) (ledger.Book, dedup.Store, ledger.Store) {
 			c := redistest.Client(t)
 			b := ledger.NewRedisBook(c, redistest.Prefix(t, c))
-			b.Marks.Pipes = redisclient.NewBatch(c, redisclient.Flushes, redisclient.Crowd)
+			b.Marks.Pipes = redisclient.NewBatch(c, 1)
 			return b, b.Marks, b.Records
 		}},
 		{"cluster", func(t *testing.T) (ledger.Book, dedup.Store, ledger.Store) {

@@ -34,14 +34,14 @@ func TestCustomers(t *testing.T) {
 		{"redis-batched", func(t *testing.T, _ *clock) (ledger.Customers, func(time.Duration)) {
 			rc := redistest.Client(t)
 			m := ledger.NewRedisCustomers(rc, redistest.Prefix(t, rc))
-			m.Pipes = redisclient.NewBatch(rc, redisclient.Flushes, redisclient.Crowd)
+			m.Pipes = redisclient.NewBatch(rc, 1)
 			return m, func(d time.Duration) { time.Sleep(d) }
 		}},
 		{"redis-6-script", func(t *testing.T, _ *clock) (ledger.Customers, func(time.Duration)) {
 			rc := redistest.Client(t)
 			rc.AddHook(redistest.RefuseSetGet{})
 			m := ledger.NewRedisCustomers(rc, redistest.Prefix(t, rc))
-			m.Pipes = redisclient.NewBatch(rc, redisclient.Flushes, redisclient.Crowd)
+			m.Pipes = redisclient.NewBatch(rc, 1)
 			return m, func(d time.Duration) { time.Sleep(d) }
 		}},
 	}
@@ -117,7 +117,7 @@ func TestRedisCustomersLoadsScript(t *testing.T) {
 		own.AddHook(redistest.RefuseSetGet{})
 		m := ledger.NewRedisCustomers(own, "p:")
 		if batched {
-			m.Pipes = redisclient.NewBatch(own, redisclient.Flushes, redisclient.Crowd)
+			m.Pipes = redisclient.NewBatch(own, 1)
 		}
 		held, err := m.Learn(t.Context(), "main", "cus_1", "u1", time.Hour)
 		if err != nil || held != "u1" {

@@ -48,7 +48,7 @@ func redisEnv(t *testing.T) (*env, redis.UniversalClient, string, *roundTrips) {
 	e := newEnv(t, nil)
 	withReversals(e)
 	book := ledger.NewRedisBook(c, prefix)
-	batch := redisclient.NewBatch(c, redisclient.Flushes, redisclient.Crowd)
+	batch := redisclient.NewBatch(c, 1)
 	book.Marks.Pipes = batch
 	e.p.Store, e.p.Records, e.p.Book = book.Marks, book.Records, book
 	customers := ledger.NewRedisCustomers(c, prefix)

@@ -26,19 +26,12 @@ var (
 // write of a round trip is the largest single cost of the hot path (the kernel does the
 // loopback delivery inside it), for creditgate and for Redis alike.
 //
-// It never waits for company: a caller that finds fewer than flushes batches on their
-// way sends its own at once, alone if need be; callers that arrive while flushes are on
+// It never waits for company: a caller that finds fewer than Flushes batches on their
+// way sends its own at once, alone if need be; callers that arrive while Flushes are on
 // their way queue, and the first of them sends everything queued when one comes back
 // (it is handed the lead; no goroutine of its own, no timer). So an idle server pays no
 // latency for it, and a busy one sends as many webhooks per round trip as arrived during
 // the last one.
-//
-// A crowd does not wait either: a caller that finds crowd or more calls queued (its
-// own included) while flushes are on their way sends them in one more trip, so at most
-// flushes+1 are on their way. A queue that long would otherwise wait a whole round
-// trip, and a trip of crowd calls still spreads Redis's cost of a read and a write
-// over them; a second trip for every small queue (flushes 2) costs Redis that read and
-// write for one or two calls.
 //
 // Each caller gets exactly its own commands back with their own answers and errors, as
 // from the client's Pipelined; a transaction (TxPipelined) stays one MULTI/EXEC, all or
@@ -57,33 +50,24 @@ var (
 type Batch struct {
 	c       redis.UniversalClient
 	flushes int
-	crowd   int // queued calls that send one more trip; 0: never
 	cluster bool
 
 	mu     sync.Mutex
 	queue  []*batchJob
-	active int // callers sending a batch, at most flushes (+1 for a crowd)
+	active int // callers sending a batch, at most flushes
 
 	sent, trips atomic.Int64 // calls sent, round trips they took
 	collect     sync.Pool    // pipelines that collect a call's commands (never executed)
 }
 
-// What creditgate runs with (cli): one trip on its way, and a second while 4 or more
-// calls are queued. docs/benchmarks.md has the measurements behind both.
-const (
-	Flushes = 1
-	Crowd   = 4
-)
-
 // maxBatchCmds bounds the commands of one round trip; the rest go in the next.
 const maxBatchCmds = 512
 
 // NewBatch returns a Batch in front of c with at most flushes round trips on their way
-// at once (at least 1), and one more while crowd or more calls are queued (crowd 0:
-// never).
-func NewBatch(c redis.UniversalClient, flushes, crowd int) *Batch {
+// at once (at least 1).
+func NewBatch(c redis.UniversalClient, flushes int) *Batch {
 	_, cluster := c.(*redis.ClusterClient)
-	b := &Batch{c: c, flushes: max(1, flushes), crowd: max(0, crowd), cluster: cluster}
+	b := &Batch{c: c, flushes: max(1, flushes), cluster: cluster}
 	b.collect.New = func() any { return c.Pipeline() }
 	return b
 }
@@ -175,7 +159,7 @@ func (b *Batch) enqueue(ctx context.Context, tx bool, fn func(redis.Pipeliner) e
 func (b *Batch) wait(j *batchJob) ([]redis.Cmder, error) {
 	b.mu.Lock()
 	j.waiting = true
-	lead := j.queued && !j.leading && (b.active < b.flushes || b.crowded())
+	lead := j.queued && !j.leading && b.active < b.flushes
 	if lead {
 		b.active++
 		j.leading = true
@@ -191,11 +175,6 @@ func (b *Batch) wait(j *batchJob) ([]redis.Cmder, error) {
 	j.ctx, j.cmds = nil, nil
 	jobPool.Put(j)
 	return cmds, firstErr(cmds)
-}
-
-// crowded reports whether the queue may go in one more trip (guarded by b.mu).
-func (b *Batch) crowded() bool {
-	return b.crowd > 0 && b.active == b.flushes && len(b.queue) >= b.crowd
 }
 
 // lead sends what is queued (up to maxBatchCmds), answers it, then hands the lead to the

@@ -60,7 +60,7 @@ type heldBatch struct {
 
 func newHeldBatch(t *testing.T) heldBatch {
 	c, g := gatedClient(t)
-	hb := heldBatch{c: c, g: g, prefix: redistest.Prefix(t, c), b: redisclient.NewBatch(c, 1, 0)}
+	hb := heldBatch{c: c, g: g, prefix: redistest.Prefix(t, c), b: redisclient.NewBatch(c, 1)}
 	hb.held = holdFirstTrip(t.Context(), hb.b, g, hb.prefix+"held")
 	return hb
 }
@@ -94,7 +94,7 @@ func TestBatchSharesRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	c, g := gatedClient(t)
 	prefix := redistest.Prefix(t, c)
-	b := redisclient.NewBatch(c, 1, 0)
+	b := redisclient.NewBatch(c, 1)
 
 	first := holdFirstTrip(ctx, b, g, prefix+"first") // on its way, holding the only place
 
@@ -211,7 +211,7 @@ func TestBatchTransactionAllOrNothing(t *testing.T) {
 	t.Cleanup(func() { _ = limited.Close() })
 	g := newGate(t)
 	limited.AddHook(g)
-	b := redisclient.NewBatch(limited, 1, 0)
+	b := redisclient.NewBatch(limited, 1)
 
 	held := holdFirstTrip(ctx, b, g, "ok:held")
 	var txCmds, plainCmds []redis.Cmder
@@ -292,7 +292,7 @@ func TestBatchContextEndedBeforeSent(t *testing.T) {
 // client's error on every command, nobody waits forever.
 func TestBatchConnectionFailure(t *testing.T) {
 	ctx := t.Context()
-	b := redisclient.NewBatch(redistest.Unreachable(t), 2, 0)
+	b := redisclient.NewBatch(redistest.Unreachable(t), 2)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -318,7 +318,7 @@ func TestBatchTransactionTypes(t *testing.T) {
 	ctx := t.Context()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	b := redisclient.NewBatch(c, 1, 0)
+	b := redisclient.NewBatch(c, 1)
 	var incr *redis.IntCmd
 	var do *redis.Cmd
 	var hash *redis.MapStringStringCmd
@@ -342,7 +342,7 @@ func TestBatchLater(t *testing.T) {
 	ctx := t.Context()
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	b := redisclient.NewBatch(c, 1, 0)
+	b := redisclient.NewBatch(c, 1)
 
 	var early *redis.StringCmd
 	wait := b.Later(ctx, func(p redis.Pipeliner) error {
@@ -406,63 +406,5 @@ func TestBatchLaterNeverLeads(t *testing.T) {
 		if v := c.Get(ctx, prefix+k).Val(); v != "1" {
 			t.Errorf("%s not written", k)
 		}
-	}
-}
-
-// TestBatchCrowdSendsOneMoreTrip: behind a held round trip, callers queue until crowd
-// of them wait; the one that makes the crowd sends them all in a second trip, which
-// comes back while the first is still held; and again for the next crowd.
-func TestBatchCrowdSendsOneMoreTrip(t *testing.T) {
-	ctx := t.Context()
-	c, g := gatedClient(t)
-	prefix := redistest.Prefix(t, c)
-	const crowd = 4
-	b := redisclient.NewBatch(c, 1, crowd)
-	held := holdFirstTrip(ctx, b, g, prefix+"held")
-
-	done := make(chan error, 2*crowd)
-	call := func(i int) {
-		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, fmt.Sprint(prefix, "k", i), i, time.Minute); return nil })
-		done <- err
-	}
-	for i := range crowd - 1 {
-		go call(i)
-	}
-	untilQueued(t, b, crowd-1)
-	if v := c.Exists(ctx, prefix+"k0").Val(); v != 0 {
-		t.Fatalf("%d queued calls reached Redis before the held trip came back: fewer than a crowd", crowd-1)
-	}
-	go call(crowd - 1) // makes the crowd
-	for range crowd {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("a crowd of %d queued behind a held trip: not answered after 10 s", crowd)
-		}
-	}
-	if calls, trips := b.Trips(); calls != crowd+1 || trips != 2 {
-		t.Errorf("%d calls in %d trips, want the held one and the crowd of %d in one more", calls, trips, crowd)
-	}
-
-	// The crowd's trip is back; held is still on its way. The next crowd goes too.
-	for i := crowd; i < 2*crowd; i++ {
-		go call(i)
-	}
-	for range crowd {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case err := <-held:
-		t.Fatalf("the held trip came back (%v) before the gate opened", err)
-	default:
-	}
-	g.release()
-	if err := <-held; err != nil {
-		t.Fatal(err)
 	}
 }
