@@ -68,10 +68,6 @@ func TestProcessOnRedisRoundTrips(t *testing.T) {
 	if _, err := e.p.Store.Claim(ctx, "warm-up", "tok", lease); err != nil {
 		t.Fatal(err)
 	}
-	// The customer map's script is loaded once per server (EVALSHA, then EVAL on NOSCRIPT).
-	if _, err := e.p.Customers.Learn(ctx, route, "cus_warm_up", user1, ttl); err != nil {
-		t.Fatal(err)
-	}
 	rt.n.Store(0)
 	if o := e.process(delivery(t, paidFile)); o.Result != outcome.Forwarded {
 		t.Fatalf("grant: %+v", o)
