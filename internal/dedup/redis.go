@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -139,11 +138,10 @@ func (r *Redis) claimMode(ctx context.Context) int32 {
 	}
 	key := r.prefix + storekey.Probe(NewToken())
 	err := r.c.SetArgs(ctx, key, "probe", redis.SetArgs{Mode: "NX", TTL: time.Second, Get: true}).Err()
-	var answer redis.Error
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
 		r.mode.CompareAndSwap(modeUnknown, modeSetGet)
-	case errors.As(err, &answer) && strings.HasPrefix(err.Error(), "ERR"):
+	case redisclient.RefusesSetGet(err):
 		r.mode.CompareAndSwap(modeUnknown, modeScript)
 	default:
 		return modeScript

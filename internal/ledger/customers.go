@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,8 +121,8 @@ func (s *RedisCustomers) learn(ctx context.Context, route, customerID, userID st
 			l.script = learnScript.EvalSha(ctx, p, []string{l.key}, l.user, l.ttl.Milliseconds())
 			return nil
 		}
-		p.PExpire(ctx, l.key, ttl)
-		l.set = p.SetArgs(ctx, l.key, userID, redis.SetArgs{Mode: "NX", TTL: ttl, Get: true})
+		p.PExpire(ctx, l.key, l.ttl)
+		l.set = p.SetArgs(ctx, l.key, l.user, redis.SetArgs{Mode: "NX", TTL: l.ttl, Get: true})
 		return nil
 	}
 	sent := func() ([]redis.Cmder, error) { return s.Pipes.Pipelined(ctx, queue) }
@@ -159,7 +158,7 @@ func (s *RedisCustomers) held(ctx context.Context, l learning) (string, error) {
 			return l.user, nil
 		case err == nil:
 			return old, nil
-		case !refusesSetGet(err):
+		case !redisclient.RefusesSetGet(err):
 			return "", err
 		}
 		s.noSetGet.Store(true)
@@ -168,12 +167,6 @@ func (s *RedisCustomers) held(ctx context.Context, l learning) (string, error) {
 		l.script = learnScript.Eval(ctx, s.c, []string{l.key}, l.user, l.ttl.Milliseconds())
 	}
 	return l.script.Text()
-}
-
-// refusesSetGet reports whether err is the server's refusal of SET with NX and GET.
-func refusesSetGet(err error) bool {
-	var answer redis.Error
-	return errors.As(err, &answer) && strings.HasPrefix(answer.Error(), "ERR")
 }
 
 // MemoryCustomers is Customers in memory, for the in-memory store (one replica).
