@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/internal/testkit"
 )
 
 func main() {
@@ -295,7 +297,7 @@ func (b *bench) startCeiling() error {
 	if err != nil {
 		return err
 	}
-	addr, err := benchFreeAddr()
+	addr, err := testkit.PickAddr()
 	if err != nil {
 		return err
 	}
@@ -330,11 +332,11 @@ routes:
 `
 
 func (b *bench) startCreditgate(name, binary, profileEnv string) (*benchServer, error) {
-	listen, err := benchFreeAddr()
+	listen, err := testkit.PickAddr()
 	if err != nil {
 		return nil, err
 	}
-	admin, err := benchFreeAddr()
+	admin, err := testkit.PickAddr()
 	if err != nil {
 		return nil, err
 	}

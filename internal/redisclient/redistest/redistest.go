@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,12 +145,7 @@ func shown(raw string) string {
 func Server(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	needRedisServer(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := testkit.FreeAddr(t)
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", t.TempDir(), "--logfile", "")
@@ -240,12 +236,8 @@ func Cluster(t testing.TB) []string {
 func clusterPort(t testing.TB) int {
 	t.Helper()
 	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("redistest: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
+		_, p, _ := strings.Cut(testkit.FreeAddr(t), ":")
+		port, _ := strconv.Atoi(p)
 		if port+10000 > 65535 {
 			continue
 		}
@@ -276,12 +268,7 @@ func Sentinel(t testing.TB) (masterName, sentinelAddr string) {
 	t.Helper()
 	master := Server(t).(*redis.Client).Options().Addr
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	sentinelAddr = l.Addr().String()
-	_ = l.Close()
+	sentinelAddr = testkit.FreeAddr(t)
 	host, port, _ := strings.Cut(master, ":")
 	_, sport, _ := strings.Cut(sentinelAddr, ":")
 	conf := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor creditgate-test %s %s 1\n", sport, dir, host, port)
