@@ -159,8 +159,7 @@ func (s *Memory) Create(_ context.Context, key string, r Record, ttl time.Durati
 	if err != nil {
 		return false, err
 	}
-	_, kept := s.m.setUnless(key, b, ttl, func([]byte) bool { return true })
-	return !kept, nil
+	return s.m.add(key, b, ttl), nil
 }
 
 // Get implements Store.
@@ -179,7 +178,7 @@ func (s *Memory) Put(_ context.Context, key string, r Record, ttl time.Duration)
 	if err != nil {
 		return err
 	}
-	s.m.setUnless(key, b, ttl, nil)
+	s.m.set(key, b, ttl)
 	return nil
 }
 
@@ -214,17 +213,24 @@ func (e *expiring[V]) get(key string) (V, bool) {
 	return cur.v, true
 }
 
-// setUnless stores v under key for ttl, unless a live value is there and keep (nil:
-// never) says to keep it; it returns that live value and whether it was kept.
-func (e *expiring[V]) setUnless(key string, v V, ttl time.Duration, keep func(cur V) bool) (V, bool) {
+// set stores v under key for ttl, over any value there.
+func (e *expiring[V]) set(key string, v V, ttl time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.m[key] = expiringEntry[V]{v: v, expires: e.now().Add(ttl)}
+}
+
+// add stores v under key for ttl unless a live value is there, which it leaves as it
+// is; it reports whether v was stored.
+func (e *expiring[V]) add(key string, v V, ttl time.Duration) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	if cur, ok := e.m[key]; ok && now.Before(cur.expires) && keep != nil && keep(cur.v) {
-		return cur.v, true
+	if cur, ok := e.m[key]; ok && now.Before(cur.expires) {
+		return false
 	}
 	e.m[key] = expiringEntry[V]{v: v, expires: now.Add(ttl)}
-	return v, false
+	return true
 }
 
 // refreshOrSet keeps the live value under key, or stores v when there is none; either
