@@ -152,8 +152,8 @@ require (
 replace github.com/creditgate/creditgate => ../..
 
 tool (
-	github.com/helm-unittest/helm-unittest/cmd/helm-unittest // v1.1.2
-	helm.sh/helm/v3/cmd/helm // v3.22.0
+	github.com/helm-unittest/helm-unittest/cmd/helm-unittest
+	helm.sh/helm/v3/cmd/helm
 )
 
 // As in helm-unittest v1.1.2's own go.mod (which is why `go install ...@v1.1.2` refuses it).
