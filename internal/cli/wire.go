@@ -38,6 +38,7 @@ type app struct {
 	records     ledger.Store
 	book        ledger.Book // settles a grant's marks in store and record in records
 	customers   ledger.Customers
+	payments    ledger.Payments
 	deadLetters deadletter.List
 	pipeline    *pipeline.Pipeline
 	routes      []server.Route
@@ -89,7 +90,7 @@ func assemble(cfg *config.Config, log *slog.Logger, dry bool) (*app, error) {
 	}
 	a.pipeline = &pipeline.Pipeline{
 		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
-		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL,
+		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL, Payments: a.payments,
 		TTL: cfg.Dedup.TTL, RecordTTL: cfg.Dedup.RecordTTL, Lease: cfg.Dedup.Lease, Logger: log,
 		Book: a.book,
 	}
@@ -203,7 +204,7 @@ func (a *app) openStores() error {
 			"dead_letter_file", cfg.DeadLetter.File)
 		store, records := dedup.NewMemory(time.Now), ledger.NewMemory(time.Now)
 		a.store, a.records, a.book = store, records, ledger.NewBook(store, records)
-		a.customers = ledger.NewMemoryCustomers(time.Now)
+		a.customers, a.payments = ledger.NewMemoryCustomers(time.Now), ledger.NewMemoryPayments(time.Now)
 		if a.dry {
 			return nil
 		}
@@ -228,10 +229,10 @@ func (a *app) openStores() error {
 	batch := redisclient.NewBatch(client, redisFlushes)
 	a.batch = batch
 	book.Marks.Pipes = batch
-	customers := ledger.NewRedisCustomers(client, r.KeyPrefix)
-	customers.Pipes = batch
+	customers, payments := ledger.NewRedisCustomers(client, r.KeyPrefix), ledger.NewRedisPayments(client, r.KeyPrefix)
+	customers.Pipes, payments.Pipes = batch, batch
 	a.store, a.records, a.book = book.Marks, book.Records, book
-	a.customers = customers
+	a.customers, a.payments = customers, payments
 	a.deadLetters = list
 	return nil
 }

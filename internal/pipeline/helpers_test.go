@@ -95,6 +95,8 @@ type backend struct {
 	// lostAnswers: a scripted failure is applied before it is answered (the
 	// backend took the credit, the answer was lost).
 	lostAnswers bool
+	// answered, when set, runs after each answer (outside the lock).
+	answered func()
 }
 
 func newBackend(script ...error) *backend {
@@ -102,6 +104,14 @@ func newBackend(script ...error) *backend {
 }
 
 func (b *backend) Send(_ context.Context, r forward.Request) (forward.Result, error) {
+	res, err := b.send(r)
+	if b.answered != nil {
+		b.answered()
+	}
+	return res, err
+}
+
+func (b *backend) send(r forward.Request) (forward.Result, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.requests = append(b.requests, r)
@@ -169,6 +179,7 @@ type env struct {
 	clk   *testkit.Clock
 	mem   *dedup.Memory
 	cus   *ledger.MemoryCustomers // the customer map, its faults counted by store
+	pay   *ledger.MemoryPayments  // the payments, their faults counted by store
 	store *faultStore
 	file  *deadletter.File
 	dl    *faultList
@@ -198,11 +209,11 @@ func newEnv(t *testing.T, be *backend) *env {
 	if be == nil {
 		be = newBackend()
 	}
-	e := &env{t: t, clk: clk, mem: mem, cus: ledger.NewMemoryCustomers(clk.Now), file: file, be: be}
+	e := &env{t: t, clk: clk, mem: mem, cus: ledger.NewMemoryCustomers(clk.Now), pay: ledger.NewMemoryPayments(clk.Now), file: file, be: be}
 	e.store = &faultStore{Store: mem}
 	e.dl = &faultList{innerList: file}
 	e.p = &pipeline.Pipeline{Store: e.store, DeadLetters: e.dl, TTL: ttl, Lease: lease, Now: clk.Now,
-		Customers: faultCustomers{e.store, e.cus}}
+		Customers: faultCustomers{e.store, e.cus}, Payments: faultPayments{e.store, e.pay}}
 	e.rt = &pipeline.Route{
 		Name:      route,
 		Events:    map[string]bool{outcome.EventSessionCompleted: true, outcome.EventAsyncPaymentSucceeded: true},
@@ -319,6 +330,14 @@ type faultStore struct {
 	after  bool
 	calls  map[string]int
 	fired  bool
+	down   bool // every call fails, as with Redis unreachable
+}
+
+// setDown makes every call fail (true), or none but the armed one (false).
+func (s *faultStore) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
 }
 
 func (s *faultStore) arm(method string, nth int, after bool) {
@@ -335,6 +354,9 @@ func (s *faultStore) fault(method string) bool {
 		s.calls = map[string]int{}
 	}
 	s.calls[method]++
+	if s.down {
+		return true
+	}
 	if method == s.method && s.calls[method] == s.nth {
 		s.fired = true
 		return true
@@ -404,6 +426,22 @@ func (f faultCustomers) Learn(ctx context.Context, route, customerID, userID str
 		return "", injected("Learn")
 	}
 	return f.m.Learn(ctx, route, customerID, userID, ttl)
+}
+
+// faultPayments is the payments with faults on Hold, counted with the store's.
+type faultPayments struct {
+	s *faultStore
+	m ledger.Payments
+}
+
+func (f faultPayments) Hold(ctx context.Context, route, payment, purchaseID string, ttl time.Duration) (string, error) {
+	if f.s.fault("Hold") {
+		if f.s.after {
+			_, _ = f.m.Hold(ctx, route, payment, purchaseID, ttl)
+		}
+		return "", injected("Hold")
+	}
+	return f.m.Hold(ctx, route, payment, purchaseID, ttl)
 }
 
 // innerList names the embedded List, whose List method would clash with a field

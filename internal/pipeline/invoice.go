@@ -71,6 +71,12 @@ func (r *run) grantInvoice(ctx context.Context) Outcome {
 	lookup := &lookup{api: rt.API, account: ev.Account, customer: obj.Customer, subscription: inv.SubscriptionMetadata,
 		lines: func(context.Context) ([]stripeapi.Line, error) { return inv.Lines, nil }}
 	pu := purchase{id: id, obj: obj, lookup: lookup, claimed: true, ref: ref}
+	if billing.SameAsSession(facts) {
+		// Its id depends on whether the API lists the session: the first one holds.
+		if pu.payment = inv.PaymentIntent; pu.payment == "" {
+			pu.payment = facts.ID
+		}
+	}
 	if cs.ID == "" {
 		// Only a session still to come can name the user later: a session that was
 		// found and names nobody never will.
@@ -84,7 +90,8 @@ func (r *run) grantInvoice(ctx context.Context) Outcome {
 // name the invoice's session: if the route already recorded a grant paid by
 // paymentIntent under another purchase id, this one is that purchase, a duplicate.
 // It reports true when the outcome is final. (Two deliveries in flight at once,
-// before either recorded its grant, are not caught here.)
+// before either recorded its grant, are caught by stick, just before the forward: the
+// second finds the payment held by the first one's purchase.)
 func (r *run) paidBefore(paymentIntent, id string) bool {
 	if paymentIntent == "" || r.p.Records == nil {
 		return false

@@ -80,7 +80,8 @@ func (rt *Route) reversals() bool {
 
 // Pipeline processes deliveries for every route. All fields are required except Now
 // (time.Now), Logger (discarded), Records (no purchase records: reversals park every
-// event as unknown_purchase) and Book (Store and Records apart).
+// event as unknown_purchase), Customers and Payments (see each) and Book (Store and
+// Records apart).
 type Pipeline struct {
 	Store       dedup.Store
 	DeadLetters deadletter.List
@@ -90,6 +91,10 @@ type Pipeline struct {
 	// session or grant that named it (dedup.customer_ttl; zero: TTL).
 	Customers   ledger.Customers
 	CustomerTTL time.Duration
+	// Payments holds the purchase id each payment that two paths could credit under
+	// different ids was first forwarded under, for TTL (run.stick). Nil: not held;
+	// a redelivery whose done markers were lost may then forward under the other id.
+	Payments ledger.Payments
 	// Book settles a credited grant: its claimed keys done and its purchase record
 	// created, in one write where Store and Records share one Redis
 	// (ledger.RedisBook). Nil: ledger.NewBook(Store, Records), the record first.
@@ -204,11 +209,15 @@ func (r *run) grantSession(ctx context.Context) Outcome {
 	if obj.ID == "" {
 		return r.park(outcome.ReasonNoSessionID, "data.object has no id")
 	}
-	return r.grant(ctx, purchase{
+	pu := purchase{
 		id: obj.ID, obj: obj, lookup: lookup, session: true,
 		ref: forward.StripeRef{SessionID: obj.ID, CustomerID: obj.Customer, PaymentIntentID: obj.PaymentIntent,
 			AmountTotal: obj.AmountTotal, Currency: obj.Currency},
-	})
+	}
+	if rt.Events[outcome.EventInvoicePaid] {
+		pu.payment = obj.PaymentIntent // Checkout's post-payment invoice pays with it too
+	}
+	return r.grant(ctx, pu)
 }
 
 func sessionDecision(rt *Route, ev event.View) billing.Decision {
@@ -225,6 +234,10 @@ type purchase struct {
 	lookup  *lookup
 	ref     forward.StripeRef
 	claimed bool // the purchase key is held already
+	// payment is what pays the purchase when another path may credit it under another
+	// id (a PaymentIntent, or an invoice paid without one): the first id forwarded
+	// holds it (run.stick). "" when the id cannot vary.
+	payment string
 	session bool // a Checkout Session event: a subscription's PaymentIntent is on its invoice
 	// started is when the invoice's subscription began; an unknown user of a young
 	// subscription is answered "retry" (billing.AwaitUser). Zero: never.
@@ -282,7 +295,36 @@ func (r *run) grant(ctx context.Context, pu purchase) Outcome {
 		}
 		pu.ref.PaymentIntentID = pi
 	}
+	if r.stick(ctx, &pu) {
+		return r.o
+	}
 	return r.sendGrant(ctx, pu, g)
+}
+
+// stick makes pu's id the one its payment was first forwarded under (Payments), just
+// before the forward: when another delivery chose another id for the same payment
+// (the API listed no session then, or the other event of a one-time purchase came
+// first), this one claims and forwards under that id. So a redelivery whose first
+// attempt reached the backend but lost its done markers carries the same
+// Idempotency-Key, and the backend answers 409. It reports true when the outcome is
+// final: that purchase is credited (duplicate) or being credited (in flight), or the
+// store failed.
+func (r *run) stick(ctx context.Context, pu *purchase) bool {
+	if pu.payment == "" || r.p.Payments == nil {
+		return false
+	}
+	held, err := r.p.Payments.Hold(ctx, r.rt.Name, pu.payment, pu.id, r.p.TTL)
+	switch {
+	case err != nil:
+		r.storeFailed(err)
+		return true
+	case held == pu.id:
+		return false
+	case r.claimPurchase(held):
+		return true
+	}
+	pu.id = held
+	return false
 }
 
 // sendGrant forwards the credit and records the answer.

@@ -13,6 +13,7 @@ const (
 	reversalPrefix = "reversal:"
 	awaitingPrefix = "awaiting:"
 	customerMap    = "customermap:"
+	paymentPrefix  = "payment:"
 	probePrefix    = "probe:"
 
 	// RecordPrefix is put by the ledger in front of every record key (Record,
@@ -52,6 +53,11 @@ func Awaiting(route, paymentIntent string) string {
 // CustomerMap is the route's mapping of a Stripe customer to its user:
 // customermap:<route>:<cus_...>.
 func CustomerMap(route, customerID string) string { return customerMap + route + ":" + customerID }
+
+// Payment holds the purchase id a payment was first forwarded under, so that every
+// delivery forwards it under that one id: payment:<route>:<pi_... or in_...> (the
+// PaymentIntent, or the invoice when it has none).
+func Payment(route, payment string) string { return paymentPrefix + route + ":" + payment }
 
 // Probe is a throwaway key a readiness check writes: probe:<token>.
 func Probe(token string) string { return probePrefix + token }

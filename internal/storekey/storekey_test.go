@@ -15,6 +15,7 @@ func TestShapes(t *testing.T) {
 		{storekey.RecordPrefix + storekey.Record("main", "pi_1"), "record:main:pi_1"},
 		{storekey.RecordPrefix + storekey.Awaiting("main", "pi_1"), "record:awaiting:main:pi_1"},
 		{storekey.CustomerMap("main", "cus_1"), "customermap:main:cus_1"},
+		{storekey.Payment("main", "pi_1"), "payment:main:pi_1"},
 		{storekey.Probe("tok"), "probe:tok"},
 		{storekey.DeadLetter("main", "evt_1"), "main:evt_1"},
 		{storekey.DeadLetters, "deadletter"},
