@@ -374,34 +374,34 @@ func injected(method string) error {
 	return fmt.Errorf("%w: injected fault in %s: i/o timeout", dedup.ErrUnavailable, method)
 }
 
-func (s *faultStore) Claim(ctx context.Context, key, token string, lease time.Duration) (dedup.State, error) {
-	if s.fault("Claim") {
+// faulted makes call, unless it is the call of method to fail: then it fails, after
+// making the call with after (the write lands, the answer is lost).
+func faulted[V any](s *faultStore, method string, call func() (V, error)) (V, error) {
+	if s.fault(method) {
 		if s.after {
-			_, _ = s.Store.Claim(ctx, key, token, lease)
+			_, _ = call()
 		}
-		return 0, injected("Claim")
+		var zero V
+		return zero, injected(method)
 	}
-	return s.Store.Claim(ctx, key, token, lease)
+	return call()
+}
+
+// noValue adapts a call that answers only an error to faulted.
+func noValue(err error) (struct{}, error) { return struct{}{}, err }
+
+func (s *faultStore) Claim(ctx context.Context, key, token string, lease time.Duration) (dedup.State, error) {
+	return faulted(s, "Claim", func() (dedup.State, error) { return s.Store.Claim(ctx, key, token, lease) })
 }
 
 func (s *faultStore) Complete(ctx context.Context, key string, ttl time.Duration) error {
-	if s.fault("Complete") {
-		if s.after {
-			_ = s.Store.Complete(ctx, key, ttl)
-		}
-		return injected("Complete")
-	}
-	return s.Store.Complete(ctx, key, ttl)
+	_, err := faulted(s, "Complete", func() (struct{}, error) { return noValue(s.Store.Complete(ctx, key, ttl)) })
+	return err
 }
 
 func (s *faultStore) Release(ctx context.Context, key, token string) error {
-	if s.fault("Release") {
-		if s.after {
-			_ = s.Store.Release(ctx, key, token)
-		}
-		return injected("Release")
-	}
-	return s.Store.Release(ctx, key, token)
+	_, err := faulted(s, "Release", func() (struct{}, error) { return noValue(s.Store.Release(ctx, key, token)) })
+	return err
 }
 
 // faultCustomers is the customer map with faults on its calls ("Customer", "Learn"),
@@ -419,13 +419,7 @@ func (f faultCustomers) Customer(ctx context.Context, route, customerID string) 
 }
 
 func (f faultCustomers) Learn(ctx context.Context, route, customerID, userID string, ttl time.Duration) (string, error) {
-	if f.s.fault("Learn") {
-		if f.s.after {
-			_, _ = f.m.Learn(ctx, route, customerID, userID, ttl)
-		}
-		return "", injected("Learn")
-	}
-	return f.m.Learn(ctx, route, customerID, userID, ttl)
+	return faulted(f.s, "Learn", func() (string, error) { return f.m.Learn(ctx, route, customerID, userID, ttl) })
 }
 
 // faultPayments is the payments with faults on Hold, counted with the store's.
@@ -435,13 +429,7 @@ type faultPayments struct {
 }
 
 func (f faultPayments) Hold(ctx context.Context, route, payment, purchaseID string, ttl time.Duration) (string, error) {
-	if f.s.fault("Hold") {
-		if f.s.after {
-			_, _ = f.m.Hold(ctx, route, payment, purchaseID, ttl)
-		}
-		return "", injected("Hold")
-	}
-	return f.m.Hold(ctx, route, payment, purchaseID, ttl)
+	return faulted(f.s, "Hold", func() (string, error) { return f.m.Hold(ctx, route, payment, purchaseID, ttl) })
 }
 
 // innerList names the embedded List, whose List method would clash with a field

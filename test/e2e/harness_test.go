@@ -178,7 +178,7 @@ func startProxy(t *testing.T, b *backend, o options) *proxy {
 		o.forwardURL = b.srv.URL + "/internal/credits"
 	}
 	dir := t.TempDir()
-	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: o.redisURL}
+	p := newProxy(t, b, o.redisURL)
 	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	redisYAML := fmt.Sprintf("redis:\n  url: %q\n  key_prefix: %q\n  dial_timeout: 300ms\n", o.redisURL, p.prefix)
 	if o.redisURL == "memory" {
@@ -212,6 +212,11 @@ routes:
 	must(t, os.WriteFile(filepath.Join(dir, "forward-keys"), []byte(forwardKey+"\n"), 0o600))
 	p.run(t, dir, listen, admin, cfg)
 	return p
+}
+
+// newProxy is a proxy for b on redisURL under a fresh key prefix, not started yet (run).
+func newProxy(t *testing.T, b *backend, redisURL string) *proxy {
+	return &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: redisURL}
 }
 
 // run writes cfg to dir/config.yaml, starts `creditgate serve` on it in this process

@@ -79,7 +79,7 @@ func TestFirstInvoiceRedisRestart(t *testing.T) {
 func startRestartProxy(t *testing.T, b *backend, addr, apiBase string) *proxy {
 	t.Helper()
 	dir := t.TempDir()
-	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: "redis://" + addr + "/0"}
+	p := newProxy(t, b, "redis://"+addr+"/0")
 	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cfg := fmt.Sprintf(`listen: %q
 admin_listen: %q

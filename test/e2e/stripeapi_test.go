@@ -36,7 +36,7 @@ func startAPIProxy(t *testing.T, b *backend, route, apiBase, apiKey string) *pro
 func startAPIProxyWith(t *testing.T, b *backend, top, route, apiBase, apiKey string) *proxy {
 	t.Helper()
 	dir := t.TempDir()
-	p := &proxy{t: t, backend: b, prefix: "cgtest:e2e:" + randHex(6) + ":", logs: &testkit.SyncBuffer{}, done: make(chan error, 1), redisURL: "redis://" + redisAddr + "/0"}
+	p := newProxy(t, b, "redis://"+redisAddr+"/0")
 	listen, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cfg := fmt.Sprintf(`listen: %q
 admin_listen: %q
