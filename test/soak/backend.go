@@ -82,6 +82,9 @@ type backend struct {
 
 	inflight  atomic.Int64
 	onRequest atomic.Pointer[func(time.Time)] // the timeline's counter, once traffic starts
+	// onApplied, when set, runs after a credit was applied and before its 200 goes out
+	// (a fault that strikes between the backend's commit and creditgate's settlement).
+	onApplied atomic.Pointer[func(grant)]
 
 	mu      sync.Mutex
 	ledger  map[string][]application // session id (body id) → credits applied
@@ -250,6 +253,9 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(slow)
 	}
 	status := b.apply(key, g, act == actSlowBefore)
+	if f := b.onApplied.Load(); f != nil && status == http.StatusOK {
+		(*f)(g)
+	}
 	if status == http.StatusConflict && r.Context().Err() != nil {
 		b.bump(func(s *backendStats) { s.conflictsGone++ })
 	}

@@ -17,6 +17,9 @@ type world struct {
 	backend  *backend
 	sim      *sim
 	notef    func(string, ...any)
+	// lateFirst are the first invoices of the subscriptions whose session the API
+	// lists late: credited under the invoice's id or the session's (kindSubLate).
+	lateFirst map[string]bool
 }
 
 // fault is one scheduled fault.
@@ -55,6 +58,8 @@ func schedule(w *world, traffic time.Duration, seed uint64) []fault {
 	fs := []fault{
 		{at(0.08), "backend: 5xx burst (80% for 1.5s)", w.window(burst5xx, 1500*time.Millisecond)},
 		{at(0.16), "backend: slow answers past forward.timeout (50% for 2s)", w.window(slowWindow, 2*time.Second)},
+		{at(0.14), "redis: SIGKILL as the backend applies a late-listed subscription's first invoice under its own id, restart after 1s",
+			w.killRedisOnApply(func(g grant) bool { return w.lateFirst[g.ID] }, time.Second, traffic/4)},
 		{at(0.25), "redis: SIGKILL, restart after 1.5s", w.restartRedis(syscall.SIGKILL, 1500*time.Millisecond)},
 		{at(0.34), "backend: connection resets (40% for 1.5s)", w.window(resets, 1500*time.Millisecond)},
 		{at(0.40), fmt.Sprintf("replica %s: SIGKILL, restart after 1s", w.replicas[kill].name), w.restartReplica(kill, syscall.SIGKILL, time.Second)},
@@ -141,6 +146,43 @@ func (w *world) restartRedis(sig syscall.Signal, down time.Duration) func(contex
 			return "restart failed: " + err.Error()
 		}
 		return fmt.Sprintf("exited in %s, answering again after %s", exit.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	}
+}
+
+// killRedisOnApply kills Redis the moment the backend has applied a credit that match
+// picks, before the backend's 200 goes out: the credit is in the backend, and
+// creditgate's settlement finds Redis gone (the window in which only the backend's
+// Idempotency-Key stands between a redelivery and a second credit). Redis restarts
+// after down. It waits up to wait for such a credit.
+func (w *world) killRedisOnApply(match func(grant) bool, down, wait time.Duration) func(context.Context) string {
+	return func(ctx context.Context) string {
+		w.redis.faults.Lock()
+		defer w.redis.faults.Unlock()
+		fired := make(chan string, 1)
+		var once sync.Once
+		hook := func(g grant) {
+			if match(g) {
+				once.Do(func() {
+					w.redis.kill(syscall.SIGKILL, 10*time.Second)
+					fired <- g.ID
+				})
+			}
+		}
+		w.backend.onApplied.Store(&hook)
+		defer w.backend.onApplied.Store(nil)
+		var id string
+		select {
+		case id = <-fired:
+		case <-time.After(wait):
+			return fmt.Sprintf("NOT INJECTED: no such credit in %s", wait)
+		}
+		t0 := time.Now()
+		time.Sleep(down)
+		if err := w.redis.start(ctx); err != nil {
+			w.notef("redis: restart failed: %v", err)
+			return "restart failed: " + err.Error()
+		}
+		return fmt.Sprintf("killed as the backend applied %s, answering again after %s", id, time.Since(t0).Round(time.Millisecond))
 	}
 }
 

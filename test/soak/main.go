@@ -292,7 +292,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		ps := plan(o.purchases, o.seed, o.traffic, api)
 		s := newSim(stripeSecret, urls, o.concurrency, deliverBy, o.seed)
-		w := &world{redis: rp, replicas: replicas, backend: be, sim: s, notef: notef}
+		w := &world{redis: rp, replicas: replicas, backend: be, sim: s, notef: notef, lateFirst: lateFirstInvoices(ps)}
 		faults := schedule(w, o.traffic, o.seed)
 
 		trafficStart := time.Now()

@@ -22,8 +22,9 @@ const typeInvoicePaid = "invoice.paid"
 //	kindSubscription  session (ignored: the invoices grant) and first invoice (forwarded under
 //	                  the session's id), in random order
 //	kindSubLate       the same, but the API lists the session only once its event was
-//	                  acknowledged and the subscription has no user id: the invoice, first,
-//	                  is answered 409 awaiting_user until then
+//	                  acknowledged, and the invoice goes first: when the subscription has no
+//	                  user id (half of them) it is answered 409 awaiting_user until then,
+//	                  else it is granted at once, under the invoice's id
 //	kindTrial         trial session, $0 first invoice (ignored), first paid renewal (forwarded)
 //	kindRenewal       one renewal of a subscription that names its user
 func planSubscription(p *purchase, rng *rand.Rand, hex func(int) string, ev func(typ, status string, ok ...string) *simEvent, api *stripeAPI) {
@@ -37,6 +38,7 @@ func planSubscription(p *purchase, rng *rand.Rand, hex func(int) string, ev func
 		})
 		return e
 	}
+	userOnSub := p.kind == kindRenewal || p.kind == kindSubLate && rng.IntN(2) == 0
 	invoice := func(reason string, total int64, ok ...string) *simEvent {
 		in := "in_soak" + hex(20)
 		e := ev(typeInvoicePaid, "", ok...)
@@ -45,7 +47,7 @@ func planSubscription(p *purchase, rng *rand.Rand, hex func(int) string, ev func
 		})
 		e.invoice = in
 		subMeta := map[string]any{}
-		if p.kind == kindRenewal {
+		if userOnSub {
 			subMeta["user_id"] = p.user
 		}
 		api.putInvoice(in, map[string]any{
@@ -61,8 +63,9 @@ func planSubscription(p *purchase, rng *rand.Rand, hex func(int) string, ev func
 		s, first := session("paid"), invoice("subscription_create", 999, "forwarded", "duplicate")
 		var late *simEvent
 		if p.kind == kindSubLate {
-			// Granted under the session's id, or, when the customer map answered
-			// before the API listed the session, under the invoice's: once either way.
+			// Granted under the session's id, or, when the subscription names the
+			// user or the customer map answered before the API listed the session,
+			// under the invoice's: once either way.
 			late, p.altID = s, first.invoice
 			s.delay = time.Duration(rng.Int64N(int64(time.Second))) // the invoice goes first
 		} else if rng.IntN(2) == 0 {
@@ -82,6 +85,17 @@ func planSubscription(p *purchase, rng *rand.Rand, hex func(int) string, ev func
 		p.grantID = renewal.invoice
 		p.events = []*simEvent{renewal}
 	}
+}
+
+// lateFirstInvoices are the first invoices of the kindSubLate purchases of ps.
+func lateFirstInvoices(ps []*purchase) map[string]bool {
+	ids := map[string]bool{}
+	for _, p := range ps {
+		if p.kind == kindSubLate {
+			ids[p.altID] = true
+		}
+	}
+	return ids
 }
 
 func eventBody(id, typ string, obj map[string]any) []byte {
