@@ -231,6 +231,7 @@ func (a *app) openStores() error {
 	book.Marks.Pipes = batch
 	customers, payments := ledger.NewRedisCustomers(client, r.KeyPrefix), ledger.NewRedisPayments(client, r.KeyPrefix)
 	customers.Pipes, payments.Pipes = batch, batch
+	payments.Replication = repl // a hold lost in a failover could change a purchase's id
 	a.store, a.records, a.book = book.Marks, book.Records, book
 	a.customers, a.payments = customers, payments
 	a.deadLetters = list

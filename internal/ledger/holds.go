@@ -25,9 +25,13 @@ type holds struct {
 	// Pipes carries the holds: c itself, as the constructors set it, or a
 	// redisclient.Batch (round trips shared with other requests). Set it before first
 	// use.
-	Pipes    redisclient.Pipes
-	op       string      // what a hold is, for errors: "learn customer"
-	noSetGet atomic.Bool // the server refused SET NX GET: the script from now on
+	Pipes redisclient.Pipes
+	// Replication, when it asks for replicas, has every hold acknowledged by them
+	// (Redis WAIT) before it counts: the payments' holds, whose loss in a failover
+	// would let a redelivery choose another purchase id. The zero value waits for none.
+	Replication redisclient.Replication
+	op          string      // what a hold is, for errors: "learn customer"
+	noSetGet    atomic.Bool // the server refused SET NX GET: the script from now on
 }
 
 // holdScript: KEYS[1] the key, ARGV[1] the value, ARGV[2] the ttl in ms.
@@ -61,11 +65,30 @@ func (s *holds) hold(ctx context.Context, key, value string, ttl time.Duration, 
 	return func() (string, error) {
 		_, _ = sent()
 		held, err := s.held(ctx, h)
+		if err == nil {
+			err = s.replicated(ctx, h)
+		}
 		if err != nil {
 			return "", unavailable(s.op, key, err)
 		}
 		return held, nil
 	}
+}
+
+// replicated waits, when Replication asks for replicas, until they have h. WAIT counts
+// the writes of its own connection, and h went through Pipes (or the script's), so a
+// refresh of h's key goes first on the WAIT's connection: it comes after the hold in the
+// replication stream, and its acknowledgement covers the hold. A shortfall wraps
+// redisclient.ErrNotReplicated: the hold stays, but does not count.
+func (s *holds) replicated(ctx context.Context, h holding) error {
+	if s.Replication.Replicas <= 0 {
+		return nil
+	}
+	_, err := s.Replication.Write(ctx, s.c, nil, h.key, false, func(p redis.Pipeliner) error {
+		p.PExpire(ctx, h.key, h.ttl)
+		return nil
+	})
+	return err
 }
 
 // holding is one hold on its way: by SET NX GET (set) or by the script.

@@ -36,7 +36,8 @@ func checkHold(route, payment, purchaseID string, ttl time.Duration) error {
 }
 
 // RedisPayments is Payments in Redis: one first-holder key per payment and route
-// (holds).
+// (holds). With redis.wait_replicas, set Replication: a hold counts only once the
+// replicas acknowledged it, so a failover cannot lose the id of a credit the backend has.
 type RedisPayments struct{ holds }
 
 var _ Payments = (*RedisPayments)(nil)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
 	"github.com/creditgate/creditgate/internal/redisclient"
@@ -88,6 +90,28 @@ func TestPayments(t *testing.T) {
 		}
 		if v := rc.Get(t.Context(), prefix+storekey.Payment("main", "pi_k")).Val(); v != "in_k" {
 			t.Errorf("the payment's key holds %q", v)
+		}
+	})
+	t.Run("redis replicas", func(t *testing.T) {
+		// A hold counts only once the replicas have it: read from the replica right
+		// after it; asking for more replicas than there are is a failure (the hold stays).
+		primary := redistest.Server(t)
+		replica := redistest.Replica(t, primary.(*redis.Client).Options().Addr)
+		st := ledger.NewRedisPayments(primary, "p:")
+		st.Replication = redisclient.Replication{Replicas: 1, Timeout: 5 * time.Second}
+		if held, err := st.Hold(t.Context(), "main", "pi_r", "in_r", time.Minute); err != nil || held != "in_r" {
+			t.Fatalf("Hold with one replica = %q, %v", held, err)
+		}
+		if v, err := replica.Get(t.Context(), "p:"+storekey.Payment("main", "pi_r")).Result(); err != nil || v != "in_r" {
+			t.Fatalf("the replica has %q, %v right after the hold", v, err)
+		}
+		st.Replication = redisclient.Replication{Replicas: 2, Timeout: 100 * time.Millisecond}
+		_, err := st.Hold(t.Context(), "main", "pi_s", "in_s", time.Minute)
+		if !errors.Is(err, dedup.ErrUnavailable) || !errors.Is(err, redisclient.ErrNotReplicated) {
+			t.Fatalf("Hold with two replicas asked, one there: %v", err)
+		}
+		if v := primary.Get(t.Context(), "p:"+storekey.Payment("main", "pi_s")).Val(); v != "in_s" {
+			t.Errorf("the hold itself was not kept: %q", v)
 		}
 	})
 	t.Run("redis unreachable", func(t *testing.T) {
