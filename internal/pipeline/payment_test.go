@@ -41,16 +41,18 @@ func TestLostSettlementKeepsThePurchaseID(t *testing.T) {
 	tests := []struct {
 		name string
 		inv  stripeapi.Invoice
-		// lost is forwarded first and loses its settlement; then is delivered once
-		// the store is back and the API lists the session.
+		// lost is forwarded first and loses its settlement; once the store is back,
+		// then, lost again and then once more are delivered.
 		lost, then func(t *testing.T) pipeline.Delivery
 		want       string // the one id credited
-		reversals  bool   // strict settlement: the lost one answers 503
+		reversals  bool   // the route takes credits back: a lost record answers 503
 		listed     bool   // after the outage the API lists the session
 	}{
 		{"subscription's first invoice, redelivered", first, invoice("in_first"), invoice("in_first"), "in_first", true, true},
 		{"the same, settlement logged", first, invoice("in_first"), invoice("in_first"), "in_first", false, true},
-		{"paid from the balance, redelivered", fromBalance, invoice("in_first"), invoice("in_first"), "in_first", true, true},
+		// No PaymentIntent, no record to lose: the lost settlement answers 200, and
+		// Stripe's duplicate delivery is what comes back.
+		{"paid from the balance, delivered twice", fromBalance, invoice("in_first"), invoice("in_first"), "in_first", false, true},
 		{"post-payment invoice, then its session", post, invoice("in_post"), session, "in_post", true, false},
 		{"session, then its post-payment invoice", post, session, invoice("in_post"), paidSession, true, false},
 		{"session, then its post-payment invoice, listed", post, session, invoice("in_post"), paidSession, true, true},
@@ -77,7 +79,7 @@ func TestLostSettlementKeepsThePurchaseID(t *testing.T) {
 				t.Fatalf("first delivery: backend granted %d, want 1 (%+v)", n, o)
 			}
 			if tt.reversals == is2xx(o.Result) {
-				t.Fatalf("first delivery: %s %s (%s); a lost settlement answers 2xx only where no record is needed", o.Result, o.Reason, o.Detail)
+				t.Fatalf("first delivery: %s %s (%s); a lost settlement answers 2xx only where no record is lost", o.Result, o.Reason, o.Detail)
 			}
 
 			// The store is back, its claims have run out, the API may list the session.
@@ -105,12 +107,15 @@ func TestLostSettlementKeepsThePurchaseID(t *testing.T) {
 }
 
 // downBook settles through the env's store and records, all or nothing as RedisBook
-// does: while the store is down nothing is written, and the error says the record may
-// be missing.
+// does: while the store is down nothing is written, and with a record to create the
+// error says it may be missing.
 type downBook struct{ e *env }
 
 func (b downBook) Settle(ctx context.Context, s dedup.Settlement, en *ledger.Entry) error {
 	if b.e.store.fault("Settle") {
+		if en == nil {
+			return injected("Settle")
+		}
 		return fmt.Errorf("%w: %w", ledger.ErrUnrecorded, injected("Settle"))
 	}
 	return ledger.NewBook(b.e.store, b.e.p.Records).Settle(ctx, s, en)
