@@ -59,7 +59,7 @@ func schedule(w *world, traffic time.Duration, seed uint64) []fault {
 		{at(0.08), "backend: 5xx burst (80% for 1.5s)", w.window(burst5xx, 1500*time.Millisecond)},
 		{at(0.16), "backend: slow answers past forward.timeout (50% for 2s)", w.window(slowWindow, 2*time.Second)},
 		{at(0.14), "redis: SIGKILL as the backend applies a late-listed subscription's first invoice under its own id, restart after 1s",
-			w.killRedisOnApply(func(g grant) bool { return w.lateFirst[g.ID] }, time.Second, traffic/4)},
+			w.killRedisOnApply(func(g grant) bool { return w.lateFirst[g.ID] }, time.Second, traffic*3/4)},
 		{at(0.25), "redis: SIGKILL, restart after 1.5s", w.restartRedis(syscall.SIGKILL, 1500*time.Millisecond)},
 		{at(0.34), "backend: connection resets (40% for 1.5s)", w.window(resets, 1500*time.Millisecond)},
 		{at(0.40), fmt.Sprintf("replica %s: SIGKILL, restart after 1s", w.replicas[kill].name), w.restartReplica(kill, syscall.SIGKILL, time.Second)},
