@@ -35,6 +35,12 @@ type Records interface {
 	Get(ctx context.Context, key string) (ledger.Record, bool, error)
 }
 
+// Holds reads which purchase holds a payment (ledger.RedisPayments): the id a payment
+// that could be credited under two ids was credited under.
+type Holds interface {
+	Held(ctx context.Context, route, payment string) (purchaseID string, ok bool, err error)
+}
+
 // Parked lists the dead-letter list (deadletter.List).
 type Parked interface {
 	List(ctx context.Context) ([]deadletter.Entry, error)
@@ -94,6 +100,7 @@ type Auditor struct {
 	API     Stripe
 	Marks   dedup.Peeker
 	Records Records
+	Holds   Holds
 	Parked  Parked
 }
 
@@ -168,17 +175,19 @@ func (r *run) account(ctx context.Context, acct string, since time.Time) error {
 	return nil
 }
 
-// purchase checks one paid session or invoice.
+// purchase checks one paid session or invoice. One credited under another purchase's
+// id (a subscription's first invoice under its session's, Checkout's post-payment
+// invoice and its session under each other's) counts as that purchase's credit.
 func (r *run) purchase(ctx context.Context, acct, id, pi, paid string) error {
 	r.rep.Paid++
-	done, err := r.a.Marks.Done(ctx, storekey.Purchase(r.rt.Name, id))
+	as, err := r.creditedAs(ctx, id, pi)
 	if err != nil {
 		return err
 	}
-	if done {
+	if as != "" {
 		r.rep.Credited++
-		if pi != "" {
-			r.byPI[pi] = append(r.byPI[pi], id)
+		if pi != "" && !slices.Contains(r.byPI[pi], as) {
+			r.byPI[pi] = append(r.byPI[pi], as)
 			if r.acctOf == nil {
 				r.acctOf = map[string]string{}
 			}
@@ -194,6 +203,45 @@ func (r *run) purchase(ctx context.Context, acct, id, pi, paid string) error {
 	r.add(Finding{Kind: PaidNotCredited, Account: acct, Purchase: id, PaymentIntent: pi,
 		Detail: paid + "; not credited: creditgate reconcile --route " + r.rt.Name})
 	return nil
+}
+
+// creditedAs returns the id the purchase id, paid by pi, was credited under, or "":
+// id itself when it is done, else the purchase that holds its payment (pi, or id for
+// an invoice paid without one), else the one its purchase record names, when that one
+// is done.
+func (r *run) creditedAs(ctx context.Context, id, pi string) (string, error) {
+	done := func(id string) (bool, error) { return r.a.Marks.Done(ctx, storekey.Purchase(r.rt.Name, id)) }
+	if ok, err := done(id); ok || err != nil {
+		return ifTrue(ok, id), err
+	}
+	payment := pi
+	if payment == "" {
+		payment = id
+	}
+	other, ok, err := r.a.Holds.Held(ctx, r.rt.Name, payment)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		rec, found, err := r.record(ctx, pi)
+		if err != nil {
+			return "", err
+		}
+		other, ok = rec.PurchaseID, found
+	}
+	if !ok || other == id {
+		return "", nil
+	}
+	ok, err = done(other)
+	return ifTrue(ok, other), err
+}
+
+// ifTrue is s when ok, else "".
+func ifTrue(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
 }
 
 // record returns the purchase record of pi; ok is false when the route did not

@@ -101,3 +101,70 @@ func TestConnectDisputes(t *testing.T) {
 		}
 	}
 }
+
+// invoice is a paid invoice; pi "" is an invoice paid without a PaymentIntent.
+func invoice(id, pi string) map[string]any {
+	inv := map[string]any{"id": id, "object": "invoice", "status": "paid", "amount_paid": 1000, "currency": "eur",
+		"payment_intent": nil, "created": 1800000000}
+	if pi != "" {
+		inv["payment_intent"] = pi
+	}
+	return inv
+}
+
+// TestCreditedUnderAnotherID: a payment credited under another purchase's id (found
+// through the payment's hold, or, for credits older than the holds, its purchase
+// record) is credited, not paid_not_credited, and counts once for credited_twice;
+// a payment credited under both ids is still credited twice.
+func TestCreditedUnderAnotherID(t *testing.T) {
+	ctx := context.Background()
+	const route = "main"
+	api := stripemock.NewRecorded(t, map[string]stripemock.Reply{
+		"GET /v1/checkout/sessions": list(t, "/v1/checkout/sessions", session("cs_one", "pi_one"), session("cs_two", "pi_two")),
+		"GET /v1/invoices": list(t, "/v1/invoices",
+			invoice("in_one", "pi_one"),   // post-payment invoice; credited under its own id, before its session
+			invoice("in_sub", "pi_sub"),   // a subscription's first invoice, credited under its session's id
+			invoice("in_bal", ""),         // the same, paid from the balance: held by the invoice's id
+			invoice("in_old", "pi_old"),   // credited under its session's id before the holds: the record says so
+			invoice("in_miss", "pi_miss"), // never credited
+			invoice("in_two", "pi_two")),  // post-payment invoice, credited under its own id and its session's
+	})
+	now := func() time.Time { return time.Unix(1_800_000_100, 0) }
+	marks, records, holds := dedup.NewMemory(now), ledger.NewMemory(now), ledger.NewMemoryPayments(now)
+	for _, id := range []string{"in_one", "cs_sub", "cs_bal", "cs_old", "cs_two", "in_two"} {
+		if err := marks.Complete(ctx, storekey.Purchase(route, id), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for payment, id := range map[string]string{"pi_one": "in_one", "pi_sub": "cs_sub", "in_bal": "cs_bal", "pi_two": "cs_two"} {
+		if _, err := holds.Hold(ctx, route, payment, id, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := records.Create(ctx, storekey.Record(route, "pi_old"), ledger.Record{PurchaseID: "cs_old", Credits: 100, Amount: 1000}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	parked, err := deadletter.OpenFile(filepath.Join(t.TempDir(), "dlq.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parked.Close()
+
+	a := audit.Auditor{API: stripeapi.New(stripeapi.Options{Key: secret.New("sk_test_audit"), BaseURL: api.URL, Retries: -1}),
+		Marks: marks, Records: records, Holds: holds, Parked: parked}
+	rep, err := a.Run(ctx, audit.Route{Name: route, Accounts: []string{""}, Events: map[string]bool{
+		outcome.EventSessionCompleted: true, outcome.EventInvoicePaid: true,
+	}}, time.Unix(1_799_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Paid != 8 || rep.Credited != 7 || len(rep.Findings) != 2 {
+		t.Fatalf("report %+v, want 8 paid, 7 credited, 2 findings", rep)
+	}
+	if f := rep.Findings[0]; f.Kind != audit.PaidNotCredited || f.Purchase != "in_miss" {
+		t.Errorf("finding 0 = %+v, want in_miss paid_not_credited", f)
+	}
+	if f := rep.Findings[1]; f.Kind != audit.CreditedTwice || f.PaymentIntent != "pi_two" || !strings.Contains(f.Detail, "[cs_two in_two]") {
+		t.Errorf("finding 1 = %+v, want pi_two credited twice as cs_two and in_two", f)
+	}
+}

@@ -65,12 +65,16 @@ func (a *app) audit(ctx context.Context, env Env, route string, since time.Time,
 	if !ok {
 		return fmt.Errorf("the store %T cannot be read without claiming", a.store)
 	}
+	holds, ok := a.payments.(audit.Holds)
+	if !ok {
+		return fmt.Errorf("the payments %T cannot be read without holding", a.payments)
+	}
 	rc := a.routeConfig(route)
 	accounts, err := reconcileAccounts(ctx, rc, api)
 	if err != nil {
 		return err
 	}
-	rep, err := audit.Auditor{API: api, Marks: marks, Records: a.records, Parked: a.deadLetters}.Run(ctx,
+	rep, err := audit.Auditor{API: api, Marks: marks, Records: a.records, Holds: holds, Parked: a.deadLetters}.Run(ctx,
 		audit.Route{Name: route, Events: rt.Events, GrantNoPaymentRequired: rt.GrantNoPaymentRequired, Accounts: accounts}, since)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)

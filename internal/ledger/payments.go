@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,6 +56,20 @@ func (s *RedisPayments) Hold(ctx context.Context, route, payment, purchaseID str
 	return s.hold(ctx, storekey.Payment(route, payment), purchaseID, ttl, nil)()
 }
 
+// Held returns the purchase id that holds payment on route; ok is false when none
+// does (for read-only reports: `creditgate audit`).
+func (s *RedisPayments) Held(ctx context.Context, route, payment string) (string, bool, error) {
+	key := storekey.Payment(route, payment)
+	v, err := s.c.Get(ctx, s.prefix+key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", false, nil
+	case err != nil:
+		return "", false, unavailable("get payment", key, err)
+	}
+	return v, true, nil
+}
+
 // MemoryPayments is Payments in memory, for the in-memory store (one replica).
 type MemoryPayments struct{ m *expiring[string] }
 
@@ -63,6 +78,12 @@ var _ Payments = (*MemoryPayments)(nil)
 // NewMemoryPayments returns empty payments; now is the clock (nil: time.Now).
 func NewMemoryPayments(now func() time.Time) *MemoryPayments {
 	return &MemoryPayments{m: newExpiring[string](now)}
+}
+
+// Held returns the purchase id that holds payment on route; ok is false when none does.
+func (s *MemoryPayments) Held(_ context.Context, route, payment string) (string, bool, error) {
+	id, ok := s.m.get(storekey.Payment(route, payment))
+	return id, ok, nil
 }
 
 // Hold implements Payments.

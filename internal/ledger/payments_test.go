@@ -85,11 +85,30 @@ func TestPayments(t *testing.T) {
 	t.Run("redis keys", func(t *testing.T) {
 		rc := redistest.Client(t)
 		prefix := redistest.Prefix(t, rc)
-		if _, err := ledger.NewRedisPayments(rc, prefix).Hold(t.Context(), "main", "pi_k", "in_k", time.Minute); err != nil {
+		st := ledger.NewRedisPayments(rc, prefix)
+		if _, err := st.Hold(t.Context(), "main", "pi_k", "in_k", time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if v := rc.Get(t.Context(), prefix+storekey.Payment("main", "pi_k")).Val(); v != "in_k" {
 			t.Errorf("the payment's key holds %q", v)
+		}
+		if id, ok, err := st.Held(t.Context(), "main", "pi_k"); id != "in_k" || !ok || err != nil {
+			t.Errorf("Held = %q %t %v, want in_k", id, ok, err)
+		}
+		if _, ok, err := st.Held(t.Context(), "main", "pi_none"); ok || err != nil {
+			t.Errorf("Held of a payment nobody holds: %t %v", ok, err)
+		}
+	})
+	t.Run("memory held", func(t *testing.T) {
+		st := ledger.NewMemoryPayments(nil)
+		if _, err := st.Hold(t.Context(), "main", "pi_k", "in_k", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if id, ok, _ := st.Held(t.Context(), "main", "pi_k"); id != "in_k" || !ok {
+			t.Errorf("Held = %q %t, want in_k", id, ok)
+		}
+		if _, ok, _ := st.Held(t.Context(), "other", "pi_k"); ok {
+			t.Error("another route sees the hold")
 		}
 	})
 	t.Run("redis replicas", func(t *testing.T) {
@@ -118,6 +137,9 @@ func TestPayments(t *testing.T) {
 		st := ledger.NewRedisPayments(redistest.Unreachable(t), "x:")
 		if _, err := st.Hold(context.Background(), "main", "pi_1", "in_1", time.Minute); !errors.Is(err, dedup.ErrUnavailable) {
 			t.Errorf("Hold = %v, want ErrUnavailable", err)
+		}
+		if _, _, err := st.Held(context.Background(), "main", "pi_1"); !errors.Is(err, dedup.ErrUnavailable) {
+			t.Errorf("Held = %v, want ErrUnavailable", err)
 		}
 	})
 }
