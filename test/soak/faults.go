@@ -174,7 +174,13 @@ func (w *world) killRedisOnApply(match func(grant) bool, down, wait time.Duratio
 		select {
 		case id = <-fired:
 		case <-time.After(wait):
-			return fmt.Sprintf("NOT INJECTED: no such credit in %s", wait)
+			w.backend.onApplied.Store(nil)
+			once.Do(func() {}) // no kill starts after this; one under way has finished
+			select {
+			case id = <-fired: // it struck at the last moment: restart below
+			default:
+				return fmt.Sprintf("NOT INJECTED: no such credit in %s", wait)
+			}
 		}
 		t0 := time.Now()
 		time.Sleep(down)
