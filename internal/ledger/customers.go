@@ -2,13 +2,10 @@ package ledger
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/redisclient"
 	"github.com/creditgate/creditgate/internal/storekey"
 )
@@ -28,13 +25,7 @@ type Customers interface {
 }
 
 func checkLearn(route, customerID, userID string, ttl time.Duration) error {
-	switch {
-	case route == "" || customerID == "" || userID == "":
-		return fmt.Errorf("%w: empty route, customer or user id", dedup.ErrInvalid)
-	case ttl <= 0:
-		return fmt.Errorf("%w: ttl %v is not positive", dedup.ErrInvalid, ttl)
-	}
-	return nil
+	return checkHold(route, customerID, userID, ttl, "customer or user id")
 }
 
 // RedisCustomers is Customers in Redis: one string key per customer and route, so
@@ -57,15 +48,7 @@ func NewRedisCustomers(c redis.UniversalClient, prefix string) *RedisCustomers {
 
 // Customer implements Customers.
 func (s *RedisCustomers) Customer(ctx context.Context, route, customerID string) (string, bool, error) {
-	key := storekey.CustomerMap(route, customerID)
-	v, err := s.c.Get(ctx, s.prefix+key).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return "", false, nil
-	case err != nil:
-		return "", false, unavailable("get customer", key, err)
-	}
-	return v, true, nil
+	return s.get(ctx, storekey.CustomerMap(route, customerID), "get customer")
 }
 
 // Learn implements Customers.

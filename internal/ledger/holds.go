@@ -3,11 +3,13 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/redisclient"
 )
 
@@ -32,6 +34,31 @@ type holds struct {
 	Replication redisclient.Replication
 	op          string      // what a hold is, for errors: "learn customer"
 	noSetGet    atomic.Bool // the server refused SET NX GET: the script from now on
+}
+
+// checkHold refuses a hold that can never succeed: an empty route, key or value (what
+// names the two), or a ttl that is not positive. Its errors wrap dedup.ErrInvalid.
+func checkHold(route, key, value string, ttl time.Duration, what string) error {
+	switch {
+	case route == "" || key == "" || value == "":
+		return fmt.Errorf("%w: empty route, %s", dedup.ErrInvalid, what)
+	case ttl <= 0:
+		return fmt.Errorf("%w: ttl %v is not positive", dedup.ErrInvalid, ttl)
+	}
+	return nil
+}
+
+// get returns the value that holds key (without the prefix); ok is false when none
+// does. op names the read in errors.
+func (s *holds) get(ctx context.Context, key, op string) (string, bool, error) {
+	v, err := s.c.Get(ctx, s.prefix+key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", false, nil
+	case err != nil:
+		return "", false, unavailable(op, key, err)
+	}
+	return v, true, nil
 }
 
 // holdScript: KEYS[1] the key, ARGV[1] the value, ARGV[2] the ttl in ms.

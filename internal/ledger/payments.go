@@ -2,13 +2,10 @@ package ledger
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/storekey"
 )
 
@@ -26,14 +23,8 @@ type Payments interface {
 	Hold(ctx context.Context, route, payment, purchaseID string, ttl time.Duration) (held string, err error)
 }
 
-func checkHold(route, payment, purchaseID string, ttl time.Duration) error {
-	switch {
-	case route == "" || payment == "" || purchaseID == "":
-		return fmt.Errorf("%w: empty route, payment or purchase id", dedup.ErrInvalid)
-	case ttl <= 0:
-		return fmt.Errorf("%w: ttl %v is not positive", dedup.ErrInvalid, ttl)
-	}
-	return nil
+func checkPayment(route, payment, purchaseID string, ttl time.Duration) error {
+	return checkHold(route, payment, purchaseID, ttl, "payment or purchase id")
 }
 
 // RedisPayments is Payments in Redis: one first-holder key per payment and route
@@ -50,7 +41,7 @@ func NewRedisPayments(c redis.UniversalClient, prefix string) *RedisPayments {
 
 // Hold implements Payments.
 func (s *RedisPayments) Hold(ctx context.Context, route, payment, purchaseID string, ttl time.Duration) (string, error) {
-	if err := checkHold(route, payment, purchaseID, ttl); err != nil {
+	if err := checkPayment(route, payment, purchaseID, ttl); err != nil {
 		return "", err
 	}
 	return s.hold(ctx, storekey.Payment(route, payment), purchaseID, ttl, nil)()
@@ -59,15 +50,7 @@ func (s *RedisPayments) Hold(ctx context.Context, route, payment, purchaseID str
 // Held returns the purchase id that holds payment on route; ok is false when none
 // does (for read-only reports: `creditgate audit`).
 func (s *RedisPayments) Held(ctx context.Context, route, payment string) (string, bool, error) {
-	key := storekey.Payment(route, payment)
-	v, err := s.c.Get(ctx, s.prefix+key).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return "", false, nil
-	case err != nil:
-		return "", false, unavailable("get payment", key, err)
-	}
-	return v, true, nil
+	return s.get(ctx, storekey.Payment(route, payment), "get payment")
 }
 
 // MemoryPayments is Payments in memory, for the in-memory store (one replica).
@@ -88,7 +71,7 @@ func (s *MemoryPayments) Held(_ context.Context, route, payment string) (string,
 
 // Hold implements Payments.
 func (s *MemoryPayments) Hold(_ context.Context, route, payment, purchaseID string, ttl time.Duration) (string, error) {
-	if err := checkHold(route, payment, purchaseID, ttl); err != nil {
+	if err := checkPayment(route, payment, purchaseID, ttl); err != nil {
 		return "", err
 	}
 	return s.m.refreshOrSet(storekey.Payment(route, payment), purchaseID, ttl), nil
