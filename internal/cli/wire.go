@@ -246,6 +246,9 @@ const redisFlushes = 1
 func (a *app) checkers() []server.Checker { return []server.Checker{a.store} }
 
 func (a *app) close() {
+	if a.pipeline != nil {
+		a.pipeline.WaitSettled() // the settlements answers did not wait for, before the stores close
+	}
 	var errs []error
 	if a.deadLetters != nil {
 		errs = append(errs, a.deadLetters.Close())

@@ -33,6 +33,7 @@ func (c *claims) claim(key string) (dedup.State, error) {
 			return cl.State, cl.Err
 		}
 	}
+	c.p.settling.await(c.ctx, key)
 	token := dedup.NewToken()
 	st, err := c.p.Store.Claim(c.ctx, key, token, c.p.Lease)
 	c.took(key, token, st, err)
@@ -47,6 +48,7 @@ func (c *claims) claimEach(keys ...string) {
 	token := dedup.NewToken()
 	cs := make([]dedup.Claim, len(keys))
 	for i, k := range keys {
+		c.p.settling.await(c.ctx, k)
 		cs[i] = dedup.Claim{Key: k, Token: token}
 	}
 	c.p.Store.ClaimEach(c.ctx, c.p.Lease, cs)
@@ -86,24 +88,57 @@ func (c *claims) cleanupCtx() context.Context {
 // record that may be missing is the failure returned and the keys kept, for the
 // caller to release them and answer so that Stripe retries.
 func (c *claims) settle(entry *ledger.Entry, strict bool) error {
-	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL}
-	for i, h := range c.held {
-		st.Keys[i] = h.key
-	}
-	book := c.p.book()
-	err := book.Settle(c.cleanupCtx(), st, entry)
-	if err != nil { // one more try: a lost done-marker leaves only the backend's idempotency
-		err = book.Settle(c.cleanupCtx(), st, entry)
-	}
+	st := c.settlement()
+	err := c.p.settle(c.cleanupCtx(), st, entry)
 	if err != nil && strict && errors.Is(err, ledger.ErrUnrecorded) {
 		return err
 	}
 	c.held = nil
 	if err != nil {
-		c.p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
-			"keys", st.Keys, "error", err)
+		c.p.settleFailed(st, err)
 	}
 	return nil
+}
+
+// settleLater is settle without strict, left to go on after Process returned
+// (Delivery.AnswerFirst): the keys pass to the pipeline's settling, which makes a
+// delivery of this process that claims one of them wait for the settlement.
+func (c *claims) settleLater(entry *ledger.Entry) {
+	st := c.settlement()
+	c.held = nil
+	p, ctx := c.p, context.WithoutCancel(c.ctx)
+	p.settling.start(st.Keys, func() {
+		ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+		defer cancel()
+		if err := p.settle(ctx, st, entry); err != nil {
+			p.settleFailed(st, err)
+		}
+	})
+}
+
+// settlement is every held key, to be marked done.
+func (c *claims) settlement() dedup.Settlement {
+	st := dedup.Settlement{Keys: make([]string, len(c.held)), TTL: c.p.TTL}
+	for i, h := range c.held {
+		st.Keys[i] = h.key
+	}
+	return st
+}
+
+// settle writes st and entry (Book), and tries once more on a failure: a lost
+// done-marker leaves only the backend's idempotency.
+func (p *Pipeline) settle(ctx context.Context, st dedup.Settlement, entry *ledger.Entry) error {
+	book := p.book()
+	err := book.Settle(ctx, st, entry)
+	if err != nil {
+		err = book.Settle(ctx, st, entry)
+	}
+	return err
+}
+
+func (p *Pipeline) settleFailed(st dedup.Settlement, err error) {
+	p.logger().Error("could not settle after delivery; the backend's Idempotency-Key guards a repeat",
+		"keys", st.Keys, "error", err)
 }
 
 // completeEvent marks the held event key done (the purchase was not granted:

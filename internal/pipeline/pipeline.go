@@ -106,6 +106,8 @@ type Pipeline struct {
 	Lease     time.Duration // claim lease (dedup.lease)
 	Now       func() time.Time
 	Logger    *slog.Logger
+
+	settling settling // settlements left to go on after Process returned (AnswerFirst)
 }
 
 // Delivery is one event to process: received from Stripe, or replayed from the
@@ -116,6 +118,12 @@ type Delivery struct {
 	Event   event.View
 	Replay  bool
 	Replays int
+	// AnswerFirst lets Process return before the settlement of a grant whose answer
+	// does not depend on it: on a route that takes no credits back, a failed
+	// settlement is logged and the answer is forwarded all the same, so it goes on in
+	// the background (Pipeline.WaitSettled) while the caller answers. The HTTP server
+	// sets it; a caller that reports the store's state afterwards (a replay) does not.
+	AnswerFirst bool
 }
 
 // Process runs one delivery to its Outcome. It never panics on event content and
@@ -355,13 +363,19 @@ func (r *run) sendGrant(ctx context.Context, pu purchase, g extract.Grant) Outco
 // granted records a credit the backend has (the purchase record and every held key
 // settled done) and answers forwarded. When the purchase record, which a refund
 // would look for, cannot be written on a route that takes credits back, Stripe must
-// redeliver: the backend answers 409 and the record is written then.
+// redeliver: the backend answers 409 and the record is written then. On any other
+// route the answer is forwarded whatever the settlement does, so with AnswerFirst it
+// is returned without waiting for it.
 func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome {
 	r.o.Result, r.o.Detail = outcome.Forwarded, answeredAfter(res)
 	if res.AlreadyCredited {
 		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
 	entry, err := r.record(pu, g)
+	if err == nil && r.d.AnswerFirst && !r.rt.reversals() {
+		r.c.settleLater(entry)
+		return r.o
+	}
 	if err == nil {
 		err = r.c.settle(entry, r.rt.reversals())
 	}

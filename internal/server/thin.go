@@ -15,5 +15,5 @@ func processThin(d Deps, rt *Route, r *http.Request, body []byte) (pipeline.Outc
 	if err != nil {
 		return pipeline.Outcome{Result: outcome.MalformedEvent, Reason: outcome.ReasonDecode, Detail: err.Error()}, ""
 	}
-	return d.Pipeline.ProcessThin(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body}, th), ""
+	return d.Pipeline.ProcessThin(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, AnswerFirst: true}, th), ""
 }

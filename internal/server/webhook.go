@@ -142,11 +142,11 @@ func process(d Deps, rt *Route, now func() time.Time, w http.ResponseWriter, r *
 		// holds: only its envelope has to be sound. A 400 would have Stripe retry it
 		// for days and, in the end, disable the endpoint.
 		if env, envErr := event.DecodeEnvelope(body); envErr == nil && !rt.Pipeline.Handles(env.Type) {
-			return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: env}), env.APIVersion
+			return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: env, AnswerFirst: true}), env.APIVersion
 		}
 		return pipeline.Outcome{Result: outcome.MalformedEvent, Reason: outcome.ReasonDecode, Detail: err.Error()}, ""
 	}
-	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev}), ev.APIVersion
+	return d.Pipeline.Process(r.Context(), rt.Pipeline, pipeline.Delivery{Raw: body, Event: ev, AnswerFirst: true}), ev.APIVersion
 }
 
 func tooLarge(detail string) pipeline.Outcome {
