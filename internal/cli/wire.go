@@ -92,7 +92,7 @@ func assemble(cfg *config.Config, log *slog.Logger, dry bool) (*app, error) {
 		Store: tracedStore{a.store, a.tracer}, DeadLetters: a.deadLetters, Records: a.records,
 		Customers: a.customers, CustomerTTL: cfg.Dedup.CustomerTTL, Payments: a.payments,
 		TTL: cfg.Dedup.TTL, RecordTTL: cfg.Dedup.RecordTTL, Lease: cfg.Dedup.Lease, Logger: log,
-		Book: a.book,
+		Book: a.book, Unhurried: redisclient.Patient,
 	}
 	rs, err := a.compile(cfg)
 	if err != nil {

@@ -107,6 +107,9 @@ func (c *claims) settleLater(entry *ledger.Entry) {
 	st := c.settlement()
 	c.held = nil
 	p, ctx := c.p, context.WithoutCancel(c.ctx)
+	if p.Unhurried != nil {
+		ctx = p.Unhurried(ctx)
+	}
 	p.settling.start(st.Keys, func() {
 		ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 		defer cancel()

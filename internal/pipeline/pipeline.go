@@ -106,6 +106,10 @@ type Pipeline struct {
 	Lease     time.Duration // claim lease (dedup.lease)
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Unhurried marks the context of a settlement that no answer waits for
+	// (Delivery.AnswerFirst), so that the store may send it with other calls rather
+	// than at once (redisclient.Patient). Nil: sent as any other call.
+	Unhurried func(context.Context) context.Context
 
 	settling settling // settlements left to go on after Process returned (AnswerFirst)
 }

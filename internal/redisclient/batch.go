@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,8 +27,8 @@ var (
 // write of a round trip is the largest single cost of the hot path (the kernel does the
 // loopback delivery inside it), for creditgate and for Redis alike.
 //
-// It never waits for company: a caller that finds fewer than Flushes batches on their
-// way sends its own at once, alone if need be; callers that arrive while Flushes are on
+// It never waits for company (but for a Patient call): a caller that finds fewer than
+// Flushes batches on their way sends its own at once, alone if need be; callers that arrive while Flushes are on
 // their way queue, and the first of them sends everything queued when one comes back
 // (it is handed the lead; no goroutine of its own, no timer). So an idle server pays no
 // latency for it, and a busy one sends as many webhooks per round trip as arrived during
@@ -48,9 +49,10 @@ var (
 // client: a MULTI/EXEC must stay on one node, and go-redis splits pipelines by node
 // anyway.
 type Batch struct {
-	c       redis.UniversalClient
-	flushes int
-	cluster bool
+	c        redis.UniversalClient
+	flushes  int
+	cluster  bool
+	patience time.Duration // how long a Patient call waits for company
 
 	mu     sync.Mutex
 	queue  []*batchJob
@@ -67,7 +69,7 @@ const maxBatchCmds = 512
 // at once (at least 1).
 func NewBatch(c redis.UniversalClient, flushes int) *Batch {
 	_, cluster := c.(*redis.ClusterClient)
-	b := &Batch{c: c, flushes: max(1, flushes), cluster: cluster}
+	b := &Batch{c: c, flushes: max(1, flushes), cluster: cluster, patience: patience}
 	b.collect.New = func() any { return c.Pipeline() }
 	return b
 }
@@ -99,6 +101,7 @@ type batchJob struct {
 	ctx     context.Context
 	cmds    []redis.Cmder
 	tx      bool
+	patient bool      // its context is Patient
 	queued  bool      // in Batch.queue, not taken yet (guarded by Batch.mu)
 	waiting bool      // its caller waits for it: may be handed the lead (guarded by Batch.mu)
 	leading bool      // handed the lead, or took it (guarded by Batch.mu)
@@ -148,6 +151,7 @@ func (b *Batch) enqueue(ctx context.Context, tx bool, fn func(redis.Pipeliner) e
 	}
 	j := jobPool.Get().(*batchJob)
 	j.ctx, j.cmds, j.tx, j.queued, j.waiting, j.leading = ctx, cmds, tx, true, false, false
+	j.patient = ctx.Value(patientKey{}) != nil
 	b.mu.Lock()
 	b.queue = append(b.queue, j)
 	b.mu.Unlock()
@@ -159,12 +163,11 @@ func (b *Batch) enqueue(ctx context.Context, tx bool, fn func(redis.Pipeliner) e
 func (b *Batch) wait(j *batchJob) ([]redis.Cmder, error) {
 	b.mu.Lock()
 	j.waiting = true
-	lead := j.queued && !j.leading && b.active < b.flushes
-	if lead {
-		b.active++
-		j.leading = true
-	}
+	lead := !j.patient && b.takeLead(j)
 	b.mu.Unlock()
+	if j.patient {
+		lead = b.company(j)
+	}
 	if lead {
 		b.lead()
 	}
@@ -176,6 +179,47 @@ func (b *Batch) wait(j *batchJob) ([]redis.Cmder, error) {
 	jobPool.Put(j)
 	return cmds, firstErr(cmds)
 }
+
+// takeLead makes j the sender of the next batch when j is still queued and a place is
+// free (b.mu held).
+func (b *Batch) takeLead(j *batchJob) bool {
+	if !j.queued || j.leading || b.active >= b.flushes {
+		return false
+	}
+	b.active++
+	j.leading = true
+	return true
+}
+
+// company gives a Patient job up to patience to be carried by another caller's round
+// trip, then reports whether it must send its own. A wake that comes meanwhile (the
+// job was answered, or handed the lead) is put back for wait's loop to take.
+func (b *Batch) company(j *batchJob) bool {
+	t := time.NewTimer(b.patience)
+	defer t.Stop()
+	select {
+	case w := <-j.wake:
+		j.wake <- w
+		return false
+	case <-t.C:
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.takeLead(j)
+}
+
+// Patient marks the calls made with ctx as able to wait for company: when no other
+// caller's round trip carries them within patience, they send their own. For writes
+// no one waits for (pipeline.Pipeline's settlements after the answer): alone, each
+// would take a round trip of its own, a write and a read for creditgate and for Redis.
+func Patient(ctx context.Context) context.Context { return context.WithValue(ctx, patientKey{}, true) }
+
+type patientKey struct{}
+
+// patience is how long a Patient call waits for another caller's round trip: under
+// load one comes within a fraction of it, and idle, a settlement is written that much
+// later (its keys stay in flight meanwhile).
+const patience = time.Millisecond
 
 // lead sends what is queued (up to maxBatchCmds), answers it, then hands the lead to the
 // first caller still queued that waits for its answer, or gives up its place. (A job

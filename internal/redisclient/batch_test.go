@@ -408,3 +408,83 @@ func TestBatchLaterNeverLeads(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchPatient: a Patient call waits for company: another caller's round trip
+// carries it, or, when none comes within its patience, it sends its own. Handed the
+// lead while it waits (a trip on its way came back), it sends at once.
+func TestBatchPatient(t *testing.T) {
+	set := func(ctx context.Context, b *redisclient.Batch, key string) error {
+		_, err := b.TxPipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, key, "1", time.Minute); return nil })
+		return err
+	}
+	t.Run("carried by the next trip", func(t *testing.T) {
+		ctx := t.Context()
+		c := redistest.Client(t)
+		prefix := redistest.Prefix(t, c)
+		b := redisclient.NewBatch(c, 1)
+		redisclient.SetPatience(b, time.Hour)
+		done := make(chan error, 1)
+		go func() { done <- set(redisclient.Patient(ctx), b, prefix+"patient") }()
+		untilQueued(t, b, 1)
+		if calls, trips := b.Trips(); calls != 0 || trips != 0 {
+			t.Fatalf("the patient call was sent alone: %d calls in %d trips", calls, trips)
+		}
+		if err := set(ctx, b, prefix+"now"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the patient call carried by another trip still waits after 10 s")
+		}
+		if calls, trips := b.Trips(); calls != 2 || trips != 1 {
+			t.Errorf("%d calls in %d round trips, want 2 in 1", calls, trips)
+		}
+		for _, k := range []string{"patient", "now"} {
+			if v := c.Get(ctx, prefix+k).Val(); v != "1" {
+				t.Errorf("%s not written", k)
+			}
+		}
+	})
+	t.Run("alone", func(t *testing.T) {
+		ctx := t.Context()
+		c := redistest.Client(t)
+		prefix := redistest.Prefix(t, c)
+		b := redisclient.NewBatch(c, 1) // the default patience
+		if err := set(redisclient.Patient(ctx), b, prefix+"alone"); err != nil {
+			t.Fatal(err)
+		}
+		if v := c.Get(ctx, prefix+"alone").Val(); v != "1" {
+			t.Errorf("not written: %q", v)
+		}
+		if calls, trips := b.Trips(); calls != 1 || trips != 1 {
+			t.Errorf("%d calls in %d round trips, want 1 in 1", calls, trips)
+		}
+	})
+	t.Run("handed the lead", func(t *testing.T) {
+		ctx := t.Context()
+		hb := newHeldBatch(t)
+		redisclient.SetPatience(hb.b, time.Hour)
+		done := make(chan error, 1)
+		go func() { done <- set(redisclient.Patient(ctx), hb.b, hb.prefix+"patient") }()
+		untilQueued(t, hb.b, 1)
+		hb.g.release()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a patient call handed the lead still waits after 10 s (for its hour of patience)")
+		}
+		if err := <-hb.held; err != nil {
+			t.Fatal(err)
+		}
+		if v := hb.c.Get(ctx, hb.prefix+"patient").Val(); v != "1" {
+			t.Errorf("not written: %q", v)
+		}
+	})
+}
