@@ -26,6 +26,7 @@ type Session struct {
 	Created       time.Time
 	AmountTotal   int64 // default 999
 	Currency      string
+	Account       string // the connected account (acct_...) of a Connect event; "": the platform's
 }
 
 // NewID returns prefix + 24 random hex characters, like Stripe's ids.
@@ -106,6 +107,9 @@ func (s Session) Event() []byte {
 			"status":              status,
 			"success_url":         "https://example.com/success",
 		}},
+	}
+	if s.Account != "" {
+		ev["account"] = s.Account
 	}
 	b, _ := json.MarshalIndent(ev, "", "  ")
 	return b

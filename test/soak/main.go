@@ -89,6 +89,15 @@ const (
 	forwardKey   = "soak-forward-key-0123456789abcdef"
 	keyPrefix    = "soak:"
 	routeName    = "main"
+	// directRoute takes only Checkout Session events and no reversals, so it answers
+	// a grant before its settlement is written (docs/design.md §4); half the purchases
+	// whose events are all session events go there (purchase.direct). It is a Connect
+	// route for directAccount, because check-config refuses two platform routes of
+	// one mode that could grant one purchase (main takes invoice.paid).
+	directRoute   = "direct"
+	directAccount = "acct_1SoakDirectRoute0"
+	mainPath      = "/stripe/webhook"
+	directPath    = "/stripe/direct"
 )
 
 // Creditgate settings of the soak: a short forward timeout and budget, so slow answers
@@ -281,7 +290,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err := waitReady(ctx, "http://"+admin+"/readyz", 10*time.Second); err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
-			urls = append(urls, "http://"+listen+"/stripe/webhook")
+			urls = append(urls, "http://"+listen)
 		}
 
 		// Traffic and faults. Deliveries stop at deliverBy, which leaves time to check.
@@ -349,7 +358,7 @@ watch:
   disabled: true # the soak's Stripe API simulates the calls a purchase makes, not webhook endpoints
 routes:
   - name: %s
-    path: /stripe/webhook
+    path: %s
     livemode: false
     stripe:
       signing_secrets: [%q]
@@ -373,7 +382,27 @@ routes:
       signing_keys: [%q]
       timeout: %s
       attempts: %d
-      budget: %s
-`, listen, admin, logLevel, shutdownTimeout, redisAddr, keyPrefix, lease, routeName,
-		stripeSecret, apiAddr, apiTimeout, backendAddr, forwardKey, forwardTimeout, forwardAttempts, forwardBudget)
+      budget: %[17]s
+  - name: %[18]s
+    path: %[19]s
+    livemode: false
+    stripe:
+      signing_secrets: [%[10]q]
+    connect: true
+    connect_accounts: [%[20]s]
+    connect_trust_accounts: true # the soak's sessions carry their credits in metadata
+    events: [checkout.session.completed, checkout.session.async_payment_succeeded]
+    extract:
+      user_id_format: uuid
+      credits: [metadata.credits]
+      max_credits: 100000
+    forward:
+      url: "http://%[13]s/internal/credits"
+      signing_keys: [%[14]q]
+      timeout: %[15]s
+      attempts: %[16]d
+      budget: %[17]s
+`, listen, admin, logLevel, shutdownTimeout, redisAddr, keyPrefix, lease, routeName, mainPath,
+		stripeSecret, apiAddr, apiTimeout, backendAddr, forwardKey, forwardTimeout, forwardAttempts, forwardBudget,
+		directRoute, directPath, directAccount)
 }

@@ -167,8 +167,12 @@ func (rs *results) print(out io.Writer) error {
 	s := rs.sim
 	byEvent := map[string]*simEvent{}
 	kinds := make([]int, numKinds)
+	direct := 0
 	for _, p := range rs.ps {
 		kinds[p.kind]++
+		if p.direct {
+			direct++
+		}
 		for _, e := range p.events {
 			byEvent[e.id] = e
 		}
@@ -183,7 +187,7 @@ func (rs *results) print(out io.Writer) error {
 		if e != nil {
 			inDLQ[e.p.session] = true
 		}
-		if e != nil && e.p.kind == kindNoUser && d.Reason == "no_user_id" && d.Route == routeName {
+		if e != nil && e.p.kind == kindNoUser && d.Reason == "no_user_id" && d.Route == e.p.route() {
 			dlqExpected++
 			continue
 		}
@@ -238,9 +242,9 @@ func (rs *results) print(out io.Writer) error {
 			case len(apps) > 1:
 				twice++
 				note("CREDITED %d TIMES: %s purchase %s: %s", len(apps), p.kind, p.session, appList(apps))
-			case apps[0].userID != p.user || apps[0].credits != p.credits:
+			case apps[0].userID != p.creditedUser() || apps[0].credits != p.credits:
 				wrongCredit++
-				note("WRONG CREDIT: %s purchase %s: got user %s credits %d, want %s %d", p.kind, p.session, apps[0].userID, apps[0].credits, p.user, p.credits)
+				note("WRONG CREDIT: %s purchase %s: got user %s credits %d, want %s %d", p.kind, p.session, apps[0].userID, apps[0].credits, p.creditedUser(), p.credits)
 			default:
 				once++
 			}
@@ -300,6 +304,7 @@ func (rs *results) print(out io.Writer) error {
 	for k := kind(0); k < numKinds; k++ {
 		row("  "+k.String(), kinds[k])
 	}
+	row("  of them on the route answered before its settlement ("+directRoute+")", direct)
 	row("paid with a user id (must be credited once)", shouldCredit)
 	row("credited exactly once", once)
 	row("credited twice (backend applied > 1)", mark(twice))

@@ -80,6 +80,36 @@ type purchase struct {
 	// net is the credits the backend must hold for a reversal kind in the end: the
 	// grant less what the money that left stands for.
 	net int64
+	// direct: its events go to directRoute, which answers before the settlement.
+	direct bool
+}
+
+// sessionOnly reports whether every event of the purchase is a Checkout Session event.
+func (k kind) sessionOnly() bool { return k <= kindNoUser }
+
+// path is the webhook path of the purchase's route.
+func (p *purchase) path() string {
+	if p.direct {
+		return directPath
+	}
+	return mainPath
+}
+
+// creditedUser is the user_id the backend must be credited for: on the Connect
+// route, the account's user.
+func (p *purchase) creditedUser() string {
+	if p.direct {
+		return directAccount + ":" + p.user
+	}
+	return p.user
+}
+
+// route is the name of the purchase's route.
+func (p *purchase) route() string {
+	if p.direct {
+		return directRoute
+	}
+	return routeName
 }
 
 // reverses reports whether the purchase's money moves after the grant.
@@ -157,11 +187,15 @@ func plan(n int, seed uint64, traffic time.Duration, api *stripeAPI) []*purchase
 		default:
 			p.kind = kindPaid
 		}
+		// Every other one of them on the route without reversals (no draw from rng:
+		// the rest of the plan stays what it was).
+		p.direct = p.kind.sessionOnly() && i%2 == 1
 		ev := func(typ, status string, ok ...string) *simEvent {
 			e := &simEvent{p: p, id: "evt_soak" + hex(24), typ: typ, ok: ok, ackedCh: make(chan struct{})}
 			e.body = demo.Session{
 				EventID: e.id, Type: typ, SessionID: p.session, UserID: p.user,
 				Credits: fmt.Sprint(p.credits), Customer: p.customer, PaymentStatus: status,
+				Account: map[bool]string{true: directAccount}[p.direct],
 			}.Event()
 			// Stripe's own quirks: a redelivery after an acknowledged one, and the same
 			// event on two replicas at the same moment.
@@ -210,7 +244,7 @@ func plan(n int, seed uint64, traffic time.Duration, api *stripeAPI) []*purchase
 // them on one replica.
 type sim struct {
 	secret   string
-	replicas []string // webhook URLs
+	replicas []string // base URLs of the replicas' webhook listeners
 	deadline time.Time
 	slots    chan struct{}   // in flight in all
 	rslots   []chan struct{} // in flight per replica: a hung replica cannot take every slot
@@ -398,7 +432,7 @@ func (s *sim) pick(ctx context.Context, target int) int {
 // and the answer's status word.
 func (s *sim) post(ctx context.Context, r int, e *simEvent) (int, string) {
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: e.body, Secret: s.secret, Timestamp: time.Now()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.replicas[r], bytes.NewReader(e.body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.replicas[r]+e.p.path(), bytes.NewReader(e.body))
 	if err != nil {
 		panic(err)
 	}
