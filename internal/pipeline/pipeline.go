@@ -131,7 +131,8 @@ type Delivery struct {
 }
 
 // Process runs one delivery to its Outcome. It never panics on event content and
-// leaves no claim behind: every exit either settles (done / parked) or releases.
+// leaves no claim behind: every exit either settles (done / parked), releases, or
+// hands the settlement to the background (Delivery.AnswerFirst).
 func (p *Pipeline) Process(ctx context.Context, rt *Route, d Delivery) Outcome {
 	ev := d.Event
 	o := Outcome{EventID: ev.ID, EventType: ev.Type, SessionID: ev.Object.ID}
