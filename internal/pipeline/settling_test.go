@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/creditgate/creditgate/internal/dedup"
 	"github.com/creditgate/creditgate/internal/ledger"
@@ -71,6 +72,7 @@ func TestAnswerFirst(t *testing.T) {
 			if e.be.granted() != 1 || len(e.be.sent()) != 1 {
 				t.Fatalf("backend granted %d in %d requests, want 1 in 1", e.be.granted(), len(e.be.sent()))
 			}
+			idleWorkersLeave()
 		})
 	})
 
@@ -96,6 +98,7 @@ func TestAnswerFirst(t *testing.T) {
 				t.Fatalf("first delivery: %+v", o)
 			}
 			e.wantKeys(d.Event.ID, paidSession, done, done) // settled when answered: nothing left to wait for
+			idleWorkersLeave()
 		})
 	})
 
@@ -132,6 +135,11 @@ func TestAnswerFirst(t *testing.T) {
 			if o := e.process(d); o.Result != outcome.Forwarded || o.Reason != outcome.ReasonAlreadyCredited || e.be.granted() != 1 {
 				t.Fatalf("redelivery after the lease: %+v, backend granted %d", o, e.be.granted())
 			}
+			idleWorkersLeave()
 		})
 	})
 }
+
+// idleWorkersLeave lets the bubble's clock run until the pipeline's settlement workers
+// have left (they leave when idle): a bubble must end with no goroutine left.
+func idleWorkersLeave() { time.Sleep(time.Hour) }
