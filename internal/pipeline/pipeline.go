@@ -377,12 +377,13 @@ func (r *run) granted(pu purchase, g extract.Grant, res forward.Result) Outcome 
 		r.o.Reason = outcome.ReasonAlreadyCredited
 	}
 	entry, err := r.record(pu, g)
-	if err == nil && r.d.AnswerFirst && !r.rt.reversals() {
+	strict := r.rt.reversals()
+	if err == nil && r.d.AnswerFirst && !strict {
 		r.c.settleLater(entry)
 		return r.o
 	}
 	if err == nil {
-		err = r.c.settle(entry, r.rt.reversals())
+		err = r.c.settle(entry, strict)
 	}
 	if err != nil {
 		r.awaitPurchase(pu)

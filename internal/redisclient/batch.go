@@ -28,11 +28,11 @@ var (
 // loopback delivery inside it), for creditgate and for Redis alike.
 //
 // It never waits for company (but for a Patient call): a caller that finds fewer than
-// Flushes batches on their way sends its own at once, alone if need be; callers that arrive while Flushes are on
-// their way queue, and the first of them sends everything queued when one comes back
-// (it is handed the lead; no goroutine of its own, no timer). So an idle server pays no
-// latency for it, and a busy one sends as many webhooks per round trip as arrived during
-// the last one.
+// Flushes batches on their way sends its own at once, alone if need be; callers that
+// arrive while Flushes are on their way queue, and the first of them sends everything
+// queued when one comes back (it is handed the lead; no goroutine of its own, no timer).
+// So an idle server pays no latency for it, and a busy one sends as many webhooks per
+// round trip as arrived during the last one.
 //
 // Each caller gets exactly its own commands back with their own answers and errors, as
 // from the client's Pipelined; a transaction (TxPipelined) stays one MULTI/EXEC, all or

@@ -91,7 +91,7 @@ const (
 	routeName    = "main"
 	// directRoute takes only Checkout Session events and no reversals, so it answers
 	// a grant before its settlement is written (docs/design.md §4); half the purchases
-	// whose events are all session events go there (purchase.direct). It is a Connect
+	// whose events are all session events go there (purchase.route). It is a Connect
 	// route for directAccount, because check-config refuses two platform routes of
 	// one mode that could grant one purchase (main takes invoice.paid).
 	directRoute   = "direct"

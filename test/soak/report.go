@@ -170,7 +170,7 @@ func (rs *results) print(out io.Writer) error {
 	direct := 0
 	for _, p := range rs.ps {
 		kinds[p.kind]++
-		if p.direct {
+		if p.route == directSimRoute {
 			direct++
 		}
 		for _, e := range p.events {
@@ -187,7 +187,7 @@ func (rs *results) print(out io.Writer) error {
 		if e != nil {
 			inDLQ[e.p.session] = true
 		}
-		if e != nil && e.p.kind == kindNoUser && d.Reason == "no_user_id" && d.Route == e.p.route() {
+		if e != nil && e.p.kind == kindNoUser && d.Reason == "no_user_id" && d.Route == e.p.route.name {
 			dlqExpected++
 			continue
 		}

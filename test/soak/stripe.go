@@ -80,36 +80,32 @@ type purchase struct {
 	// net is the credits the backend must hold for a reversal kind in the end: the
 	// grant less what the money that left stands for.
 	net int64
-	// direct: its events go to directRoute, which answers before the settlement.
-	direct bool
+	// route is the route its events go to: main, or direct (which answers before the
+	// settlement) for every other purchase whose events are all session events.
+	route *simRoute
 }
+
+// simRoute is one of the replicas' routes as the simulator addresses it.
+type simRoute struct {
+	name, path string
+	account    string // the Connect account its events name; "": a platform route
+}
+
+var (
+	mainSimRoute   = &simRoute{name: routeName, path: mainPath}
+	directSimRoute = &simRoute{name: directRoute, path: directPath, account: directAccount}
+)
 
 // sessionOnly reports whether every event of the purchase is a Checkout Session event.
 func (k kind) sessionOnly() bool { return k <= kindNoUser }
 
-// path is the webhook path of the purchase's route.
-func (p *purchase) path() string {
-	if p.direct {
-		return directPath
-	}
-	return mainPath
-}
-
-// creditedUser is the user_id the backend must be credited for: on the Connect
-// route, the account's user.
+// creditedUser is the user_id the backend must be credited for: on a Connect route,
+// the account's user.
 func (p *purchase) creditedUser() string {
-	if p.direct {
-		return directAccount + ":" + p.user
+	if p.route.account != "" {
+		return p.route.account + ":" + p.user
 	}
 	return p.user
-}
-
-// route is the name of the purchase's route.
-func (p *purchase) route() string {
-	if p.direct {
-		return directRoute
-	}
-	return routeName
 }
 
 // reverses reports whether the purchase's money moves after the grant.
@@ -189,13 +185,16 @@ func plan(n int, seed uint64, traffic time.Duration, api *stripeAPI) []*purchase
 		}
 		// Every other one of them on the route without reversals (no draw from rng:
 		// the rest of the plan stays what it was).
-		p.direct = p.kind.sessionOnly() && i%2 == 1
+		p.route = mainSimRoute
+		if p.kind.sessionOnly() && i%2 == 1 {
+			p.route = directSimRoute
+		}
 		ev := func(typ, status string, ok ...string) *simEvent {
 			e := &simEvent{p: p, id: "evt_soak" + hex(24), typ: typ, ok: ok, ackedCh: make(chan struct{})}
 			e.body = demo.Session{
 				EventID: e.id, Type: typ, SessionID: p.session, UserID: p.user,
 				Credits: fmt.Sprint(p.credits), Customer: p.customer, PaymentStatus: status,
-				Account: map[bool]string{true: directAccount}[p.direct],
+				Account: p.route.account,
 			}.Event()
 			// Stripe's own quirks: a redelivery after an acknowledged one, and the same
 			// event on two replicas at the same moment.
@@ -432,7 +431,7 @@ func (s *sim) pick(ctx context.Context, target int) int {
 // and the answer's status word.
 func (s *sim) post(ctx context.Context, r int, e *simEvent) (int, string) {
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: e.body, Secret: s.secret, Timestamp: time.Now()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.replicas[r]+e.p.path(), bytes.NewReader(e.body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.replicas[r]+e.p.route.path, bytes.NewReader(e.body))
 	if err != nil {
 		panic(err)
 	}
