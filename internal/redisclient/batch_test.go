@@ -391,14 +391,7 @@ func TestBatchLaterNeverLeads(t *testing.T) {
 	}()
 	untilQueued(t, b, 2)
 	g.release()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Later then Pipelined behind a held round trip: still waiting after 10 s (the lead went to the Later job)")
-	}
+	answeredWithin(t, done, "Later then Pipelined behind a held round trip: still waiting after 10 s (the lead went to the Later job)")
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
@@ -432,14 +425,7 @@ func TestBatchPatient(t *testing.T) {
 		if err := set(ctx, b, prefix+"now"); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the patient call carried by another trip still waits after 10 s")
-		}
+		answeredWithin(t, done, "the patient call carried by another trip still waits after 10 s")
 		if calls, trips := b.Trips(); calls != 2 || trips != 1 {
 			t.Errorf("%d calls in %d round trips, want 2 in 1", calls, trips)
 		}
@@ -472,14 +458,7 @@ func TestBatchPatient(t *testing.T) {
 		go func() { done <- set(redisclient.Patient(ctx), hb.b, hb.prefix+"patient") }()
 		untilQueued(t, hb.b, 1)
 		hb.g.release()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("a patient call handed the lead still waits after 10 s (for its hour of patience)")
-		}
+		answeredWithin(t, done, "a patient call handed the lead still waits after 10 s (for its hour of patience)")
 		if err := <-hb.held; err != nil {
 			t.Fatal(err)
 		}
@@ -487,4 +466,18 @@ func TestBatchPatient(t *testing.T) {
 			t.Errorf("not written: %q", v)
 		}
 	})
+}
+
+// answeredWithin fails t with stuck unless done delivers within 10 s, and with the
+// error it delivers unless that is nil.
+func answeredWithin(t *testing.T, done <-chan error, stuck string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(stuck)
+	}
 }
