@@ -42,7 +42,10 @@ func buildBinary(t *testing.T) string {
 		built.path = filepath.Join(dir, "creditgate")
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		built.out, built.err = exec.CommandContext(ctx, "go", "build", "-o", built.path, "../../cmd/creditgate").CombinedOutput()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", built.path, "../../cmd/creditgate")
+		// Built as the image builds it (cgo off), not as the race tests around it are.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		built.out, built.err = cmd.CombinedOutput()
 	})
 	if built.err != nil {
 		t.Fatalf("go build: %v\n%s", built.err, built.out)

@@ -10,7 +10,9 @@
 //  3. With -build: the build stage's own COPY and RUN instructions, run outside Docker
 //     in a scratch folder that stands for its WORKDIR (COPY honours .dockerignore),
 //     then the binary the final stage copies is checked: a static ELF that prints the
-//     stamped version.
+//     stamped version. A stage FROM golang:<version> runs with that Go release
+//     (GOTOOLCHAIN=go<version>, which the go command fetches), as it would in the
+//     image, whatever Go this machine has.
 //
 // Usage: dockerfilecheck [-f Dockerfile] [-context .] [-build] [-build-arg K=V ...]
 package main
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	problems = append(problems, warnings...)
-	stages, err := parseStages(dt)
+	stages, metaArgs, err := parseStages(dt)
 	if err != nil {
 		return err
 	}
@@ -93,7 +95,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if !*build {
 		return nil
 	}
-	return buildOutside(ctx, stages, *contextDir, bargs, out)
+	return buildOutside(ctx, stages, metaArgs, *contextDir, bargs, out)
 }
 
 // lint runs BuildKit's checks. The resolver answers every base image offline.
@@ -131,13 +133,38 @@ func (offlineResolver) ResolveImageConfig(_ context.Context, ref string, _ sourc
 	return ref, digest.FromString(ref), cfg, nil
 }
 
-func parseStages(dt []byte) ([]instructions.Stage, error) {
+func parseStages(dt []byte) ([]instructions.Stage, []instructions.ArgCommand, error) {
 	ast, err := parser.Parse(bytes.NewReader(dt))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	stages, _, err := instructions.Parse(ast.AST, nil)
-	return stages, err
+	return instructions.Parse(ast.AST, nil)
+}
+
+// goImage matches an official Go image whose tag names a full release: golang:1.26.10,
+// golang:1.26.10-bookworm.
+var goImage = regexp.MustCompile(`^(?:docker\.io/(?:library/)?)?golang:(1\.[0-9]+\.[0-9]+)(?:-[a-z0-9.]+)?(?:@sha256:[a-f0-9]{64})?$`)
+
+// stageToolchain is the Go release a stage FROM golang:<version> has, "" for any other
+// base (or a tag without a patch release). The base's ${ARG}s are expanded from the
+// build args, then from the ARGs before the first FROM.
+func stageToolchain(base string, metaArgs []instructions.ArgCommand, bargs buildArgs) string {
+	vals := map[string]string{}
+	for _, c := range metaArgs {
+		for _, a := range c.Args {
+			if a.Value != nil {
+				vals[a.Key] = *a.Value
+			}
+		}
+	}
+	for k, v := range bargs {
+		vals[k] = v
+	}
+	m := goImage.FindStringSubmatch(os.Expand(base, func(k string) string { return vals[k] }))
+	if m == nil {
+		return ""
+	}
+	return "go" + m[1]
 }
 
 var (
@@ -215,7 +242,7 @@ func policy(stages []instructions.Stage) []string {
 }
 
 // buildOutside runs the stage the final stage copies from, then checks the binary.
-func buildOutside(ctx context.Context, stages []instructions.Stage, contextDir string, bargs buildArgs, out io.Writer) error {
+func buildOutside(ctx context.Context, stages []instructions.Stage, metaArgs []instructions.ArgCommand, contextDir string, bargs buildArgs, out io.Writer) error {
 	final := stages[len(stages)-1]
 	var from *instructions.CopyCommand
 	for _, c := range final.Commands {
@@ -246,6 +273,7 @@ func buildOutside(ctx context.Context, stages []instructions.Stage, contextDir s
 	defer os.RemoveAll(root)
 	// root stands for the stage's WORKDIR; absolute paths under it are mapped into root.
 	workdir := "/"
+	toolchain := stageToolchain(stage.BaseName, metaArgs, bargs)
 	env := map[string]string{}
 	for k, v := range bargs {
 		env[k] = v
@@ -292,6 +320,10 @@ func buildOutside(ctx context.Context, stages []instructions.Stage, contextDir s
 			for k, v := range env {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
+			if toolchain != "" && (env["GOTOOLCHAIN"] == "" || env["GOTOOLCHAIN"] == "local") {
+				// The image's own go is that release; "local" means it, not this machine's.
+				cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+toolchain)
+			}
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("RUN %s: %w", script, err)
@@ -310,8 +342,15 @@ func buildOutside(ctx context.Context, stages []instructions.Stage, contextDir s
 	if strings.TrimSpace(string(got)) != want {
 		return fmt.Errorf("%s version printed %q, want %q", bin, strings.TrimSpace(string(got)), want)
 	}
-	fmt.Fprintf(out, "built outside Docker: %s is a static ELF, `version` prints %q\n", from.SourcePaths[0], want)
+	fmt.Fprintf(out, "built outside Docker (%s): %s is a static ELF, `version` prints %q\n", orLocal(toolchain), from.SourcePaths[0], want)
 	return nil
+}
+
+func orLocal(toolchain string) string {
+	if toolchain == "" {
+		return "this machine's go"
+	}
+	return toolchain
 }
 
 func readIgnore(dir string) (*patternmatcher.PatternMatcher, error) {
