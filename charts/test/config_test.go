@@ -223,6 +223,7 @@ func TestChecksumAnnotationsRollPods(t *testing.T) {
 		{"Redis URL", []string{"secrets.redisUrl=redis://other:6379/0"}, true, false, true},
 		{"dedup ttl", []string{"config.dedup.ttl=96h"}, true, true, false},
 		{"shutdown grace", []string{"config.shutdownTimeout=10s"}, true, true, false},
+		{"log flush interval", []string{"config.logFlushInterval=1s"}, true, true, false},
 		{"replica count only", []string{"replicaCount=5"}, false, false, false},
 		{"resources only", []string{"resources.limits.memory=256Mi"}, false, false, false},
 	}

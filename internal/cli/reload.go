@@ -142,6 +142,7 @@ func needsRestart(old, new *config.Config) []string {
 		{"listen", old.Listen, new.Listen},
 		{"admin_listen", old.AdminListen, new.AdminListen},
 		{"shutdown_timeout", old.ShutdownTimeout, new.ShutdownTimeout},
+		{"log_flush_interval", old.LogFlushInterval, new.LogFlushInterval},
 		{"redis", old.Redis, new.Redis},
 		{"dedup", old.Dedup, new.Dedup},
 		{"dead_letter", old.DeadLetter, new.DeadLetter},

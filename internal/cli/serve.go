@@ -48,7 +48,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	tuneGC(env.Getenv)
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(jsonlog.New(env.Stderr, &slog.HandlerOptions{Level: level}))
+	lh := jsonlog.NewBuffered(env.Stderr, &slog.HandlerOptions{Level: level}, cfg.LogFlushInterval)
+	defer lh.Flush() // last: after the stop's own lines
+	log := slog.New(lh)
 	a, err := build(cfg, log)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/demo"
@@ -423,5 +425,54 @@ func TestTriggerSaysWhatIsMissing(t *testing.T) {
 	code, stdout, stderr = run(t, nil, "trigger", "--config", in.cfg, "--secret", "whsec_not_the_routes")
 	if code != 1 || !strings.Contains(stdout, "400 invalid_signature") || !strings.Contains(stderr, "must be one of the route's signing_secrets") {
 		t.Errorf("trigger with a wrong secret = %d %q %q", code, stdout, stderr)
+	}
+}
+
+// TestServeLogFlushInterval: with log_flush_interval (its longest, 10s), the
+// webhook's line waits while a parked webhook's ERROR line takes it out at once; the
+// lines after it wait again, and the stop writes them all, its own last line included.
+func TestServeLogFlushInterval(t *testing.T) {
+	backend := httptest.NewServer(demo.NewBackend(secret.New(cliForwardKey)))
+	t.Cleanup(backend.Close)
+	c := &routeConfig{path: "/hook", secret: cliStripeSecret, url: backend.URL, extra: "log_flush_interval: 10s"}
+	in := newInstance(t, c, nil)
+	in.run(t)
+	post := func(user, want string) {
+		t.Helper()
+		body := demo.Session{UserID: user, Credits: "5"}.Event()
+		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: cliStripeSecret, Timestamp: time.Now()})
+		req, _ := http.NewRequest(http.MethodPost, "http://"+c.listen+"/hook", bytes.NewReader(body))
+		req.Header.Set("Stripe-Signature", sp.Header)
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a struct{ Status string }
+		_ = json.NewDecoder(resp.Body).Decode(&a)
+		if resp.StatusCode != 200 || a.Status != want {
+			t.Fatalf("webhook for %q = %d %s, want 200 %s", user, resp.StatusCode, a.Status, want)
+		}
+	}
+	post(cliUser, "forwarded")
+	if got := in.webhookLines(t); len(got) != 0 {
+		t.Fatalf("the webhook's line was written at once: %v", got)
+	}
+	post("not-a-uuid", "dead_lettered") // an ERROR line
+	if got := in.webhookLines(t); len(got) != 2 || got[0]["result"] != "forwarded" || got[1]["result"] != "dead_lettered" {
+		t.Fatalf("after the ERROR line: %v, want the forwarded line, then the dead-lettered one", got)
+	}
+	post(cliUser, "forwarded")
+	if got := in.webhookLines(t); len(got) != 2 {
+		t.Fatalf("the third line was written at once: %d lines", len(got))
+	}
+	if err := in.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.webhookLines(t); len(got) != 3 {
+		t.Fatalf("after the stop: %d webhook lines, want 3:\n%s", len(got), in.logs.String())
+	}
+	if !strings.Contains(in.logs.String(), `"msg":"shutting down"`) {
+		t.Fatalf("the stop's own line is missing:\n%s", in.logs.String())
 	}
 }

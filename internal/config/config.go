@@ -20,6 +20,10 @@ type Config struct {
 	AdminListen string `yaml:"admin_listen"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
+	// LogFlushInterval lets serve's log lines below ERROR wait up to this long to be
+	// written together (one write for many webhooks); an ERROR line, 32 KiB of lines
+	// and a stop write at once. Default 0: every line is written at once. At most 10s.
+	LogFlushInterval time.Duration `yaml:"log_flush_interval"`
 	// MaxBodyBytes caps a webhook body; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxInflightBodyBytes caps the webhook bytes held in memory by all requests

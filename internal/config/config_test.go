@@ -81,6 +81,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		`listen: must be host:port`,
 		`admin_listen: must be host:port`,
 		`log_level: must be debug, info, warn or error, got "loud"`,
+		`log_flush_interval: must be between 0s (every line at once) and 10s, got 1m0s`,
 		`redis: set only one of url, sentinel and cluster_addrs`,
 		`redis.url: scheme must be redis://, rediss:// or unix://, got "http"`,
 		`dedup.ttl: must be at least 72h0m0s`,

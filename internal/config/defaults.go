@@ -26,6 +26,7 @@ const (
 	DefaultAdminMaxConnections  = 64
 	DefaultWaitTimeout          = time.Second
 	DefaultShutdownTimeout      = 20 * time.Second
+	MaxLogFlushInterval         = 10 * time.Second
 	DefaultKeyPrefix            = "creditgate:"
 	DefaultRedisDial            = redisclient.DefaultDialTimeout
 	DefaultRedisRead            = redisclient.DefaultReadTimeout

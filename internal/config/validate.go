@@ -58,6 +58,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout < time.Second {
 		v.add("shutdown_timeout", "must be at least 1s, got %s", c.ShutdownTimeout)
 	}
+	if c.LogFlushInterval < 0 || c.LogFlushInterval > MaxLogFlushInterval {
+		v.add("log_flush_interval", "must be between 0s (every line at once) and %s, got %s", MaxLogFlushInterval, c.LogFlushInterval)
+	}
 	c.validateRedis(v)
 	c.validateWatch(v)
 	if c.Dedup.TTL < MinDedupTTL {

@@ -3,11 +3,13 @@ package jsonlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -131,6 +133,160 @@ func TestHandlerConcurrentLines(t *testing.T) {
 		if !strings.HasPrefix(line, `{"time":"`) || !strings.HasSuffix(line, "}") {
 			t.Fatalf("torn line %q", line)
 		}
+	}
+}
+
+// writes records each Write it gets, safe for the timer's goroutine.
+type writes struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (w *writes) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, string(b))
+	return len(b), nil
+}
+
+func (w *writes) got() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.calls...)
+}
+
+// msgs is the msg of every line in calls, in order.
+func msgs(t *testing.T, calls []string) []string {
+	t.Helper()
+	var out []string
+	for _, c := range calls {
+		for _, line := range strings.Split(strings.TrimSuffix(c, "\n"), "\n") {
+			var m struct{ Msg string }
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("not a JSON line: %q", line)
+			}
+			out = append(out, m.Msg)
+		}
+	}
+	return out
+}
+
+// TestBuffered: lines wait for the interval (a synctest bubble, so "not yet" is a
+// fact, not a sleep), an ERROR line takes the lines before it out at once and in
+// order, from a derived logger too, 32 KiB wait at most, Flush writes the rest, and
+// New writes each line at once.
+func TestBuffered(t *testing.T) {
+	t.Run("interval", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			w := &writes{}
+			l := slog.New(NewBuffered(w, nil, 100*time.Millisecond))
+			l.Info("a")
+			time.Sleep(50 * time.Millisecond)
+			l.Warn("b")
+			time.Sleep(49 * time.Millisecond)
+			synctest.Wait()
+			if got := w.got(); len(got) != 0 {
+				t.Fatalf("written before the interval: %q", got)
+			}
+			time.Sleep(2 * time.Millisecond)
+			synctest.Wait()
+			if got := w.got(); len(got) != 1 || strings.Join(msgs(t, got), ",") != "a,b" {
+				t.Fatalf("after the interval: %d writes %q, want one write of a, b", len(got), got)
+			}
+			l.Info("c") // the timer runs again for the next line
+			time.Sleep(101 * time.Millisecond)
+			synctest.Wait()
+			if got := msgs(t, w.got()); strings.Join(got, ",") != "a,b,c" {
+				t.Fatalf("second interval: %q", got)
+			}
+		})
+	})
+	t.Run("error at once", func(t *testing.T) {
+		w := &writes{}
+		h := NewBuffered(w, nil, time.Hour)
+		l := slog.New(h)
+		l.Info("a")
+		l.Info("b", "detail", "needs \"escaping\"") // JSONHandler's path
+		l.Error("c")
+		if got := w.got(); len(got) != 1 || strings.Join(msgs(t, got), ",") != "a,b,c" {
+			t.Fatalf("an ERROR line: %d writes %q, want one write of a, b, c", len(got), got)
+		}
+		l.With("k", "v").Info("d")
+		l.WithGroup("g").With("k", "v").Error("e")
+		if got := msgs(t, w.got()); strings.Join(got, ",") != "a,b,c,d,e" {
+			t.Fatalf("an ERROR line of a derived logger: %q", got)
+		}
+		l.Info("f", "bytes", []byte("x")) // JSONHandler's path, below ERROR
+		l.Log(context.Background(), slog.LevelError+2, "g", "bytes", []byte("y"))
+		if got := msgs(t, w.got()); strings.Join(got, ",") != "a,b,c,d,e,f,g" {
+			t.Fatalf("an ERROR+2 line through JSONHandler: %q", got)
+		}
+	})
+	t.Run("32 KiB", func(t *testing.T) {
+		w := &writes{}
+		h := NewBuffered(w, nil, time.Hour)
+		l := slog.New(h)
+		pad := strings.Repeat("x", 1000)
+		n := 0
+		for len(w.got()) == 0 {
+			l.Info("line", "pad", pad)
+			if n++; n > 40 {
+				t.Fatal("over 40 KB waited")
+			}
+		}
+		got := w.got()
+		if len(got[0]) > maxWaiting || len(got[0]) < maxWaiting-1100 {
+			t.Fatalf("first write %d bytes, want just under %d", len(got[0]), maxWaiting)
+		}
+		if err := h.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if m := msgs(t, w.got()); len(m) != n {
+			t.Fatalf("%d lines written after Flush, want %d", len(m), n)
+		}
+		if err := h.Flush(); err != nil || len(w.got()) != 2 {
+			t.Fatalf("a second Flush wrote again: %d writes, %v", len(w.got()), err)
+		}
+	})
+	t.Run("New writes at once", func(t *testing.T) {
+		w := &writes{}
+		l := slog.New(New(w, nil))
+		l.Info("a")
+		l.Info("b", "bytes", []byte("x"))
+		if got := w.got(); len(got) != 2 {
+			t.Fatalf("%d writes, want 2", len(got))
+		}
+	})
+}
+
+// TestBufferedConcurrentLines: from many goroutines, with the timer flushing meanwhile,
+// every line comes out whole and once.
+func TestBufferedConcurrentLines(t *testing.T) {
+	w := &writes{}
+	h := NewBuffered(w, nil, time.Millisecond)
+	l := slog.New(h)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 300 {
+				if i%2 == 0 {
+					l.Info("webhook", "route", "default", "i", i, "j", j)
+				} else {
+					l.Info("other", "detail", "needs \"escaping\"", "j", j)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := w.got()
+	if m := msgs(t, got); len(m) != 2400 {
+		t.Fatalf("%d lines, want 2400", len(m))
+	}
+	if len(got) >= 2400 {
+		t.Fatalf("%d writes for 2400 lines: nothing was gathered", len(got))
 	}
 }
 

@@ -311,10 +311,13 @@ func (b *bench) startCeiling() error {
 }
 
 // benchConfig is the creditgate config of the run: one route, Redis, production
-// defaults otherwise (log_level info: one JSON line per webhook, to a file).
+// defaults otherwise (log_level info: one JSON line per webhook, to a pipe), with the
+// Helm chart's log_flush_interval (100ms; the program's own default writes each line
+// at once).
 const benchConfig = `listen: %q
 admin_listen: %q
 log_level: info
+log_flush_interval: 100ms
 redis:
   url: "redis://%s/0"
   key_prefix: %q

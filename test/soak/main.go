@@ -341,10 +341,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // replicaConfig is the config file of one replica; both share Redis and key_prefix.
+// Log lines wait up to 100ms, as the Helm chart has them: a SIGKILLed replica loses
+// what waited (the log's counts in the report are a floor), never a panic's trace.
 func replicaConfig(listen, admin, redisAddr, backendAddr, apiAddr, logLevel string) string {
 	return fmt.Sprintf(`listen: %q
 admin_listen: %q
 log_level: %s
+log_flush_interval: 100ms
 shutdown_timeout: %s
 redis:
   url: "redis://%s/0"

@@ -47,6 +47,7 @@ secret referenced as a mounted file (*_file), never inlined.
   "listen" ":8080"
   "admin_listen" ":9090"
   "log_level" .Values.config.logLevel
+  "log_flush_interval" .Values.config.logFlushInterval
   "max_body_bytes" (int64 .Values.config.maxBodyBytes)
   "max_inflight_body_bytes" (int64 .Values.config.maxInflightBodyBytes)
   "max_connections" (int64 .Values.config.maxConnections)

@@ -17,7 +17,7 @@ checksum/restart. Without it, the whole config and the chart-made Secret are.
 {{- define "creditgate.checksums" -}}
 {{- if .Values.config.hotReload }}
 {{- $cfg := include "creditgate.config" . | fromYaml }}
-{{- $restart := pick $cfg "listen" "admin_listen" "shutdown_timeout" "redis" "dedup" "dead_letter" "max_connections" "admin_max_connections" "max_inflight_body_bytes" "watch" }}
+{{- $restart := pick $cfg "listen" "admin_listen" "shutdown_timeout" "log_flush_interval" "redis" "dedup" "dead_letter" "max_connections" "admin_max_connections" "max_inflight_body_bytes" "watch" }}
 {{- if not .Values.secrets.existingSecret }}
 {{- $_ := set $restart "secrets" (list .Values.secrets.redisUrl .Values.secrets.redisPassword) }}
 {{- end }}
