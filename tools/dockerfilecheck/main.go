@@ -146,8 +146,8 @@ func parseStages(dt []byte) ([]instructions.Stage, []instructions.ArgCommand, er
 var goImage = regexp.MustCompile(`^(?:docker\.io/(?:library/)?)?golang:(1\.[0-9]+\.[0-9]+)(?:-[a-z0-9.]+)?(?:@sha256:[a-f0-9]{64})?$`)
 
 // stageToolchain is the Go release a stage FROM golang:<version> has, "" for any other
-// base (or a tag without a patch release). The base's ${ARG}s are expanded from the
-// build args, then from the ARGs before the first FROM.
+// base (or a tag without a patch release). The base's ${ARG}s take the build args,
+// else the defaults of the ARGs before the first FROM.
 func stageToolchain(base string, metaArgs []instructions.ArgCommand, bargs buildArgs) string {
 	vals := map[string]string{}
 	for _, c := range metaArgs {
