@@ -85,7 +85,13 @@ func startReloadable(t *testing.T, c *routeConfig) *instance {
 // send posts a paid purchase signed with key to path and returns the status word.
 func send(t *testing.T, listen, path, key string) (int, string) {
 	t.Helper()
-	body := demo.Session{UserID: cliUser, Credits: "5"}.Event()
+	return sendFor(t, listen, path, key, cliUser)
+}
+
+// sendFor is send for a purchase by user.
+func sendFor(t *testing.T, listen, path, key, user string) (int, string) {
+	t.Helper()
+	body := demo.Session{UserID: user, Credits: "5"}.Event()
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: key, Timestamp: time.Now()})
 	req, _ := http.NewRequest(http.MethodPost, "http://"+listen+path, bytes.NewReader(body))
 	req.Header.Set("Stripe-Signature", sp.Header)

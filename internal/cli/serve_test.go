@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/creditgate/creditgate/internal/cli"
 	"github.com/creditgate/creditgate/internal/demo"
@@ -439,19 +437,8 @@ func TestServeLogFlushInterval(t *testing.T) {
 	in.run(t)
 	post := func(user, want string) {
 		t.Helper()
-		body := demo.Session{UserID: user, Credits: "5"}.Event()
-		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: cliStripeSecret, Timestamp: time.Now()})
-		req, _ := http.NewRequest(http.MethodPost, "http://"+c.listen+"/hook", bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", sp.Header)
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var a struct{ Status string }
-		_ = json.NewDecoder(resp.Body).Decode(&a)
-		if resp.StatusCode != 200 || a.Status != want {
-			t.Fatalf("webhook for %q = %d %s, want 200 %s", user, resp.StatusCode, a.Status, want)
+		if code, status := sendFor(t, c.listen, "/hook", cliStripeSecret, user); code != 200 || status != want {
+			t.Fatalf("webhook for %q = %d %s, want 200 %s", user, code, status, want)
 		}
 	}
 	post(cliUser, "forwarded")
