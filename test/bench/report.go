@@ -99,12 +99,28 @@ func (b *bench) report() {
 func (b *bench) reportHeader() {
 	w := b.out
 	host, _ := os.Hostname()
-	fmt.Fprintf(w, "\ncreditgate load harness — %s, %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), host)
+	fmt.Fprintf(w, "\ncreditgate load harness — %s, %s/%s, %d CPUs (GOMAXPROCS %d, %s), %s\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), benchCPUModel(), host)
 	fmt.Fprintf(w, "load generator, sink, ceiling, creditgate and Redis share this machine; ~3 KB signed checkout.session.completed events, all distinct\n")
 	fmt.Fprintf(w, "load average (1, 5, 15 min) before: %s, after: %s — anything else running skews absolute numbers; compare ratios\n", b.loadBefore, benchLoadAvg())
 	fmt.Fprintf(w, "%d round(s), each: max rate at %s in flight, then ½ rate; servers in order %s at max rate and %s at ½ rate in odd rounds, reversed in even rounds\n\n",
 		b.o.rounds, b.o.concurrency.String(), serverNames(append([]*benchServer{b.ceiling}, b.contenders()...)), serverNames(b.halfOrder()))
+}
+
+// benchCPUModel is the CPU's model name from /proc/cpuinfo, or "CPU model unknown":
+// the ratios to the ceiling differ between CPU kinds (docs/benchmarks.md), so a report
+// names its own.
+func benchCPUModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "CPU model unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "CPU model unknown"
 }
 
 // serverNames joins the names of servers with commas.
