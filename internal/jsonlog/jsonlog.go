@@ -29,7 +29,7 @@ import (
 
 // Handler is a slog.Handler writing one JSON object per line to its writer.
 type Handler struct {
-	slow slog.Handler // slog.JSONHandler on the same writer
+	slow slog.Handler // slog.JSONHandler on the same writer, flushing after ERROR lines
 	w    *lockedWriter
 	fast bool // options the fast path reproduces: neither AddSource nor ReplaceAttr
 }
@@ -47,7 +47,7 @@ func NewBuffered(w io.Writer, opts *slog.HandlerOptions, every time.Duration) *H
 		opts = &slog.HandlerOptions{}
 	}
 	return &Handler{
-		slow: slog.NewJSONHandler(lw, opts),
+		slow: flushing{slog.NewJSONHandler(lw, opts), lw},
 		w:    lw,
 		fast: !opts.AddSource && opts.ReplaceAttr == nil,
 	}
@@ -58,19 +58,16 @@ func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.slo
 
 // WithAttrs returns JSONHandler's handler with attrs: derived loggers take the
 // general path.
-func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return flushing{h.slow.WithAttrs(attrs), h.w}
-}
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler { return h.slow.WithAttrs(attrs) }
 
 // WithGroup returns JSONHandler's handler with the group.
-func (h *Handler) WithGroup(name string) slog.Handler {
-	return flushing{h.slow.WithGroup(name), h.w}
-}
+func (h *Handler) WithGroup(name string) slog.Handler { return h.slow.WithGroup(name) }
 
 // Flush writes every line still waiting (NewBuffered).
 func (h *Handler) Flush() error { return h.w.Flush() }
 
-// flushing is a derived handler: JSONHandler's, flushing after an ERROR line.
+// flushing is JSONHandler's handler (and those derived from it), flushing after an
+// ERROR line: the one place the general path writes the lines waiting at once.
 type flushing struct {
 	slog.Handler
 	w *lockedWriter
@@ -97,11 +94,7 @@ func (f flushing) WithGroup(name string) slog.Handler {
 // one is only taken without AddSource).
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.fast {
-		err := h.slow.Handle(ctx, r)
-		if r.Level >= slog.LevelError {
-			_ = h.w.Flush()
-		}
-		return err
+		return h.slow.Handle(ctx, r)
 	}
 	var buf [16]slog.Attr
 	attrs := buf[:0]
@@ -127,11 +120,7 @@ func (h *Handler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level
 	}
 	r := slog.NewRecord(t, level, msg, 0)
 	r.AddAttrs(attrs...)
-	err := h.slow.Handle(ctx, r)
-	if level >= slog.LevelError {
-		_ = h.w.Flush()
-	}
-	return err
+	return h.slow.Handle(ctx, r)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
