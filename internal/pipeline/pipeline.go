@@ -130,6 +130,13 @@ type Delivery struct {
 	AnswerFirst bool
 }
 
+// of is d for another body and event view, everything else (replay, answer first)
+// carried over: what ProcessThin hands Process for the thin event and its snapshot.
+func (d Delivery) of(raw []byte, ev event.View) Delivery {
+	d.Raw, d.Event = raw, ev
+	return d
+}
+
 // Process runs one delivery to its Outcome. It never panics on event content and
 // leaves no claim behind: every exit either settles (done / parked), releases, or
 // hands the settlement to the background (Delivery.AnswerFirst).

@@ -55,7 +55,7 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 	}
 	// Process screens livemode (and a live Connect route's test events) and ignores
 	// the thin type itself, which no route lists; only a handled v1 type goes on.
-	o := p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays, AnswerFirst: d.AnswerFirst})
+	o := p.Process(ctx, rt, d.of(raw, env))
 	if o.Result == outcome.LivemodeMismatch {
 		// Never a 4xx for a signed thin event: Stripe would retry it for days.
 		o.Result = outcome.Ignored
@@ -87,7 +87,7 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 	if rt.Connect && (th.Context == "" || rt.ConnectAccounts != nil && !rt.ConnectAccounts[th.Context]) {
 		// No account, or one the route does not credit: Process answers it (parked
 		// no_account, ignored account_not_allowed) without an API read.
-		return p.Process(ctx, rt, Delivery{Raw: raw, Event: env, Replay: d.Replay, Replays: d.Replays, AnswerFirst: d.AnswerFirst})
+		return p.Process(ctx, rt, d.of(raw, env))
 	}
 
 	r := p.newRun(ctx, rt, d, o)
@@ -115,5 +115,5 @@ func (p *Pipeline) ProcessThin(ctx context.Context, rt *Route, d Delivery, th ev
 	}
 	// The snapshot's path claims the event key itself (and settles it); give ours back.
 	r.c.release()
-	return p.Process(ctx, rt, Delivery{Raw: snap, Event: ev, Replay: d.Replay, Replays: d.Replays, AnswerFirst: d.AnswerFirst})
+	return p.Process(ctx, rt, d.of(snap, ev))
 }
