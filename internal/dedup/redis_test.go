@@ -275,6 +275,93 @@ func testRedisSettleFirst(t *testing.T, batched bool) {
 	expectRaw(t, own.Get(ctx, "p:event:main:evt_3").Val(), "done")
 }
 
+// TestRedisSettleAllOrNothing: on one Redis a settlement is one MULTI/EXEC, and what
+// makes Redis refuse any of it refuses all of it: a done mark the ACL forbids (not only
+// the first key), and a server out of memory (both refused when queued, so EXEC
+// aborts). Nothing lands; once the obstacle is gone the same settlement goes through.
+func TestRedisSettleAllOrNothing(t *testing.T) {
+	t.Run("own round trips", func(t *testing.T) { testRedisSettleAllOrNothing(t, false) })
+	t.Run("batched", func(t *testing.T) { testRedisSettleAllOrNothing(t, true) })
+}
+
+func testRedisSettleAllOrNothing(t *testing.T, batched bool) {
+	own := redistest.Server(t)
+	ctx := t.Context()
+	if err := own.Do(ctx, "ACL", "SETUSER", "narrow", "on", ">narrow-pw", "~p:record:*", "~p:event:main:evt_1", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	narrow := redis.NewClient(&redis.Options{Addr: own.(*redis.Client).Options().Addr, Username: "narrow", Password: "narrow-pw"})
+	t.Cleanup(func() { _ = narrow.Close() })
+	keys := []string{"p:record:main:pi_1", "p:event:main:evt_1", "p:event:main:evt_2"}
+	nothing := func(when string) {
+		t.Helper()
+		for _, k := range keys {
+			if n := own.Exists(ctx, k).Val(); n != 0 {
+				t.Errorf("%s: %s was written although the settlement failed", when, k)
+			}
+		}
+	}
+	st := dedup.Settlement{Keys: []string{"event:main:evt_1", "event:main:evt_2"}, TTL: time.Hour}
+	first := dedup.Put{Key: "record:main:pi_1", Value: []byte("{}")}
+	store := func(c redis.UniversalClient) *dedup.Redis {
+		s := dedup.NewRedis(c, "p:")
+		if batched {
+			s.Pipes = redisclient.NewBatch(c, 1)
+		}
+		return s
+	}
+	err := store(narrow).SettleFirst(ctx, st, first)
+	if !errors.Is(err, dedup.ErrUnavailable) || !strings.Contains(err.Error(), "event:main:evt_2") {
+		t.Fatalf("SettleFirst with a forbidden done mark: %v, want ErrUnavailable naming the keys", err)
+	}
+	nothing("a forbidden done mark")
+
+	if err := own.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := store(own)
+	if err := s.SettleFirst(ctx, st, first); !errors.Is(err, dedup.ErrUnavailable) || !strings.Contains(err.Error(), "OOM") {
+		t.Fatalf("SettleFirst on a Redis out of memory: %v, want ErrUnavailable with OOM", err)
+	}
+	nothing("out of memory")
+	if err := own.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SettleFirst(ctx, st, first); err != nil {
+		t.Fatalf("SettleFirst once memory is back: %v", err)
+	}
+	for _, k := range keys[1:] {
+		expectRaw(t, own.Get(ctx, k).Val(), "done")
+	}
+	expectRaw(t, own.Get(ctx, keys[0]).Val(), "{}")
+}
+
+// TestRedisSettleReplicas: with Replication asking for a replica, a settlement returns
+// only once the replica has all of it (read from the replica right after); asking for
+// more replicas than there are fails with ErrNotReplicated, and what was written stays.
+func TestRedisSettleReplicas(t *testing.T) {
+	primary := redistest.Server(t)
+	replica := redistest.Replica(t, primary.(*redis.Client).Options().Addr)
+	ctx := t.Context()
+	s := dedup.NewRedis(primary, "p:")
+	s.Replication = redisclient.Replication{Replicas: 1, Timeout: 5 * time.Second}
+	st := dedup.Settlement{Keys: []string{"event:main:evt_1", "purchase:main:cs_1"}, TTL: time.Hour}
+	if err := s.SettleFirst(ctx, st, dedup.Put{Key: "record:main:pi_1", Value: []byte("{}")}); err != nil {
+		t.Fatalf("SettleFirst with one replica: %v", err)
+	}
+	for _, k := range st.Keys {
+		expectRaw(t, replica.Get(ctx, "p:"+k).Val(), "done")
+	}
+	expectRaw(t, replica.Get(ctx, "p:record:main:pi_1").Val(), "{}")
+
+	s.Replication = redisclient.Replication{Replicas: 2, Timeout: 100 * time.Millisecond}
+	err := s.Settle(ctx, dedup.Settlement{Keys: []string{"event:main:evt_2"}, TTL: time.Hour})
+	if !errors.Is(err, dedup.ErrUnavailable) || !errors.Is(err, redisclient.ErrNotReplicated) {
+		t.Fatalf("Settle with two replicas asked, one there: %v", err)
+	}
+	expectRaw(t, primary.Get(ctx, "p:event:main:evt_2").Val(), "done")
+}
+
 // TestRedisVerifyConnectionProbesPermissions: a Redis ACL user without scripting or
 // transactions is reported by VerifyConnection (so /readyz stays 503) with the
 // permission it lacks; with both, the probe passes and leaves no key behind for long.

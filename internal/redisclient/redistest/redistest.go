@@ -148,7 +148,8 @@ func Server(t testing.TB) redis.UniversalClient {
 	addr := testkit.FreeAddr(t)
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", t.TempDir(), "--logfile", "")
+		"--appendonly", "no", "--dir", t.TempDir(), "--logfile", "",
+		"--repl-diskless-sync-delay", "0") // a replica's first sync at once, not after 5s
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redistest: starting redis-server: %v", err)
 	}
