@@ -163,9 +163,16 @@ func (b *Batch) enqueue(ctx context.Context, tx bool, fn func(redis.Pipeliner) e
 func (b *Batch) wait(j *batchJob) ([]redis.Cmder, error) {
 	b.mu.Lock()
 	j.waiting = true
-	lead := !j.patient && b.takeLead(j)
-	b.mu.Unlock()
+	lead, carried := false, false
 	if j.patient {
+		// A round trip on its way hands the lead on when it comes back, to j or to a
+		// caller queued before it, whose trip takes j along: company without a timer.
+		carried = b.active > 0
+	} else {
+		lead = b.takeLead(j)
+	}
+	b.mu.Unlock()
+	if j.patient && !carried {
 		lead = b.company(j)
 	}
 	if lead {
@@ -191,8 +198,8 @@ func (b *Batch) takeLead(j *batchJob) bool {
 	return true
 }
 
-// company gives a Patient job up to patience to be carried by another caller's round
-// trip, then reports whether it must send its own. A wake that comes meanwhile (the
+// company gives a Patient job that found no round trip on its way up to patience to be
+// carried by another caller's, then reports whether it must send its own. A wake that comes meanwhile (the
 // job was answered, or handed the lead) is put back for wait's loop to take.
 func (b *Batch) company(j *batchJob) bool {
 	t := time.NewTimer(b.patience)
