@@ -199,8 +199,9 @@ func (b *Batch) takeLead(j *batchJob) bool {
 }
 
 // company gives a Patient job that found no round trip on its way up to patience to be
-// carried by another caller's, then reports whether it must send its own. A wake that comes meanwhile (the
-// job was answered, or handed the lead) is put back for wait's loop to take.
+// carried by another caller's, then reports whether it must send its own. A wake that
+// comes meanwhile (the job was answered, or handed the lead) is put back for wait's
+// loop to take.
 func (b *Batch) company(j *batchJob) bool {
 	t := time.NewTimer(b.patience)
 	defer t.Stop()
