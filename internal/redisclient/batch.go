@@ -163,16 +163,13 @@ func (b *Batch) enqueue(ctx context.Context, tx bool, fn func(redis.Pipeliner) e
 func (b *Batch) wait(j *batchJob) ([]redis.Cmder, error) {
 	b.mu.Lock()
 	j.waiting = true
-	lead, carried := false, false
-	if j.patient {
-		// A round trip on its way hands the lead on when it comes back, to j or to a
-		// caller queued before it, whose trip takes j along: company without a timer.
-		carried = b.active > 0
-	} else {
-		lead = b.takeLead(j)
-	}
+	lead := !j.patient && b.takeLead(j)
+	// A Patient job waits for company. A round trip on its way hands the lead on when
+	// it comes back, to j or to a caller queued before it, whose trip takes j along; only
+	// a job that finds none needs company's timer.
+	alone := j.patient && b.active == 0
 	b.mu.Unlock()
-	if j.patient && !carried {
+	if alone {
 		lead = b.company(j)
 	}
 	if lead {
