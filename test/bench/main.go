@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -87,6 +86,7 @@ type benchOptions struct {
 	keep        bool
 	other       string
 	plainBuild  bool
+	callgrind   bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -156,6 +156,7 @@ func benchParseFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (config, logs, binaries)")
 	fs.StringVar(&o.other, "other", "", "comma-separated module roots of other creditgate checkouts to run as \"creditgate-<folder>\" in the same rounds, for A/B comparisons")
 	fs.BoolVar(&o.plainBuild, "plain-build", false, "build with plain `go build` (reuses the build cache; the binary is not the stripped static one)")
+	fs.BoolVar(&o.callgrind, "callgrind", false, "run every server under valgrind's callgrind and judge instructions per event at max rate against the ceiling's (repeatable where CPU seconds are not; no ½-rate phases; slow: use -duration 20s or more)")
 	smoke := fs.Bool("smoke", false, "a few seconds in all, for CI: -duration 1s -warmup 300ms -concurrency 8 -events 3000 -plain-build")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -167,6 +168,9 @@ func benchParseFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	if o.duration <= 0 || o.duration > 10*time.Minute || !o.concurrency.valid() ||
 		o.events < 100 || o.events > 1_000_000 || o.rounds < 1 || o.rounds > 10 || o.openWorkers < 1 {
 		return o, errors.New("flags out of range: 0 < duration <= 10m, 1 <= each concurrency <= 1024 (each once), 100 <= events <= 1e6, 1 <= rounds <= 10")
+	}
+	if o.callgrind && o.profile != "" {
+		return o, errors.New("-callgrind and -profile exclude each other: callgrind's dumps are the profile")
 	}
 	return o, nil
 }
@@ -229,6 +233,11 @@ func (b *bench) prepare(ctx context.Context, name string) error {
 func (b *bench) setup(ctx context.Context) error {
 	if err := b.prepare(ctx, "bench"); err != nil {
 		return err
+	}
+	if b.o.callgrind {
+		if err := callgrindCheck(); err != nil {
+			return err
+		}
 	}
 	if info, err := b.rdb.InfoMap(ctx, "server").Result(); err == nil {
 		if _, err := fmt.Sscan(info["Server"]["process_id"], &b.redisPID); err == nil {
@@ -301,12 +310,12 @@ func (b *bench) startCeiling() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe, "ceiling", "-listen", addr, "-redis", b.o.redisAddr, "-prefix", b.prefix+"ceiling:", "-sink", b.sink.url)
-	cmd.Env = append(os.Environ(), "BENCH_STRIPE_SECRET="+b.secret, "BENCH_FORWARD_KEY="+b.key)
+	cmd := b.serverCommand("ceiling", exe, "ceiling", "-listen", addr, "-redis", b.o.redisAddr, "-prefix", b.prefix+"ceiling:", "-sink", b.sink.url)
+	cmd.Env = append(cmd.Environ(), "BENCH_STRIPE_SECRET="+b.secret, "BENCH_FORWARD_KEY="+b.key)
 	if b.o.profile != "" {
 		cmd.Env = append(cmd.Env, "BENCH_CPUPROFILE="+filepath.Join(b.o.profile, "ceiling.cpu.pprof"))
 	}
-	b.ceiling, err = benchStart("ceiling", cmd, "http://"+addr+"/stripe/webhook", "http://"+addr+"/readyz")
+	b.ceiling, err = benchStart("ceiling", cmd, "http://"+addr+"/stripe/webhook", "http://"+addr+"/readyz", b.readyWait())
 	return err
 }
 
@@ -358,13 +367,13 @@ func (b *bench) startCreditgate(name, binary, profileEnv string) (*benchServer, 
 			return nil, err
 		}
 	}
-	cmd := exec.Command(binary, "serve", "--config", cfg)
+	cmd := b.serverCommand(name, binary, "serve", "--config", cfg)
 	cmd.Dir = dir
-	cmd.Env = os.Environ()
+	cmd.Env = cmd.Environ()
 	if b.o.profile != "" && profileEnv != "" {
 		cmd.Env = append(cmd.Env, profileEnv+"="+filepath.Join(b.o.profile, name+".cpu.pprof"))
 	}
-	s, err := benchStart(name, cmd, "http://"+listen+"/stripe/webhook", "http://"+admin+"/readyz")
+	s, err := benchStart(name, cmd, "http://"+listen+"/stripe/webhook", "http://"+admin+"/readyz", b.readyWait())
 	if err != nil {
 		return nil, err
 	}
@@ -380,11 +389,14 @@ type benchPhase struct {
 	round       int
 	concurrency int // requests in flight of a closed-loop phase; 0 in an open-loop one
 	load        *benchLoad
-	rate        float64 // target rate of an open-loop phase
-	cpu         time.Duration
+	rate        float64       // target rate of an open-loop phase
+	cpu         time.Duration // the server's, user + sys
+	used        benchUsed     // the server's, by kind
 	redisCPU    time.Duration
+	redis       benchRedisCounts // commands and reads Redis processed
 	selfCPU     time.Duration
 	peakRSS     int64
+	instr       int64 // instructions executed, under -callgrind (max-rate phases)
 	sink        benchSinkStats
 	generated   int
 }
@@ -396,7 +408,7 @@ func (b *bench) phase(ctx context.Context, s *benchServer, name string, round, c
 	events := benchGenerate(n, tag, b.secret)
 	_ = b.sink.take()
 	p := &benchPhase{server: s, name: name, round: round, concurrency: concurrency, generated: n}
-	cpu0, err := benchCPU(s.pid())
+	use0, err := benchUsage(s.pid())
 	if err != nil {
 		return nil, err
 	}
@@ -405,12 +417,26 @@ func (b *bench) phase(ctx context.Context, s *benchServer, name string, round, c
 		r0, _ = benchCPU(b.redisPID)
 	}
 	self0 := benchSelfCPU()
+	rs0 := benchRedisStats(ctx, b.rdb)
+	counted := b.o.callgrind && name == "max"
+	if counted {
+		if err := callgrindZero(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	p.load = drive(events)
-	cpu1, err := benchCPU(s.pid())
+	if counted {
+		if p.instr, err = b.callgrindDump(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	use1, err := benchUsage(s.pid())
 	if err != nil {
 		return nil, fmt.Errorf("%s died: %v\n%s", s.name, err, s.log.lastLines(20))
 	}
-	p.cpu, p.selfCPU = cpu1-cpu0, benchSelfCPU()-self0
+	p.redis = benchRedisStats(ctx, b.rdb).minus(rs0)
+	p.used = use1.minus(use0)
+	p.cpu, p.selfCPU = p.used.user+p.used.sys, benchSelfCPU()-self0
 	if b.hasRedisP {
 		r1, _ := benchCPU(b.redisPID)
 		p.redisCPU = r1 - r0
@@ -487,6 +513,9 @@ func (b *bench) round(ctx context.Context, round int, servers []*benchServer) er
 				reference = p
 			}
 		}
+	}
+	if b.o.callgrind {
+		return nil // rates under valgrind say nothing about the tail
 	}
 	rate := reference.load.rate() / 2
 	half := append([]*benchServer{b.cg, b.ceiling}, b.others...)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on
@@ -23,22 +25,55 @@ const clockTicks = 100
 
 // benchCPU returns the user+system CPU time pid has used so far.
 func benchCPU(pid int) (time.Duration, error) {
+	u, err := benchUsage(pid)
+	return u.user + u.sys, err
+}
+
+// benchUsed is what a process has used so far: CPU time in user space and in the
+// kernel, and context switches of all its threads (voluntary: it waited, for a lock,
+// a futex or I/O; involuntary: the scheduler took the CPU away).
+type benchUsed struct {
+	user, sys time.Duration
+	switches  int64
+}
+
+func (u benchUsed) minus(v benchUsed) benchUsed {
+	return benchUsed{u.user - v.user, u.sys - v.sys, u.switches - v.switches}
+}
+
+// benchUsage reads /proc/<pid>/stat (CPU) and the status of each of its threads
+// (context switches; a thread that ended takes its count with it).
+func benchUsage(pid int) (benchUsed, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return benchUsed{}, err
 	}
 	// The command name (field 2) may contain spaces; count fields after its ')'.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
+		return benchUsed{}, errors.New("short /proc stat")
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+		return benchUsed{}, err
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	u := benchUsed{user: time.Duration(utime) * time.Second / clockTicks, sys: time.Duration(stime) * time.Second / clockTicks}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		for line := range strings.SplitSeq(string(st), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				u.switches += n
+			}
+		}
+	}
+	return u, nil
 }
 
 // benchMem returns VmRSS and VmHWM (peak RSS) of pid, in bytes.
@@ -73,16 +108,40 @@ func benchSelfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// benchRedisCounts are Redis's own counters (INFO stats): commands processed and read
+// events, one per batch of commands a client's write brought in. Commands per read
+// is how many commands came in one round trip (the ceiling's: 1).
+type benchRedisCounts struct{ commands, reads int64 }
+
+func (c benchRedisCounts) minus(d benchRedisCounts) benchRedisCounts {
+	return benchRedisCounts{c.commands - d.commands, c.reads - d.reads}
+}
+
+// benchRedisStats reads the counters; zero when INFO fails. The harness's own INFO
+// counts as one command and one read.
+func benchRedisStats(ctx context.Context, c *redis.Client) benchRedisCounts {
+	var n benchRedisCounts
+	info, err := c.InfoMap(ctx, "stats").Result()
+	if err != nil {
+		return n
+	}
+	n.commands, _ = strconv.ParseInt(info["Stats"]["total_commands_processed"], 10, 64)
+	n.reads, _ = strconv.ParseInt(info["Stats"]["total_reads_processed"], 10, 64)
+	return n
+}
+
 // benchServer is a server process under test.
 type benchServer struct {
-	name    string
-	cmd     *exec.Cmd
-	url     string // webhook URL
-	ready   time.Duration
-	idleRSS int64
-	log     *benchLog // its stdout and stderr
-	done    chan error
-	once    sync.Once
+	name     string
+	cmd      *exec.Cmd
+	url      string // webhook URL
+	ready    time.Duration
+	idleRSS  int64
+	log      *benchLog // its stdout and stderr
+	done     chan error
+	once     sync.Once
+	dumps    int           // callgrind dumps so far (-callgrind)
+	stopWait time.Duration // how long stop waits after SIGTERM before it kills
 }
 
 // benchLog reads a server's output from a pipe, as a container runtime would, and
@@ -156,14 +215,14 @@ func (l *benchLog) summary() string {
 }
 
 // benchStart starts cmd, waits until readyURL answers 200 (polling every 2 ms, for
-// at most 10 s) and returns the time that took.
-func benchStart(name string, cmd *exec.Cmd, url, readyURL string) (*benchServer, error) {
+// at most wait) and returns the time that took.
+func benchStart(name string, cmd *exec.Cmd, url, readyURL string, wait time.Duration) (*benchServer, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	s := &benchServer{name: name, cmd: cmd, url: url, done: make(chan error, 1)}
+	s := &benchServer{name: name, cmd: cmd, url: url, done: make(chan error, 1), stopWait: max(wait, 10*time.Second)}
 	start := time.Now()
 	err = cmd.Start()
 	_ = w.Close()
@@ -174,7 +233,7 @@ func benchStart(name string, cmd *exec.Cmd, url, readyURL string) (*benchServer,
 	s.log = newBenchLog(r)
 	go func() { s.done <- cmd.Wait() }()
 	hc := &http.Client{Timeout: time.Second}
-	for time.Since(start) < 10*time.Second {
+	for time.Since(start) < wait {
 		select {
 		case err := <-s.done:
 			<-s.log.drained
@@ -191,18 +250,18 @@ func benchStart(name string, cmd *exec.Cmd, url, readyURL string) (*benchServer,
 		time.Sleep(2 * time.Millisecond)
 	}
 	s.stop()
-	return nil, fmt.Errorf("%s not ready after 10s\n%s", name, s.log.lastLines(20))
+	return nil, fmt.Errorf("%s not ready after %s\n%s", name, wait, s.log.lastLines(20))
 }
 
 func (s *benchServer) pid() int { return s.cmd.Process.Pid }
 
-// stop sends SIGTERM and waits up to 10 s, then kills. Only the first call acts.
+// stop sends SIGTERM and waits up to stopWait, then kills. Only the first call acts.
 func (s *benchServer) stop() {
 	s.once.Do(func() {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(s.stopWait):
 			_ = s.cmd.Process.Kill()
 			<-s.done
 		}

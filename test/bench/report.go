@@ -67,6 +67,22 @@ func per1000(cpu time.Duration, n int) string {
 	return fmt.Sprintf("%.3f", cpu.Seconds()*1000/float64(n))
 }
 
+// show is commands per event and per read ("9.00, 5.21").
+func (c benchRedisCounts) show(sent int) string {
+	if c.reads <= 0 {
+		return "-"
+	}
+	return perEvent(c.commands, sent) + ", " + fmt.Sprintf("%.2f", float64(c.commands)/float64(c.reads))
+}
+
+// perEvent is n per answered event.
+func perEvent(n int64, sent int) string {
+	if sent == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(n)/float64(sent))
+}
+
 func answers(l *benchLoad) string {
 	var parts []string
 	for _, code := range slices.Sorted(maps.Keys(l.Codes)) {
@@ -135,17 +151,17 @@ func serverNames(servers []*benchServer) string {
 // phaseTable prints one row per measured phase.
 func (b *bench) phaseTable() {
 	w := b.out
-	fmt.Fprintln(w, "| server | load | events | req/s | p50 | p90 | p99 | max | answers | server CPU s / 1000 ev | Redis CPU s / 1000 ev | harness CPU s / 1000 ev | server peak RSS |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| server | load | events | req/s | p50 | p90 | p99 | max | answers | server CPU s / 1000 ev (of it kernel) | server context switches / ev | Redis commands / ev, per read | Redis CPU s / 1000 ev | harness CPU s / 1000 ev | server peak RSS |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 	for _, p := range b.phases {
 		l := p.load
 		redisCPU := "-"
 		if b.hasRedisP {
 			redisCPU = per1000(p.redisCPU, l.Sent)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s |\n",
 			p.server.name, b.loadLabel(p), l.Sent, l.rate(), ms(l.pct(0.50)), ms(l.pct(0.90)), ms(l.pct(0.99)), ms(l.pct(1)),
-			answers(l), per1000(p.cpu, l.Sent), redisCPU, per1000(p.selfCPU, l.Sent), mb(p.peakRSS))
+			answers(l), per1000(p.cpu, l.Sent), per1000(p.used.sys, l.Sent), perEvent(p.used.switches, l.Sent), p.redis.show(l.Sent), redisCPU, per1000(p.selfCPU, l.Sent), mb(p.peakRSS))
 	}
 }
 
@@ -271,8 +287,14 @@ func (b *bench) phasesNamed(name string) benchSteps {
 	return steps
 }
 
-// maxRatios are the targets judged at maximum rate, per round and concurrency.
-var maxRatios = []benchRatio{ratioRate, ratioCPU, ratioMaxP99}
+// maxRatios are the targets judged at maximum rate, per round and concurrency; under
+// -callgrind, instructions per event too (the rest then measure valgrind as well).
+func (b *bench) maxRatios() []benchRatio {
+	if b.o.callgrind {
+		return []benchRatio{ratioInstr, ratioRate, ratioCPU, ratioMaxP99}
+	}
+	return []benchRatio{ratioRate, ratioCPU, ratioMaxP99}
+}
 
 func (b *bench) targetTable(t *benchTargets) {
 	fmt.Fprintln(t.w)
@@ -283,9 +305,13 @@ func (b *bench) targetTable(t *benchTargets) {
 		for round := 1; round <= b.o.rounds; round++ {
 			b.stepRows(t, steps[benchStep{round, c}], fmt.Sprintf("%d in flight, round %d", c, round))
 		}
-		b.medianRows(t, steps, c, maxRatios, fmt.Sprintf("%d in flight", c))
+		b.medianRows(t, steps, c, b.maxRatios(), fmt.Sprintf("%d in flight", c))
 	}
-	b.halfRows(t)
+	if b.o.callgrind {
+		fmt.Fprintln(t.w, "\nUnder -callgrind only instructions per event count: rates, latencies, CPU seconds and memory are valgrind's; run without it for those targets.")
+	} else {
+		b.halfRows(t)
+	}
 	b.resourceRows(t)
 	if b.o.rounds > 1 {
 		fmt.Fprintln(t.w, "\nA verdict in parentheses is one round's, to show the spread; the target's verdict is the median over the rounds (what -strict counts).")
@@ -312,7 +338,7 @@ func (b *bench) stepRows(t *benchTargets, step map[*benchServer]*benchPhase, whe
 		if p == nil || ceil == nil {
 			continue
 		}
-		for _, r := range maxRatios {
+		for _, r := range b.maxRatios() {
 			b.ratio(t, r, where, p, ceil)
 		}
 		if b.hasRedisP {
@@ -408,6 +434,9 @@ func (b *bench) resourceRows(t *benchTargets) {
 		}
 	}
 	t.row("non-2xx answers, all phases", fmt.Sprint(non2xx), "0", check(non2xx == 0)) // fails the run anyway (verify)
+	if b.o.callgrind {
+		return
+	}
 	t.judge("creditgate RSS idle (1 s after ready)", mb(b.cg.idleRSS), "< "+mb(targetIdleRSS), b.cg.idleRSS < targetIdleRSS, true)
 	t.judge("creditgate peak RSS (VmHWM)", mb(peak), "< "+mb(targetPeakRSS), peak < targetPeakRSS, true)
 	t.judge("creditgate ready (exec → /readyz 200, Redis ping included)", ms(b.cg.ready), "< "+ms(targetReady), b.cg.ready < targetReady, true)

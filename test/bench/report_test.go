@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,57 @@ func TestTargetsOneRound(t *testing.T) {
 	}
 	if line := testLine(table, "p99 at ½ max rate, same rate (500/s), round 1"); !strings.HasSuffix(line, "| MISS |") {
 		t.Errorf("half-rate line: %q\n%s", line, table)
+	}
+}
+
+func TestTargetsCallgrind(t *testing.T) {
+	// Under -callgrind, instructions per event are judged, the median over rounds is
+	// the verdict, and no half-rate or memory target is judged on valgrind's figures.
+	b := testBench([]benchRoundFigures{
+		{rate: 1, cpu: 1, maxP99: 1, halfP99: 9},
+		{rate: 1, cpu: 1, maxP99: 1, halfP99: 9},
+		{rate: 1, cpu: 1, maxP99: 1, halfP99: 9},
+	})
+	b.o.callgrind = true
+	for i, p := range b.phases {
+		if p.name == "max" && p.server == b.ceiling {
+			p.instr = 700_000_000 // 700k per event
+			b.phases[i+1].instr = []int64{560_000_000, 770_000_000, 630_000_000}[p.round-1]
+		}
+	}
+	table, missed := testTargets(b)
+	if missed != 0 {
+		t.Errorf("%d targets missed, want 0 (instructions median 0.90):\n%s", missed, table)
+	}
+	for _, want := range [][]string{
+		{"instructions / event (callgrind), 16 in flight, round 2", "770.0k instr / 700.0k instr = **1.10**", "(MISS)"},
+		{"instructions / event (callgrind), 16 in flight, median of 3 rounds", "**0.90** (rounds: 0.80, 1.10, 0.90)", "| PASS |"},
+	} {
+		if testLine(table, want...) == "" {
+			t.Errorf("no line with %q in:\n%s", want, table)
+		}
+	}
+	for _, not := range []string{"½ max rate", "RSS", "binary"} {
+		if strings.Contains(table, not) {
+			t.Errorf("a %q line under -callgrind:\n%s", not, table)
+		}
+	}
+}
+
+func TestCallgrindTotal(t *testing.T) {
+	dir := t.TempDir()
+	dump := dir + "/creditgate.callgrind.1"
+	if err := os.WriteFile(dump, []byte("# callgrind format\nevents: Ir\nsummary: 5\n\nfn=(1) main\n0 123\n\ntotals: 1234567\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := callgrindTotal(dump); n != 1234567 || err != nil {
+		t.Errorf("callgrindTotal = %d, %v; want 1234567", n, err)
+	}
+	cut := dir + "/cut.callgrind.1"
+	if err := os.WriteFile(cut, []byte("# callgrind format\nevents: Ir\nsummary: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := callgrindTotal(cut); err == nil || !strings.Contains(err.Error(), "no totals line") {
+		t.Errorf("a dump without totals: %v, want an error that says so", err)
 	}
 }
