@@ -14,7 +14,7 @@ import (
 
 // -callgrind runs every server under valgrind's callgrind and counts the instructions
 // each executes in its maximum-rate phases: CPU seconds on a shared 2-core VM swing by
-// ±10 % between runs of the same code, an instruction count of the same work does not
+// ±15 % between runs of the same code, an instruction count of the same work does not
 // (docs/benchmarks.md). What it leaves out: the kernel's side (syscalls), what an
 // instruction costs (cache misses), and true parallelism: valgrind runs one thread at
 // a time, about 30 times slower, so a few more requests wait in each server than at

@@ -3,6 +3,7 @@
 //	go run ./test/bench                      # full run: ~1.5 minutes
 //	go run ./test/bench -smoke               # a few seconds, for CI
 //	go run ./test/bench -profile /tmp/prof   # also write CPU and allocation profiles
+//	go run ./test/bench -callgrind           # instructions per webhook, under valgrind (callgrind.go)
 //	go run ./test/bench flood                # slow-body flood: peak RSS (docs/security.md)
 //
 // It builds the real creditgate binary (static, stripped) and starts it with a
