@@ -141,7 +141,8 @@ func TestTargetsOneRound(t *testing.T) {
 
 func TestTargetsCallgrind(t *testing.T) {
 	// Under -callgrind, instructions per event are judged, the median over rounds is
-	// the verdict, and no half-rate or memory target is judged on valgrind's figures.
+	// the verdict, and no rate, latency, CPU-seconds or memory target is judged on
+	// valgrind's figures.
 	b := testBench([]benchRoundFigures{
 		{rate: 1, cpu: 1, maxP99: 1, halfP99: 9},
 		{rate: 1, cpu: 1, maxP99: 1, halfP99: 9},
@@ -166,7 +167,7 @@ func TestTargetsCallgrind(t *testing.T) {
 			t.Errorf("no line with %q in:\n%s", want, table)
 		}
 	}
-	for _, not := range []string{"½ max rate", "RSS", "binary"} {
+	for _, not := range []string{"req/s", "server CPU", "p99", "RSS", "binary"} {
 		if strings.Contains(table, not) {
 			t.Errorf("a %q line under -callgrind:\n%s", not, table)
 		}
