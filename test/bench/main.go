@@ -390,9 +390,8 @@ type benchPhase struct {
 	round       int
 	concurrency int // requests in flight of a closed-loop phase; 0 in an open-loop one
 	load        *benchLoad
-	rate        float64       // target rate of an open-loop phase
-	cpu         time.Duration // the server's, user + sys
-	used        benchUsed     // the server's, by kind
+	rate        float64   // target rate of an open-loop phase
+	used        benchUsed // the server's CPU (user, kernel) and context switches
 	redisCPU    time.Duration
 	redis       benchRedisCounts // commands and reads Redis processed
 	selfCPU     time.Duration
@@ -437,7 +436,7 @@ func (b *bench) phase(ctx context.Context, s *benchServer, name string, round, c
 	}
 	p.redis = benchRedisStats(ctx, b.rdb).minus(rs0)
 	p.used = use1.minus(use0)
-	p.cpu, p.selfCPU = p.used.user+p.used.sys, benchSelfCPU()-self0
+	p.selfCPU = benchSelfCPU() - self0
 	if b.hasRedisP {
 		r1, _ := benchCPU(b.redisPID)
 		p.redisCPU = r1 - r0

@@ -25,8 +25,8 @@ const clockTicks = 100
 
 // benchCPU returns the user+system CPU time pid has used so far.
 func benchCPU(pid int) (time.Duration, error) {
-	u, err := benchUsage(pid)
-	return u.user + u.sys, err
+	u, err := benchTimes(pid)
+	return u.cpu(), err
 }
 
 // benchUsed is what a process has used so far: CPU time in user space and in the
@@ -37,13 +37,38 @@ type benchUsed struct {
 	switches  int64
 }
 
+// cpu is the CPU time in all, user and kernel.
+func (u benchUsed) cpu() time.Duration { return u.user + u.sys }
+
 func (u benchUsed) minus(v benchUsed) benchUsed {
 	return benchUsed{u.user - v.user, u.sys - v.sys, u.switches - v.switches}
 }
 
-// benchUsage reads /proc/<pid>/stat (CPU) and the status of each of its threads
-// (context switches; a thread that ended takes its count with it).
+// benchUsage is benchTimes plus the context switches of every thread of pid, from
+// their status files (a thread that ended takes its count with it).
 func benchUsage(pid int) (benchUsed, error) {
+	u, err := benchTimes(pid)
+	if err != nil {
+		return u, err
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		for line := range strings.SplitSeq(string(st), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				u.switches += n
+			}
+		}
+	}
+	return u, nil
+}
+
+// benchTimes reads the user and kernel CPU time of pid from /proc/<pid>/stat.
+func benchTimes(pid int) (benchUsed, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return benchUsed{}, err
@@ -59,21 +84,7 @@ func benchUsage(pid int) (benchUsed, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return benchUsed{}, err
 	}
-	u := benchUsed{user: time.Duration(utime) * time.Second / clockTicks, sys: time.Duration(stime) * time.Second / clockTicks}
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, t := range tasks {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
-		if err != nil {
-			continue // the thread ended
-		}
-		for line := range strings.SplitSeq(string(st), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
-				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				u.switches += n
-			}
-		}
-	}
-	return u, nil
+	return benchUsed{user: time.Duration(utime) * time.Second / clockTicks, sys: time.Duration(stime) * time.Second / clockTicks}, nil
 }
 
 // benchMem returns VmRSS and VmHWM (peak RSS) of pid, in bytes.

@@ -30,7 +30,7 @@ func (p *benchPhase) totalCPU() float64 {
 	if p.load.Sent == 0 {
 		return 0
 	}
-	return (p.cpu + p.redisCPU + p.selfCPU).Seconds() / float64(p.load.Sent)
+	return (p.used.cpu() + p.redisCPU + p.selfCPU).Seconds() / float64(p.load.Sent)
 }
 
 // verify checks what must hold at any load: every answer 2xx and "forwarded" (the
@@ -161,7 +161,7 @@ func (b *bench) phaseTable() {
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s |\n",
 			p.server.name, b.loadLabel(p), l.Sent, l.rate(), ms(l.pct(0.50)), ms(l.pct(0.90)), ms(l.pct(0.99)), ms(l.pct(1)),
-			answers(l), per1000(p.cpu, l.Sent), per1000(p.used.sys, l.Sent), perEvent(p.used.switches, l.Sent), p.redis.show(l.Sent), redisCPU, per1000(p.selfCPU, l.Sent), mb(p.peakRSS))
+			answers(l), per1000(p.used.cpu(), l.Sent), per1000(p.used.sys, l.Sent), perEvent(p.used.switches, l.Sent), p.redis.show(l.Sent), redisCPU, per1000(p.selfCPU, l.Sent), mb(p.peakRSS))
 	}
 }
 
@@ -237,7 +237,7 @@ func serverCPU(p *benchPhase) float64 {
 	if p.load.Sent == 0 {
 		return 0
 	}
-	return p.cpu.Seconds() * 1000 / float64(p.load.Sent)
+	return p.used.cpu().Seconds() * 1000 / float64(p.load.Sent)
 }
 
 // The targets of issue 15.
@@ -308,12 +308,13 @@ func (b *bench) targetTable(t *benchTargets) {
 		}
 		b.medianRows(t, steps, c, b.maxRatios(), fmt.Sprintf("%d in flight", c))
 	}
-	if b.o.callgrind {
-		fmt.Fprintln(t.w, "\nUnder -callgrind only instructions per event are judged: rates, latencies, CPU seconds and memory are valgrind's; run without it for those targets.")
-	} else {
+	if !b.o.callgrind {
 		b.halfRows(t)
 	}
 	b.resourceRows(t)
+	if b.o.callgrind {
+		fmt.Fprintln(t.w, "\nUnder -callgrind only instructions per event are judged: rates, latencies, CPU seconds and memory are valgrind's; run without it for those targets.")
+	}
 	if b.o.rounds > 1 {
 		fmt.Fprintln(t.w, "\nA verdict in parentheses is one round's, to show the spread; the target's verdict is the median over the rounds (what -strict counts).")
 	}

@@ -48,7 +48,7 @@ type benchRoundFigures struct{ rate, cpu, maxP99, halfP99 float64 }
 // testPhase is a phase of 1,000 events at rate req/s, with p99 ms and cpu server CPU
 // seconds per 1,000 events.
 func testPhase(s *benchServer, name string, round, c int, rate, p99, cpu float64) *benchPhase {
-	return &benchPhase{server: s, name: name, round: round, concurrency: c, rate: rate, cpu: time.Duration(cpu * float64(time.Second)),
+	return &benchPhase{server: s, name: name, round: round, concurrency: c, rate: rate, used: benchUsed{user: time.Duration(cpu * float64(time.Second))},
 		load: &benchLoad{Sent: 1000, Elapsed: time.Duration(1000 / rate * float64(time.Second)), Latencies: []time.Duration{time.Duration(p99 * float64(time.Millisecond))}}}
 }
 
